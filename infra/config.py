@@ -1,0 +1,290 @@
+"""Typed stack configuration: parsed once, frozen, and validated before any resource exists.
+
+Every bad value becomes ONE line naming the key, the value and what would be valid, raised as
+`ConfigError` (a `pulumi.RunError`, so the engine prints it without a traceback and `llz plan`
+exits non-zero). Defaults live here and only here; the README's config reference mirrors them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pulumi
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from infra import catalog
+
+PROJECT = "llm-landing-zone"
+Cloud = Literal["aws", "gcp", "azure"]
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_DTYPE_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+
+
+class ConfigError(pulumi.RunError):
+    """A stack config value is invalid; the message is one line naming key, value and fix."""
+
+
+class _Section(BaseModel):
+    """Base for config objects: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class NetworkConfig(_Section):
+    cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.40.0.0/16")
+    egress: Literal["nat", "none"] = "nat"
+
+
+class ClusterConfig(_Section):
+    kubernetes_version: str = Field(pattern=r"^1\.\d{2}$")
+    api_allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(min_length=1)
+    deletion_protection: bool | None = None  # None: on for prod, off for dev
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _version_is_text(cls, v: Any) -> Any:
+        if isinstance(v, float):
+            raise ValueError(f'quote it ("{v}" in YAML is a float); expected a string like "1.33"')
+        return v
+
+
+class GpuPoolConfig(_Section):
+    instance_type: str
+    min_nodes: int = Field(default=0, ge=0)
+    max_nodes: int = Field(default=1, ge=1)
+    spot: bool = False
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> GpuPoolConfig:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(
+                f"minNodes ({self.min_nodes}) is greater than maxNodes ({self.max_nodes}); "
+                "need 0 <= minNodes <= maxNodes"
+            )
+        return self
+
+
+class ModelConfig(_Section):
+    name: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # Hugging Face id, e.g. org/model
+    params_billions: float = Field(gt=0)
+    dtype: Literal["bfloat16", "float16", "float32", "fp8", "int8", "int4"] = "bfloat16"
+    weights_prefix: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")
+    served_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    max_model_len: int = Field(default=8192, ge=128)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+
+    @property
+    def weights_gb(self) -> float:
+        """Size of the weights in GB (1e9 bytes), from parameter count and dtype."""
+        return self.params_billions * _DTYPE_BYTES[self.dtype]
+
+
+class Replicas(_Section):
+    min: int = Field(default=1, ge=1)
+    max: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> Replicas:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max}); need 1 <= min <= max")
+        return self
+
+
+class ServingConfig(_Section):
+    namespace: str = Field(default="llm", pattern=_DNS_LABEL)
+    service_account: str = Field(default="vllm", pattern=_DNS_LABEL)
+    replicas: Replicas = Replicas()
+    # Pinned tag, never :latest — what was planned is what runs.
+    image: str = Field(default="vllm/vllm-openai:v0.11.0", pattern=r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
+    load_format: Literal["pull", "runai_streamer"] = "pull"
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    enable_prefix_caching: bool = True
+    expose: Literal["cluster-ip", "internal-lb", "public-lb"] = "cluster-ip"
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        if v.endswith(":latest"):
+            raise ValueError("use a pinned tag or digest, not :latest (e.g. vllm/vllm-openai:v0.11.0)")
+        return v
+
+
+class AwsConfig(_Section):
+    """AWS-only settings (issue: AWS platform extends this)."""
+
+
+class GcpConfig(_Section):
+    project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+
+
+class AzureConfig(_Section):
+    subscription_id: str = Field(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )
+
+
+class InsecureConfig(_Section):
+    """Explicit, named opt-outs of the secure defaults. All off; prod stacks may not set them."""
+
+    public_api_endpoint: bool = False  # allow 0.0.0.0/0 in cluster.apiAllowedCidrs
+    public_load_balancer: bool = False  # allow serving.expose = public-lb
+
+
+class StackConfig(_Section):
+    cloud: Cloud
+    region: str = Field(pattern=r"^[a-z]+[a-z0-9-]*[a-z0-9]$")
+    environment: Literal["dev", "prod"] = "dev"
+    network: NetworkConfig = NetworkConfig()
+    cluster: ClusterConfig
+    gpu: GpuPoolConfig
+    model: ModelConfig
+    serving: ServingConfig = ServingConfig()
+    aws: AwsConfig | None = None
+    gcp: GcpConfig | None = None
+    azure: AzureConfig | None = None
+    insecure: InsecureConfig = InsecureConfig()
+
+    @property
+    def gpu_instance(self) -> catalog.GpuInstance:
+        return catalog.instances(self.cloud)[self.gpu.instance_type]
+
+    @property
+    def deletion_protection(self) -> bool:
+        explicit = self.cluster.deletion_protection
+        return self.environment == "prod" if explicit is None else explicit
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        for other in ("aws", "gcp", "azure"):
+            if other != self.cloud and getattr(self, other) is not None:
+                raise _KeyError(other, "(set)", f"only the {self.cloud} section may be set when cloud={self.cloud}")
+        if self.cloud in ("gcp", "azure") and getattr(self, self.cloud) is None:
+            required = {"gcp": "project", "azure": "subscriptionId"}[self.cloud]
+            raise _KeyError(self.cloud, "(missing)", f"required for cloud={self.cloud}: an object with {required}")
+        types = catalog.instances(self.cloud)
+        if self.gpu.instance_type not in types:
+            raise _KeyError(
+                "gpu.instanceType",
+                self.gpu.instance_type,
+                f"not a GPU instance type on {self.cloud}; valid: {', '.join(types)}",
+            )
+        gpus = types[self.gpu.instance_type].gpus
+        if self.model.tensor_parallel_size > gpus:
+            raise _KeyError(
+                "model.tensorParallelSize",
+                self.model.tensor_parallel_size,
+                f"{self.gpu.instance_type} has {gpus} GPU(s); need 1 <= tensorParallelSize <= {gpus}",
+            )
+        insecure = self.insecure
+        if self.environment == "prod" and (insecure.public_api_endpoint or insecure.public_load_balancer):
+            raise _KeyError(
+                "insecure",
+                insecure.model_dump(by_alias=True),
+                "insecure switches are not allowed when environment=prod",
+            )
+        open_cidrs = [c for c in self.cluster.api_allowed_cidrs if c.prefixlen == 0]
+        if open_cidrs and not insecure.public_api_endpoint:
+            raise _KeyError(
+                "cluster.apiAllowedCidrs",
+                str(open_cidrs[0]),
+                "opens the Kubernetes API to the internet; list your CIDRs, or set insecure.publicApiEndpoint: true",
+            )
+        if self.serving.expose == "public-lb" and not insecure.public_load_balancer:
+            raise _KeyError(
+                "serving.expose",
+                "public-lb",
+                "a public load balancer needs insecure.publicLoadBalancer: true; "
+                "valid secure values: cluster-ip, internal-lb",
+            )
+        return self
+
+
+class _KeyError(Exception):
+    """Raised from validators for cross-field problems; pydantic lets non-ValueErrors through."""
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        super().__init__(key, value, expected)
+        self.key, self.value, self.expected = key, value, expected
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+
+
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The config class that holds the keys at `loc` (for listing the valid keys there)."""
+    section: type[BaseModel] = StackConfig
+    for part in (p for p in loc if isinstance(p, str)):
+        field = next(f for n, f in section.model_fields.items() if (f.alias or n) == part)
+        options = typing.get_args(field.annotation) or (field.annotation,)
+        section = next(a for a in options if isinstance(a, type) and issubclass(a, BaseModel))
+    return section
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = _key_path(first["loc"])
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    kind, msg = first["type"], first["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return f"{PROJECT}:{key} is required{more}"
+    if kind == "extra_forbidden":
+        section = _section_at(first["loc"][:-1])
+        valid = ", ".join(f.alias or n for n, f in section.model_fields.items())
+        return f"{PROJECT}:{key} is not a known key; valid keys here: {valid}{more}"
+    if first.get("ctx", {}).get("pattern"):
+        msg = f"does not match {first['ctx']['pattern']}"
+    return f"{PROJECT}:{key} = {_show(first['input'])}: {msg}{more}"
+
+
+def parse(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the project's config keys (without the `llm-landing-zone:` prefix)."""
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except _KeyError as e:
+        raise ConfigError(f"{PROJECT}:{e.key} = {_show(e.value)}: {e.expected}") from None
+    except ValidationError as e:
+        raise ConfigError(_one_line(e)) from None
+
+
+def from_pulumi_config(config: Mapping[str, str]) -> dict[str, Any]:
+    """Turn the engine's flat config map (values are strings; objects as JSON) into plain data."""
+    prefix = f"{PROJECT}:"
+    out: dict[str, Any] = {}
+    for full_key, value in config.items():
+        if not full_key.startswith(prefix):
+            continue
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        out[full_key.removeprefix(prefix)] = value
+    return out
+
+
+def load() -> StackConfig:
+    """Read and validate this stack's config from the running Pulumi program (engine or mocks)."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return parse(from_pulumi_config(merged))

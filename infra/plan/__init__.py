@@ -1,0 +1,1 @@
+"""`llz plan`: run the program under the mock engine and render what it registers."""

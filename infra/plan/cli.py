@@ -1,0 +1,71 @@
+"""`llz plan`: the offline plan of one stack or all of them, with no CLI, cloud or cluster."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from infra.config import ConfigError
+from infra.plan import render, stackfile
+from infra.plan.engine import Plan, run_program
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", "-s", help="stack name: reads stacks/Pulumi.<stack>.yaml")
+    which.add_argument("--all", action="store_true", help="every stack in stacks/")
+    parser.add_argument("--json", metavar="PATH", help="write the JSON plan (a folder with --all; '-' for stdout)")
+    parser.add_argument("--manifests", metavar="DIR", help="write every Kubernetes object as YAML")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
+
+
+def _emit(plan: Plan, args: argparse.Namespace, many: bool) -> None:
+    if args.json:
+        data = json.dumps(render.as_json(plan), indent=2, sort_keys=False) + "\n"
+        if args.json == "-":
+            sys.stdout.write(data)
+        else:
+            path = Path(args.json) / f"{plan.stack}.json" if many else Path(args.json)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(data)
+    if args.manifests:
+        folder = Path(args.manifests) / plan.stack if many else Path(args.manifests)
+        render.write_manifests(plan, folder)
+    if args.json != "-":
+        print(render.summary(plan) if args.quiet else render.tree(plan))
+
+
+def _plan_one(stack: str, args: argparse.Namespace, many: bool) -> int:
+    try:
+        plan = run_program(stackfile.load(stack))
+    except ConfigError as e:
+        print(f"{stack}: config error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"{stack}: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a program bug: one line, traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"{stack}: program failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if plan.errors:
+        for message in plan.errors:
+            print(f"{stack}: error: {message}", file=sys.stderr)
+        return 1
+    _emit(plan, args, many)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    stacks = stackfile.stack_names() if args.all else [args.stack]
+    status = 0
+    for stack in stacks:
+        if len(stacks) > 1 and args.json != "-":
+            print(f"== {stack}")
+        status = max(status, _plan_one(stack, args, many=args.all))
+    return status

@@ -1,0 +1,90 @@
+"""The mock engine's answers: ids and computed outputs a real provider would return.
+
+Outputs start as the resource's inputs (as a provider echoes them) plus a deterministic id;
+each cloud adds what its program reads back (ARNs, endpoints, OIDC issuers, principal ids) in
+`infra/<cloud>/fakes.py`, loaded only for that cloud's resources. Deterministic, so two plans of
+the same program are byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+
+# Which cloud's fakes answer for a package's resources and invokes.
+_PACKAGE_FAKES = {"aws": "infra.aws.fakes", "gcp": "infra.gcp.fakes", "azure-native": "infra.azure.fakes"}
+
+
+@dataclass(frozen=True)
+class FakeContext:
+    stack: str
+    region: str
+    aws_account_id: str = "123456789012"
+    gcp_project: str = "my-llm-project"
+    gcp_project_number: str = "487134576253"
+    azure_subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    azure_tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+    def digest(self, *parts: str, length: int = 7) -> str:
+        return hashlib.sha256("/".join((self.stack, *parts)).encode()).hexdigest()[:length]
+
+    def physical_name(self, typ: str, name: str) -> str:
+        """What Pulumi's auto-naming would give: the logical name plus a random-looking suffix."""
+        return f"{name}-{self.digest(typ, name)}"
+
+
+def _context(stack: str, config: Mapping[str, str]) -> FakeContext:
+    import json
+
+    get = lambda key: config.get(f"llm-landing-zone:{key}")  # noqa: E731
+    extra: dict[str, str] = {}
+    if get("gcp"):
+        extra["gcp_project"] = json.loads(get("gcp")).get("project", FakeContext.gcp_project)
+    if get("azure"):
+        extra["azure_subscription_id"] = json.loads(get("azure")).get(
+            "subscriptionId", FakeContext.azure_subscription_id
+        )
+    return FakeContext(stack=stack, region=get("region") or "us-east-1", **extra)
+
+
+def _fakes_for(token: str) -> ModuleType | None:
+    module = _PACKAGE_FAKES.get(token.split(":", 1)[0])
+    return importlib.import_module(module) if module else None
+
+
+def _kubernetes(typ: str, name: str, inputs: dict[str, Any], ctx: FakeContext) -> dict[str, Any]:
+    metadata = dict(inputs.get("metadata") or {})
+    metadata.setdefault("name", ctx.physical_name(typ, name))
+    if not typ.endswith(":Namespace") and "/v1:" in typ:
+        metadata.setdefault("namespace", "default")
+    metadata["uid"] = f"{ctx.digest(typ, name, length=8)}-0000-4000-8000-{ctx.digest(name, length=12)}"
+    return {"metadata": metadata}
+
+
+class PlanMocks(Mocks):
+    def __init__(self, stack: str, config: Mapping[str, str]) -> None:
+        self.ctx = _context(stack, config)
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        default_id = f"{args.name}-{self.ctx.digest(args.typ, args.name)}"
+        if args.typ.startswith("kubernetes:"):
+            state.update(_kubernetes(args.typ, args.name, args.inputs, self.ctx))
+            meta = state["metadata"]
+            default_id = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+        fakes = _fakes_for(args.typ)
+        if fakes is not None:
+            state.update(fakes.outputs(args.typ, args.name, args.inputs, self.ctx))
+        return str(state.pop("id", default_id)), state
+
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        fakes = _fakes_for(args.token)
+        if fakes is None:
+            return {}, None
+        return fakes.invoke(args.token, args.args, self.ctx), None

@@ -1,0 +1,118 @@
+"""Plan renderings: the resource tree (text), the stable JSON plan, Kubernetes manifests."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infra.plan.engine import Plan, Resource
+
+_K8S_TOKEN = re.compile(r"^kubernetes:(?P<group>[\w.-]+)/(?P<version>v[\w]+):(?P<kind>\w+)$")
+_MAX_KEY_INPUTS = 3
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and value != ""
+
+
+def _key_inputs(resource: Resource) -> str:
+    """A few identifying inputs for the tree: names first, then the first scalars."""
+    inputs = resource.inputs
+    picked: list[tuple[str, Any]] = []
+    meta = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
+    for key in ("name", "namespace"):
+        if _scalar(meta.get(key)):
+            picked.append((f"metadata.{key}", meta[key]))
+    for key, value in inputs.items():
+        if len(picked) >= _MAX_KEY_INPUTS:
+            break
+        if _scalar(value) and key not in ("apiVersion", "kind"):
+            picked.append((key, value))
+    text = "  ".join(f"{k}={v}" for k, v in picked)
+    return text if len(text) <= 110 else text[:107] + "..."
+
+
+def tree(plan: Plan) -> str:
+    lines = [f"{plan.project}  stack={plan.stack}  cloud={plan.cloud}"]
+    by_parent: dict[str | None, list[Resource]] = {}
+    urns = {r.urn for r in plan.resources}
+    for r in plan.resources:
+        by_parent.setdefault(r.parent if r.parent in urns else None, []).append(r)
+
+    def walk(parent: str | None, prefix: str) -> None:
+        children = by_parent.get(parent, [])
+        for i, r in enumerate(children):
+            last = i == len(children) - 1
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{r.type}  {r.name}  {_key_inputs(r)}".rstrip())
+            walk(r.urn, prefix + ("   " if last else "│  "))
+
+    walk(None, "")
+    if plan.outputs:
+        lines.append("outputs:")
+        lines.extend(f"  {k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in plan.outputs.items())
+    lines.append(summary(plan))
+    return "\n".join(lines)
+
+
+def summary(plan: Plan) -> str:
+    counts = Counter(r.type for r in plan.resources)
+    parts = ", ".join(f"{n} {t}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{len(plan.resources)} resources: {parts}"
+
+
+def as_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "stack": plan.stack,
+        "cloud": plan.cloud,
+        "resources": [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "provider": r.provider,
+                "id": r.id,
+                "inputs": r.inputs,
+                "outputs": r.outputs,
+                "dependencies": r.dependencies,
+                "ignoreChanges": r.ignore_changes,
+            }
+            for r in plan.resources
+        ],
+        "outputs": plan.outputs,
+    }
+
+
+def manifests(plan: Plan) -> list[dict[str, Any]]:
+    """Every Kubernetes object the program registers, as the API server would receive it."""
+    objects = []
+    for r in plan.resources:
+        match = _K8S_TOKEN.match(r.type)
+        if not match or not r.custom:
+            continue
+        group, version = match["group"], match["version"]
+        obj = dict(r.inputs)
+        obj["apiVersion"] = version if group == "core" else f"{group}/{version}"
+        obj["kind"] = match["kind"]
+        metadata = dict(obj.get("metadata") or {})
+        metadata.setdefault("name", r.outputs.get("metadata", {}).get("name", r.name))
+        obj["metadata"] = metadata
+        objects.append({"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), **obj})
+    return objects
+
+
+def write_manifests(plan: Plan, directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, obj in enumerate(manifests(plan)):
+        meta = obj["metadata"]
+        stem = "-".join(p for p in (meta.get("namespace"), obj["kind"].lower(), meta["name"]) if p)
+        path = directory / f"{i:02d}-{stem}.yaml"
+        path.write_text(yaml.safe_dump(obj, sort_keys=False))
+        written.append(path)
+    return written

@@ -1,0 +1,77 @@
+"""Read Pulumi.yaml and stacks/Pulumi.<stack>.yaml into the flat config map the engine would pass.
+
+Mirrors what the CLI does before it starts the program: project-level `config:` values and
+defaults are merged under the stack's values, objects become JSON strings, and secure values
+(which only the CLI can decrypt) become a placeholder marked secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET_PLACEHOLDER = "[secret]"
+
+
+@dataclass(frozen=True)
+class StackFile:
+    project: str
+    stack: str
+    config: dict[str, str]
+    secret_keys: tuple[str, ...]
+    root: Path
+
+
+def _engine_value(value: Any) -> str:
+    """Pulumi passes every config value as a string; objects and lists as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_names(root: Path = ROOT) -> list[str]:
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    config_dir = root / project.get("stackConfigDir", ".")
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml"))
+
+
+def load(stack: str, root: Path = ROOT) -> StackFile:
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    name = project["name"]
+    path = root / project.get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(stack_names(root)) or "none"
+        raise FileNotFoundError(f"no stack file {path.relative_to(root)}; stacks: {known}")
+    stack_doc = yaml.safe_load(path.read_text()) or {}
+
+    merged: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        if isinstance(decl, dict) and ("type" in decl or "description" in decl or "default" in decl):
+            if "value" in decl:
+                merged[full] = decl["value"]
+            elif "default" in decl:
+                merged[full] = decl["default"]
+        else:
+            merged[full] = decl
+    secrets: list[str] = []
+    for key, value in (stack_doc.get("config") or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = SECRET_PLACEHOLDER
+            secrets.append(full)
+        merged[full] = value
+    return StackFile(
+        project=name,
+        stack=stack,
+        config={k: _engine_value(v) for k, v in merged.items()},
+        secret_keys=tuple(secrets),
+        root=root,
+    )

@@ -1,0 +1,87 @@
+"""The contract between a cloud and everything downstream of it.
+
+Each `infra.<cloud>.build(cfg)` returns a `Platform`; the serving component and the exports use
+nothing else, so nothing downstream knows which cloud it runs on. Only plain data and Pulumi
+outputs cross this line — never a cloud SDK type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pulumi
+
+if TYPE_CHECKING:  # typing only: keep pulumi_kubernetes off the import path of this module
+    import pulumi_kubernetes as k8s
+
+Cloud = Literal["aws", "gcp", "azure"]
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+
+    def as_k8s(self) -> dict[str, str]:
+        """The toleration as a Kubernetes `tolerations[]` entry."""
+        out = {"key": self.key, "operator": self.operator, "effect": self.effect}
+        if self.value is not None:
+            out["value"] = self.value
+        return out
+
+
+@dataclass(frozen=True)
+class GpuScheduling:
+    """How a serving pod lands on the GPU pool and how many GPUs it asks for."""
+
+    node_selector: Mapping[str, str]
+    tolerations: Sequence[Toleration]  # the GPU taint, plus the spot taint when spot is on
+    gpus_per_replica: int
+    gpu_memory_gb: int  # per GPU
+    resource_name: str = "nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """How a pod becomes the cloud identity that may read (only) the model prefix.
+
+    The serving component creates `service_account` in `namespace` with these annotations, puts
+    `pod_labels` on the pod template and `env` on the containers that touch the bucket. The
+    cloud side (role / IAM binding / federated credential) is already bound to exactly this
+    namespace and service account.
+    """
+
+    namespace: str
+    service_account: str
+    service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EgressRule:
+    """A destination serving pods must reach (storage, token endpoint) for the NetworkPolicy."""
+
+    cidr: str
+    ports: Sequence[int]
+    why: str
+
+
+@dataclass(frozen=True)
+class Platform:
+    cloud: Cloud
+    k8s: k8s.Provider
+    kubeconfig: pulumi.Output[str]  # secret
+    gpu: GpuScheduling
+    identity: WorkloadIdentity
+    weights_uri: pulumi.Output[str]  # s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+    internal_lb_annotations: Mapping[str, str]
+    egress: Sequence[EgressRule] = ()
+    # Cluster-side things the workload must wait for (GPU pool, device plugin, identity binding).
+    ready: Sequence[pulumi.Resource] = ()
+    # Cloud-specific stack outputs (cluster name, bucket, region, ...), exported as they are.
+    exports: Mapping[str, pulumi.Input[Any]] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""What runs inside the serving pod: weights pull/push and the vLLM entrypoint."""

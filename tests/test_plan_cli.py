@@ -1,0 +1,99 @@
+"""`llz plan` as a user runs it: a subprocess with real files in and real exit codes out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from infra.plan.stackfile import ROOT
+
+
+def llz(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infra.cli", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_tree_and_summary():
+    result = llz("plan", "--stack", "aws-dev")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "llm-landing-zone  stack=aws-dev  cloud=aws"
+    assert any("llz:serving:ModelServing  llm" in line for line in lines)
+    assert any(line.strip().startswith("└─ kubernetes:core/v1:ServiceAccount") for line in lines)
+    summary = lines[-1]
+    assert summary.split(" resources: ")[0].isdigit()
+    assert "1 llz:serving:ModelServing" in summary
+
+
+def test_json_plan_is_stable_and_followable(tmp_path):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert llz("plan", "--stack", "gcp-dev", "--json", str(first)).returncode == 0
+    assert llz("plan", "--stack", "gcp-dev", "--json", str(second)).returncode == 0
+    assert first.read_bytes() == second.read_bytes(), "two plans of the same stack differ"
+    plan = json.loads(first.read_text())
+    assert set(plan) == {"stack", "cloud", "resources", "outputs"}
+    assert (plan["stack"], plan["cloud"]) == ("gcp-dev", "gcp")
+    urns = {r["urn"] for r in plan["resources"]}
+    for r in plan["resources"]:
+        assert {"urn", "type", "name", "parent", "provider", "id", "inputs", "outputs"} <= set(r)
+        if r["provider"]:
+            assert r["provider"].split("::")[:-1] and r["provider"].rsplit("::", 1)[0] in urns
+        if r["parent"] and r["parent"] in urns:
+            assert r["parent"] != r["urn"]
+    provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+    assert plan["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_manifests_are_kubernetes_objects(tmp_path):
+    assert llz("plan", "--stack", "azure-dev", "--manifests", str(tmp_path)).returncode == 0
+    docs = [yaml.safe_load(p.read_text()) for p in sorted(tmp_path.glob("*.yaml"))]
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "ServiceAccount"} <= kinds
+    for doc in docs:
+        assert doc["apiVersion"] and doc["metadata"]["name"]
+
+
+def test_all_stacks(tmp_path):
+    result = llz("plan", "--all", "--quiet", "--json", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["aws-dev.json", "azure-dev.json", "gcp-dev.json"]
+    assert result.stdout.count(" resources: ") == 3
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    shutil.copy(ROOT / "__main__.py", tmp_path)
+    shutil.copytree(ROOT / "infra", tmp_path / "infra")
+    (tmp_path / "stacks").mkdir()
+    bad = (ROOT / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 2", "maxNodes: -4")
+    (tmp_path / "stacks" / "Pulumi.aws-bad.yaml").write_text(bad)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from infra.plan import cli, stackfile; from pathlib import Path;"
+            "stackfile.ROOT = Path.cwd(); from infra.cli import main; sys.exit(main(sys.argv[1:]))",
+            "plan",
+            "--stack",
+            "aws-bad",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().count("\n") == 0
+    assert "config error: llm-landing-zone:gpu.maxNodes = -4" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_stack_exit_2():
+    result = llz("plan", "--stack", "nope")
+    assert result.returncode == 2
+    assert "no stack file stacks/Pulumi.nope.yaml" in result.stderr
