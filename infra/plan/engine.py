@@ -83,14 +83,14 @@ class Plan:
 
 
 def _plain(value: Any) -> Any:
-    """Registered values as JSON-able data, secrets masked, resource references as URNs."""
+    """Registered values as stable JSON-able data, secrets masked, resource references as URNs."""
     if isinstance(value, dict):
         if rpc._special_sig_key in value:
             if value[rpc._special_sig_key] == rpc._special_secret_sig:
                 return SECRET
             if value[rpc._special_sig_key] == rpc._special_resource_sig:
                 return value.get("urn")
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(value[k]) for k in sorted(value)}  # sorted: gRPC maps have no order
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, pulumi.Resource):
@@ -200,6 +200,6 @@ def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
     ):
         run(lambda: runpy.run_path(str(path), run_name="__main__"))
         plan.outputs = _stack_outputs()
-        plan.resources = list(monitor.recorded)
+        plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
         plan.errors = list(errors.messages)
     return plan
