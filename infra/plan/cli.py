@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--all", action="store_true", help="every stack in stacks/")
     parser.add_argument("--json", metavar="PATH", help="write the JSON plan (a folder with --all; '-' for stdout)")
     parser.add_argument("--manifests", metavar="DIR", help="write every Kubernetes object as YAML")
+    parser.add_argument("--markdown", metavar="FILE", help="append a markdown summary (for a PR comment)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
 
@@ -35,6 +36,9 @@ def _emit(plan: Plan, args: argparse.Namespace, many: bool) -> None:
     if args.manifests:
         folder = Path(args.manifests) / plan.stack if many else Path(args.manifests)
         render.write_manifests(plan, folder)
+    if args.markdown:
+        with Path(args.markdown).open("a") as out:
+            out.write(render.markdown(plan) + "\n")
     if args.json != "-":
         print(render.summary(plan) if args.quiet else render.tree(plan))
 

@@ -65,6 +65,22 @@ def summary(plan: Plan) -> str:
     return f"{len(plan.resources)} resources: {parts}"
 
 
+def markdown(plan: Plan) -> str:
+    """A summary for a pull-request comment: resources by type and the stack outputs."""
+    counts = Counter(r.type for r in plan.resources)
+    lines = [
+        f"### `{plan.stack}` ({plan.cloud}): {len(plan.resources)} resources",
+        "",
+        "| resources | type |",
+        "|---:|---|",
+        *(f"| {n} | `{t}` |" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+    ]
+    if plan.outputs:
+        lines += ["", "| output | value |", "|---|---|"]
+        lines += [f"| `{k}` | `{v if isinstance(v, str) else json.dumps(v)}` |" for k, v in plan.outputs.items()]
+    return "\n".join(lines) + "\n"
+
+
 def as_json(plan: Plan) -> dict[str, Any]:
     return {
         "stack": plan.stack,
