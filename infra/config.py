@@ -86,6 +86,7 @@ class ModelConfig(_Section):
     served_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     max_model_len: int = Field(default=8192, ge=128)
     tensor_parallel_size: int = Field(default=1, ge=1)
+    max_num_seqs: int = Field(default=16, ge=1)  # concurrent sequences: vLLM --max-num-seqs, KV-cache sizing
 
     @property
     def weights_gb(self) -> float:
