@@ -86,5 +86,5 @@ class PlanMocks(Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         fakes = _fakes_for(args.token)
         if fakes is None:
-            return {}, None
-        return fakes.invoke(args.token, args.args, self.ctx), None
+            return {}, []
+        return fakes.invoke(args.token, args.args, self.ctx), []
