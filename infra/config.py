@@ -133,9 +133,21 @@ class GcpConfig(_Section):
 
 
 class AzureConfig(_Section):
+    """Azure-only settings. Subnet CIDRs default to slices of network.cidr (checked in infra.azure)."""
+
     subscription_id: str = Field(
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )
+    # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
+    private_cluster: bool = False
+    node_subnet_cidr: ipaddress.IPv4Network | None = None  # default: first /22 of network.cidr
+    endpoint_subnet_cidr: ipaddress.IPv4Network | None = None  # default: the /27 right after the node subnet
+    system_vm_size: str = Field(default="Standard_D4ds_v5", pattern=r"^Standard_[A-Za-z0-9_]+$")
+    system_node_count: int = Field(default=2, ge=1, le=100)
+    # Both keep the pinned minor version (stable/rapid would move it and fight the pinned kubernetesVersion).
+    upgrade_channel: Literal["patch", "node-image"] = "patch"
+    # Encrypt the weights account with a Key Vault key (purge-protected vault) instead of Microsoft-managed keys.
+    customer_managed_key: bool = False
 
 
 class InsecureConfig(_Section):

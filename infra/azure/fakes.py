@@ -1,24 +1,173 @@
 """What Azure would answer, for `llz plan` (mock engine). Imports no SDK.
 
-`outputs()` returns the computed attributes the program reads back (ARM ids, principal ids,
-OIDC issuer URLs, ...); `invoke()` answers calls such as authorization.getClientConfig. Extend
-both as the Azure platform reads more.
+`outputs()` returns the computed attributes the program reads back: ARM ids with the real
+provider namespaces and parent paths, the names ARM echoes, the cluster's OIDC issuer URL and
+FQDN, managed identities' client/principal/tenant ids. `invoke()` answers getClientConfig and
+listManagedClusterUserCredentials (a base64 kubeconfig, as AKS returns it). Every value is
+derived from the stack and logical name, so two plans are byte-identical.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
+
+# type -> (input holding the resource's own name, ARM path below the resource group; {name} and inputs)
+_ARM: dict[str, tuple[str, str]] = {
+    "network:VirtualNetwork": ("virtualNetworkName", "Microsoft.Network/virtualNetworks/{name}"),
+    "network:Subnet": ("subnetName", "Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets/{name}"),
+    "network:PublicIPAddress": ("publicIpAddressName", "Microsoft.Network/publicIPAddresses/{name}"),
+    "network:NatGateway": ("natGatewayName", "Microsoft.Network/natGateways/{name}"),
+    "network:PrivateEndpoint": ("privateEndpointName", "Microsoft.Network/privateEndpoints/{name}"),
+    "network:PrivateDnsZoneGroup": (
+        "privateDnsZoneGroupName",
+        "Microsoft.Network/privateEndpoints/{privateEndpointName}/privateDnsZoneGroups/{name}",
+    ),
+    "privatedns:PrivateZone": ("privateZoneName", "Microsoft.Network/privateDnsZones/{name}"),
+    "privatedns:VirtualNetworkLink": (
+        "virtualNetworkLinkName",
+        "Microsoft.Network/privateDnsZones/{privateZoneName}/virtualNetworkLinks/{name}",
+    ),
+    "containerservice:ManagedCluster": ("resourceName", "Microsoft.ContainerService/managedClusters/{name}"),
+    "containerservice:AgentPool": (
+        "agentPoolName",
+        "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{name}",
+    ),
+    "storage:StorageAccount": ("accountName", "Microsoft.Storage/storageAccounts/{name}"),
+    "storage:BlobContainer": (
+        "containerName",
+        "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{name}",
+    ),
+    "managedidentity:UserAssignedIdentity": ("resourceName", "Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
+    "managedidentity:FederatedIdentityCredential": (
+        "federatedIdentityCredentialResourceName",
+        "Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}/federatedIdentityCredentials/{name}",
+    ),
+    "keyvault:Vault": ("vaultName", "Microsoft.KeyVault/vaults/{name}"),
+    "keyvault:Key": ("keyName", "Microsoft.KeyVault/vaults/{vaultName}/keys/{name}"),
+}
+# Extension resources: their id hangs off `scope`.
+_SCOPED = {
+    "authorization:RoleAssignment": ("roleAssignmentName", "Microsoft.Authorization/roleAssignments"),
+    "authorization:ManagementLockByScope": ("lockName", "Microsoft.Authorization/locks"),
+}
+
+
+def _guid(ctx: Any, *parts: str) -> str:
+    d = ctx.digest(*parts, length=32)
+    return f"{d[:8]}-{d[8:12]}-4{d[13:16]}-8{d[17:20]}-{d[20:32]}"
+
+
+def fqdn(ctx: Any, cluster: str) -> str:
+    return f"{cluster}-{ctx.digest('fqdn', cluster, length=8)}.hcp.{ctx.region}.azmk8s.io"
+
+
+def _identity(ctx: Any, name: str) -> dict[str, str]:
+    return {
+        "clientId": _guid(ctx, "client", name),
+        "principalId": _guid(ctx, "principal", name),
+        "tenantId": ctx.azure_tenant_id,
+    }
+
+
+def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id: str) -> dict[str, Any]:
+    if module_kind == "containerservice:ManagedCluster":
+        issuer = f"https://{ctx.region}.oic.prod-aks.azure.com/{ctx.azure_tenant_id}/{_guid(ctx, 'oidc', name)}/"
+        private = (inputs.get("apiServerAccessProfile") or {}).get("enablePrivateCluster")
+        host = fqdn(ctx, name)
+        return {
+            "fqdn": None if private else host,
+            "privateFQDN": host.replace(".hcp.", ".privatelink.") if private else None,
+            "oidcIssuerProfile": {
+                "enabled": True,
+                "issuerURL": issuer,
+            },
+            "nodeResourceGroup": f"MC_{inputs.get('resourceGroupName')}_{name}_{ctx.region}",
+            "identityProfile": {"kubeletidentity": {**_identity(ctx, f"{name}-agentpool"), "resourceId": arm_id}},
+            "provisioningState": "Succeeded",
+        }
+    if module_kind == "managedidentity:UserAssignedIdentity":
+        return _identity(ctx, name)
+    if module_kind == "storage:StorageAccount":
+        return {
+            "primaryEndpoints": {
+                "blob": f"https://{name}.blob.core.windows.net/",
+                "dfs": f"https://{name}.dfs.core.windows.net/",
+            }
+        }
+    if module_kind == "keyvault:Vault":
+        return {"properties": {**(inputs.get("properties") or {}), "vaultUri": f"https://{name}.vault.azure.net/"}}
+    if module_kind == "keyvault:Key":
+        uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
+        return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{ctx.digest('key', name, length=32)}"}
+    return {}
 
 
 def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    _, module, kind = typ.split(":")
-    physical = ctx.physical_name(typ, name)
-    group = inputs.get("resourceGroupName") or physical
-    arm_id = (
-        f"/subscriptions/{ctx.azure_subscription_id}/resourceGroups/{group}"
-        f"/providers/Microsoft.{module[0].upper()}{module[1:]}/{kind[0].lower()}{kind[1:]}s/{physical}"
-    )
-    return {"id": arm_id, "name": physical}
+    module_kind = typ.split(":", 1)[1]
+    subscription = f"/subscriptions/{ctx.azure_subscription_id}"
+    if module_kind == "resources:ResourceGroup":
+        group = inputs.get("resourceGroupName") or ctx.physical_name(typ, name)
+        return {"id": f"{subscription}/resourceGroups/{group}", "name": group, "location": inputs.get("location")}
+    if module_kind in _SCOPED:
+        key, path = _SCOPED[module_kind]
+        own = inputs.get(key) or _guid(ctx, typ, name)
+        return {"id": f"{inputs.get('scope')}/providers/{path}/{own}", "name": own}
+    key, path = _ARM.get(module_kind, ("", f"Microsoft.{module_kind.replace(':', '/')}s/{{name}}"))
+    own = inputs.get(key) or ctx.physical_name(typ, name)
+    group = inputs.get("resourceGroupName") or ctx.physical_name(typ, name)
+    arm_id = f"{subscription}/resourceGroups/{group}/providers/{path.format_map({**_as_names(inputs), 'name': own})}"
+    return {"id": arm_id, "name": own, **_identity_map(inputs, ctx), **_extra(module_kind, own, inputs, ctx, arm_id)}
+
+
+def _identity_map(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """ARM takes user-assigned identities as a list of ids but returns a map id -> client/principal."""
+    identity = inputs.get("identity")
+    if not isinstance(identity, dict) or not isinstance(identity.get("userAssignedIdentities"), list):
+        return {}
+    assigned = {i: _identity(ctx, i) for i in identity["userAssignedIdentities"]}
+    return {"identity": {**identity, "userAssignedIdentities": assigned}}
+
+
+def _as_names(inputs: dict[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in inputs.items() if isinstance(v, str)}
+
+
+def _kubeconfig(ctx: Any, cluster: str) -> str:
+    """The exec-format kubeconfig AKS returns for an Entra ID cluster (JSON is valid YAML)."""
+    ca = base64.b64encode(f"fake CA of {cluster}".encode()).decode()
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {"server": f"https://{fqdn(ctx, cluster)}:443", "certificate-authority-data": ca},
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"clusterUser_{cluster}"}}],
+        "current-context": cluster,
+        "users": [
+            {
+                "name": f"clusterUser_{cluster}",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "kubelogin",
+                        "args": [
+                            "get-token",
+                            "--login",
+                            "devicecode",
+                            "--server-id",
+                            "6dae42f8-4368-4678-94ff-3960e28e3630",
+                        ],
+                    }
+                },
+            }
+        ],
+    }
+    return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
 def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -29,4 +178,7 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
             "clientId": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
             "objectId": "11111111-2222-4333-8444-555555555555",
         }
+    if token == "azure-native:containerservice:listManagedClusterUserCredentials":
+        cluster = args.get("resourceName", "")
+        return {"kubeconfigs": [{"name": "clusterUser", "value": _kubeconfig(ctx, cluster)}]}
     return {}

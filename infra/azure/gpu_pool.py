@@ -1,0 +1,128 @@
+"""The GPU agent pool (scale from zero, tainted, optionally spot) and the NVIDIA device plugin.
+
+A separate `AgentPool`, never an inline profile: ARM refuses to add pools through the cluster's
+profile list, and editing an inline profile puts every pool into Scaling. AKS installs the
+NVIDIA driver (`gpu_profile.driver = Install`) but not the device plugin, so without the
+DaemonSet below the node never advertises `nvidia.com/gpu` and vLLM stays Pending. It is a typed
+DaemonSet rather than a Helm release so the plan, `--manifests` and the policy pack see the
+object itself (a Helm chart is one opaque resource under the mock engine), with one pinned image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_azure_native import containerservice
+
+from infra.platform import Toleration
+
+GPU_TAINT = Toleration("nvidia.com/gpu")
+SPOT_TAINT = Toleration("kubernetes.azure.com/scalesetpriority", operator="Equal", value="spot")
+POOL_LABEL = {"llz.io/pool": "gpu"}
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
+
+
+def pool_taints(spot: bool) -> list[Toleration]:
+    """The taints the pool carries (AKS adds the spot one itself; declaring it avoids drift)."""
+    return [GPU_TAINT, SPOT_TAINT] if spot else [GPU_TAINT]
+
+
+def _taint(t: Toleration, value: str) -> str:
+    return f"{t.key}={t.value or value}:{t.effect}"
+
+
+@dataclass(frozen=True)
+class GpuPoolArgs:
+    resource_group_name: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    node_subnet_id: pulumi.Input[str]
+    vm_size: str
+    min_nodes: int
+    max_nodes: int
+    spot: bool
+    os_disk_gb: int
+    tags: dict[str, str]
+    provider: pulumi.ProviderResource
+    k8s: k8s.Provider
+
+
+class GpuPool(pulumi.ComponentResource):
+    pool: containerservice.AgentPool
+    device_plugin: k8s.apps.v1.DaemonSet
+
+    def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:azure:GpuPool", name, None, opts)
+        taints = pool_taints(args.spot)
+        spot = (
+            {"scale_set_priority": "Spot", "scale_set_eviction_policy": "Delete", "spot_max_price": -1}
+            if args.spot
+            else {"scale_set_priority": "Regular"}
+        )
+        self.pool = containerservice.AgentPool(
+            f"{name}-pool",
+            resource_group_name=args.resource_group_name,
+            resource_name_=args.cluster_name,
+            agent_pool_name="gpu",
+            mode="User",
+            type="VirtualMachineScaleSets",
+            vm_size=args.vm_size,
+            os_type="Linux",
+            os_sku="Ubuntu",
+            os_disk_size_gb=args.os_disk_gb,
+            orchestrator_version=args.kubernetes_version,
+            vnet_subnet_id=args.node_subnet_id,
+            enable_node_public_ip=False,
+            enable_auto_scaling=True,
+            count=args.min_nodes,
+            min_count=args.min_nodes,
+            max_count=args.max_nodes,
+            node_labels=POOL_LABEL,
+            node_taints=[_taint(t, "present") for t in taints],
+            gpu_profile={"driver": "Install"},
+            tags=args.tags,
+            **spot,
+            # The autoscaler owns the node count once the pool exists.
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, ignore_changes=["count"]),
+        )
+        labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/part-of": "llm-landing-zone"}
+        self.device_plugin = k8s.apps.v1.DaemonSet(
+            f"{name}-device-plugin",
+            metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
+            spec={
+                "selector": {"matchLabels": labels},
+                "updateStrategy": {"type": "RollingUpdate"},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "priorityClassName": "system-node-critical",
+                        "nodeSelector": POOL_LABEL,
+                        "tolerations": [t.as_k8s() for t in taints],
+                        "automountServiceAccountToken": False,
+                        "containers": [
+                            {
+                                "name": "nvidia-device-plugin",
+                                "image": DEVICE_PLUGIN_IMAGE,
+                                "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "resources": {
+                                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                                    "limits": {"memory": "128Mi"},
+                                },
+                                "volumeMounts": [
+                                    {"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}
+                                ],
+                            }
+                        ],
+                        "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s),
+        )
+        self.register_outputs({"poolName": self.pool.name})

@@ -1,0 +1,142 @@
+"""Resource group, VNet and its two standalone subnets (nodes, private endpoints), and egress.
+
+Subnets are standalone `network.Subnet` resources and the VNet declares no inline `subnets`:
+mixing the two makes each side delete the other's subnets. With Azure CNI overlay pods take
+their IPs from the overlay range, so the node subnet only has to hold the nodes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+from pulumi_azure_native import network, resources
+
+from infra.config import ConfigError, StackConfig
+
+# Overlay pod range and service range: never routed in the VNet, but must not overlap it.
+POD_CIDR = ipaddress.IPv4Network("192.168.0.0/16")
+SERVICE_CIDR = ipaddress.IPv4Network("172.16.0.0/16")
+DNS_SERVICE_IP = "172.16.0.10"
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    vnet: ipaddress.IPv4Network
+    nodes: ipaddress.IPv4Network
+    endpoints: ipaddress.IPv4Network
+
+
+def subnet_plan(cfg: StackConfig) -> SubnetPlan:
+    """The VNet's address plan, checked before any resource exists (one-line ConfigError)."""
+    assert cfg.azure is not None
+    vnet = cfg.network.cidr
+    if vnet.prefixlen > 26:
+        raise ConfigError(f"llm-landing-zone:network.cidr = '{vnet}': too small for Azure; need a /26 or larger")
+    nodes = cfg.azure.node_subnet_cidr or next(vnet.subnets(new_prefix=max(22, vnet.prefixlen + 1)))
+    endpoints = cfg.azure.endpoint_subnet_cidr or ipaddress.IPv4Network(f"{nodes.broadcast_address + 1}/27")
+    for key, subnet in (("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)):
+        if not subnet.subnet_of(vnet):
+            raise ConfigError(f"llm-landing-zone:{key} = '{subnet}': not inside network.cidr {vnet}")
+    if nodes.overlaps(endpoints):
+        raise ConfigError(
+            f"llm-landing-zone:azure.endpointSubnetCidr = '{endpoints}': overlaps the node subnet {nodes}"
+        )
+    for reserved in (POD_CIDR, SERVICE_CIDR):
+        if vnet.overlaps(reserved):
+            raise ConfigError(
+                f"llm-landing-zone:network.cidr = '{vnet}': overlaps the AKS overlay/service range {reserved}; "
+                "pick a 10.x or other private range"
+            )
+    return SubnetPlan(vnet, nodes, endpoints)
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    stack: str
+    location: str
+    subnets: SubnetPlan
+    egress: Literal["nat", "none"]
+    tags: dict[str, str]
+    provider: pulumi.ProviderResource
+
+
+class Network(pulumi.ComponentResource):
+    resource_group_name: pulumi.Output[str]
+    vnet_id: pulumi.Output[str]
+    node_subnet_id: pulumi.Output[str]
+    endpoint_subnet_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:azure:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        group = resources.ResourceGroup(
+            f"{name}-rg", resource_group_name=f"llz-{args.stack}", location=args.location, tags=args.tags, opts=child
+        )
+        rg = group.name
+        vnet = network.VirtualNetwork(
+            f"{name}-vnet",
+            resource_group_name=rg,
+            location=args.location,
+            address_space={"address_prefixes": [str(args.subnets.vnet)]},
+            tags=args.tags,
+            opts=child,
+        )
+        nat_gateway = None
+        if args.egress == "nat":
+            # A NAT gateway we own (outboundType userAssignedNATGateway): stable egress IP, no node public IPs.
+            egress_ip = network.PublicIPAddress(
+                f"{name}-nat-ip",
+                resource_group_name=rg,
+                location=args.location,
+                sku={"name": "Standard", "tier": "Regional"},
+                public_ip_allocation_method="Static",
+                public_ip_address_version="IPv4",
+                tags=args.tags,
+                opts=child,
+            )
+            nat_gateway = network.NatGateway(
+                f"{name}-nat",
+                resource_group_name=rg,
+                location=args.location,
+                sku={"name": "Standard"},
+                public_ip_addresses=[{"id": egress_ip.id}],
+                idle_timeout_in_minutes=10,
+                tags=args.tags,
+                opts=child,
+            )
+        nodes = network.Subnet(
+            f"{name}-nodes",
+            resource_group_name=rg,
+            virtual_network_name=vnet.name,
+            subnet_name="nodes",
+            address_prefix=str(args.subnets.nodes),
+            nat_gateway={"id": nat_gateway.id} if nat_gateway else None,
+            default_outbound_access=False,  # no implicit internet egress: only the NAT gateway (or none)
+            opts=child,
+        )
+        endpoints = network.Subnet(
+            f"{name}-endpoints",
+            resource_group_name=rg,
+            virtual_network_name=vnet.name,
+            subnet_name="private-endpoints",
+            address_prefix=str(args.subnets.endpoints),
+            private_endpoint_network_policies="Disabled",
+            default_outbound_access=False,
+            # Azure rejects concurrent subnet writes on one VNet (AnotherOperationInProgress).
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[nodes])),
+        )
+        self.resource_group_name = rg
+        self.vnet_id = vnet.id
+        self.node_subnet_id = nodes.id
+        self.endpoint_subnet_id = endpoints.id
+        self.register_outputs(
+            {
+                "resourceGroupName": rg,
+                "vnetId": vnet.id,
+                "nodeSubnetId": nodes.id,
+                "endpointSubnetId": endpoints.id,
+            }
+        )

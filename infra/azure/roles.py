@@ -1,0 +1,26 @@
+"""Built-in Azure role ids and the deterministic names of our role assignments.
+
+ARM wants the FULL role-definition id (a bare GUID is rejected) and a GUID as the assignment
+name; deriving that GUID from stable inputs (uuid5) keeps the name unchanged across runs, so an
+update never replaces (briefly revokes) a grant.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
+KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+
+_NAMESPACE = uuid.UUID("5d1c0c7e-3c1a-4f0e-9a57-6c6c7a1e2b11")  # llm-landing-zone role assignments
+
+
+def role_definition_id(subscription_id: str, role: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+
+def role_assignment_name(subscription_id: str, *parts: str) -> str:
+    """A GUID that is the same on every run for the same subscription and purpose."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join((subscription_id, *parts))))
