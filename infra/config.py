@@ -12,6 +12,7 @@ import ipaddress
 import json
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
@@ -19,19 +20,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from infra import catalog
+from infra import catalog, sizing
 
 PROJECT = "llm-landing-zone"
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]  # where Pulumi.yaml lives
 Cloud = Literal["aws", "gcp", "azure"]
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_DTYPE_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 
 
 class ConfigError(pulumi.RunError):
@@ -63,10 +65,16 @@ class ClusterConfig(_Section):
 
 
 class GpuPoolConfig(_Section):
-    instance_type: str
+    instance_type: str  # a catalog type of the stack's cloud, or "auto": the cheapest one that fits the model
     min_nodes: int = Field(default=0, ge=0)
     max_nodes: int = Field(default=1, ge=1)
     spot: bool = False
+    _auto: bool = PrivateAttr(default=False)
+
+    @property
+    def auto_selected(self) -> bool:
+        """True when instanceType was `auto` and the sizing chose `instance_type`."""
+        return self._auto
 
     @model_validator(mode="after")
     def _min_le_max(self) -> GpuPoolConfig:
@@ -87,11 +95,22 @@ class ModelConfig(_Section):
     max_model_len: int = Field(default=8192, ge=128)
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_num_seqs: int = Field(default=16, ge=1)  # concurrent sequences: vLLM --max-num-seqs, KV-cache sizing
+    # Folder with the model's Hugging Face config.json (relative to the project): exact KV-cache shape.
+    hf_config_dir: Path | None = None
+
+    @field_validator("hf_config_dir")
+    @classmethod
+    def _has_config_json(cls, v: Path | None) -> Path | None:
+        if v is None:
+            return None
+        folder = v if v.is_absolute() else _PROJECT_ROOT / v
+        sizing.read_hf_config(folder)  # ValueError (one line) when missing or incomplete
+        return folder
 
     @property
     def weights_gb(self) -> float:
         """Size of the weights in GB (1e9 bytes), from parameter count and dtype."""
-        return self.params_billions * _DTYPE_BYTES[self.dtype]
+        return self.params_billions * sizing.WEIGHT_BYTES[self.dtype]
 
 
 class Replicas(_Section):
@@ -105,31 +124,147 @@ class Replicas(_Section):
         return self
 
 
+_PINNED_IMAGE = r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+_LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+_Labels = dict[
+    typing.Annotated[str, Field(pattern=_LABEL_KEY)], typing.Annotated[str, Field(pattern=_LABEL_VALUE)]
+]
+
+
+class ServingPeer(_Section):
+    """Pods allowed to reach the API (port 8000): a namespace, optionally narrowed by pod labels."""
+
+    namespace: str = Field(pattern=_DNS_LABEL)
+    pod_labels: _Labels = {}
+
+
+class ServingAutoscaling(_Section):
+    """HPA on vLLM's queue, served per pod by a custom-metrics adapter (prometheus-adapter, GMP, ...)."""
+
+    metric: str = Field(default="vllm:num_requests_waiting", pattern=r"^[A-Za-z_:|][A-Za-z0-9_:|./-]*$")
+    target_per_replica: int = Field(default=2, ge=1)  # average waiting requests per replica before scaling out
+
+
+class ServingMetrics(_Section):
+    scrape_annotations: bool = True  # prometheus.io/scrape|port|path on the pod
+    service_monitor: bool = False  # a monitoring.coreos.com ServiceMonitor: needs the Prometheus Operator CRDs
+    scraper: ServingPeer = ServingPeer(namespace="monitoring")  # where the scraper runs (NetworkPolicy)
+
+
+class ServingResources(_Section):
+    """CPU and memory of the vLLM container (GPUs come from the Platform); memory is also its limit."""
+
+    cpu: str = Field(default="2", pattern=_QUANTITY)
+    memory: str = Field(default="12Gi", pattern=r"^[0-9]+(\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$")
+
+
 class ServingConfig(_Section):
     namespace: str = Field(default="llm", pattern=_DNS_LABEL)
     service_account: str = Field(default="vllm", pattern=_DNS_LABEL)
     replicas: Replicas = Replicas()
     # Pinned tag, never :latest — what was planned is what runs.
-    image: str = Field(default="vllm/vllm-openai:v0.11.0", pattern=r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
+    image: str = Field(default="vllm/vllm-openai:v0.11.0", pattern=_PINNED_IMAGE)
     load_format: Literal["pull", "runai_streamer"] = "pull"
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enable_prefix_caching: bool = True
     expose: Literal["cluster-ip", "internal-lb", "public-lb"] = "cluster-ip"
+    # Our init-container image (serving/Dockerfile, ENTRYPOINT llz), pushed to your registry; pinned.
+    puller_image: str = Field(default="ghcr.io/llm-landing-zone/llz:0.1.0", pattern=_PINNED_IMAGE)
+    # Longest generation to let finish on rollout / scale-down: sizes preStop + terminationGracePeriodSeconds.
+    max_request_seconds: int = Field(default=600, ge=10, le=7200)
+    allowed_clients: tuple[ServingPeer, ...] = ()  # in-cluster callers; empty: none (port-forward still works)
+    allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = ()  # callers through the load balancer (expose *-lb)
+    autoscaling: ServingAutoscaling = ServingAutoscaling()
+    metrics: ServingMetrics = ServingMetrics()
+    resources: ServingResources = ServingResources()
+    run_as_user: int = Field(default=1000, ge=1)  # non-root UID/GID for every container
 
-    @field_validator("image")
+    @field_validator("image", "puller_image")
     @classmethod
     def _pinned(cls, v: str) -> str:
         if v.endswith(":latest"):
             raise ValueError("use a pinned tag or digest, not :latest (e.g. vllm/vllm-openai:v0.11.0)")
         return v
 
+    @model_validator(mode="after")
+    def _lb_needs_callers(self) -> ServingConfig:
+        if self.expose != "cluster-ip" and not self.allowed_cidrs:
+            raise _KeyError(
+                "serving.allowedCidrs",
+                [],
+                f"expose={self.expose} needs the caller CIDRs (e.g. your VPC/VNet or office range): "
+                "they become the load balancer's source ranges and the NetworkPolicy's ipBlocks",
+            )
+        return self
+
 
 class AwsConfig(_Section):
-    """AWS-only settings (issue: AWS platform extends this)."""
+    """AWS-only settings; all optional, so `aws:` may be omitted (docs/aws.md lists them)."""
+
+    ami_type: Literal["al2023", "bottlerocket"] = "al2023"  # GPU nodes: AL2023_/BOTTLEROCKET_x86_64_NVIDIA
+    identity: Literal["pod-identity", "irsa"] = "pod-identity"  # how the serving pod gets its role
+    availability_zones: int = Field(default=2, ge=2, le=6)  # private subnets in this many AZs (EKS needs 2)
+    system_instance_type: str = Field(default="m6i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    gpu_disk_gib: int | None = Field(default=None, ge=50, le=16384)  # None: sized from the model
+    # Principals (roles/users) that get EKS cluster-admin and keep S3 read access from outside the VPC.
+    admin_role_arns: tuple[
+        typing.Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")], ...
+    ] = ()
+    # Deny GetObject/ListBucket unless through the S3 gateway endpoint (deployer and admins exempt).
+    restrict_reads_to_vpc_endpoint: bool = True
+    # Pinned device-plugin image (AL2023 only); point it at an ECR mirror when network.egress is none.
+    device_plugin_image: str = Field(
+        default="nvcr.io/nvidia/k8s-device-plugin:v0.17.4",
+        pattern=r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$",
+    )
+
+    @field_validator("device_plugin_image")
+    @classmethod
+    def _plugin_pinned(cls, v: str) -> str:
+        if v.endswith(":latest"):
+            raise ValueError("use a pinned tag or digest, not :latest")
+        return v
 
 
 class GcpConfig(_Section):
+    """GCP-only settings; only `project` is required (docs/gcp.md lists them)."""
+
     project: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    # direct: IAM on the KSA's principal:// (no annotation); gsa: impersonate a Google service account.
+    identity_mode: Literal["direct", "gsa"] = "direct"
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    gpu_driver_version: Literal["LATEST", "DEFAULT"] = "LATEST"  # GKE installs driver + device plugin
+    # Secondary ranges of the node subnet (VPC-native); must not overlap network.cidr or each other.
+    pods_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.64.0.0/14")
+    services_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.68.0.0/20")
+    # Unset: PSC-based control plane (GKE >= 1.29). A /28 here means the legacy VPC-peering model.
+    master_ipv4_cidr_block: ipaddress.IPv4Network | None = None
+    # private.googleapis.com (default) / restricted.googleapis.com (VPC-SC) VIPs with DNS, or the
+    # default domains over Private Google Access only.
+    google_apis: Literal["private", "restricted", "default"] = "private"
+    node_zones: tuple[typing.Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+\d+-[a-z]$")], ...] = ()  # () = GKE picks
+    system_machine_type: str = Field(default="e2-standard-2", pattern=r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
+    gpu_disk_gb: int | None = Field(default=None, ge=50, le=65536)  # None: sized from the model
+
+    @field_validator("master_ipv4_cidr_block")
+    @classmethod
+    def _slash_28(cls, v: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network | None:
+        if v is not None and v.prefixlen != 28:
+            raise ValueError("GKE needs a /28 for the control plane range (e.g. 172.16.0.0/28), or leave it unset")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges_disjoint(self) -> GcpConfig:
+        ranges = {"podsCidr": self.pods_cidr, "servicesCidr": self.services_cidr}
+        if self.master_ipv4_cidr_block is not None:
+            ranges["masterIpv4CidrBlock"] = self.master_ipv4_cidr_block
+        for i, (a, net_a) in enumerate(ranges.items()):
+            for b, net_b in list(ranges.items())[i + 1 :]:
+                if net_a.overlaps(net_b):
+                    raise ValueError(f"{a} ({net_a}) overlaps {b} ({net_b}); the ranges must be disjoint")
+        return self
 
 
 class AzureConfig(_Section):
@@ -189,13 +324,13 @@ class StackConfig(_Section):
             required = {"gcp": "project", "azure": "subscriptionId"}[self.cloud]
             raise _KeyError(self.cloud, "(missing)", f"required for cloud={self.cloud}: an object with {required}")
         types = catalog.instances(self.cloud)
-        if self.gpu.instance_type not in types:
+        if self.gpu.instance_type != sizing.AUTO and self.gpu.instance_type not in types:
             raise _KeyError(
                 "gpu.instanceType",
                 self.gpu.instance_type,
-                f"not a GPU instance type on {self.cloud}; valid: {', '.join(types)}",
+                f"not a GPU instance type on {self.cloud}; valid: {sizing.AUTO}, {', '.join(types)}",
             )
-        gpus = types[self.gpu.instance_type].gpus
+        gpus = types[self.gpu.instance_type].gpus if self.gpu.instance_type in types else 8
         if self.model.tensor_parallel_size > gpus:
             raise _KeyError(
                 "model.tensorParallelSize",
@@ -224,6 +359,22 @@ class StackConfig(_Section):
                 "valid secure values: cluster-ip, internal-lb",
             )
         return self
+
+    @model_validator(mode="after")
+    def _gpu_fits_model(self) -> StackConfig:
+        """Resolve `auto` to the cheapest fitting type (and its TP), or check the chosen type fits."""
+        if self.gpu.instance_type != sizing.AUTO:
+            reason = sizing.check(self)
+            if reason:
+                raise _KeyError("gpu.instanceType", self.gpu.instance_type, reason)
+            return self
+        choice = sizing.choose(self)
+        if isinstance(choice, str):
+            raise _KeyError("gpu.instanceType", sizing.AUTO, choice)
+        gpu = self.gpu.model_copy(update={"instance_type": choice.instance.name})
+        gpu._auto = True
+        model = self.model.model_copy(update={"tensor_parallel_size": choice.tensor_parallel_size})
+        return self.model_copy(update={"gpu": gpu, "model": model})
 
 
 class _KeyError(Exception):

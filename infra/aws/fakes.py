@@ -1,33 +1,140 @@
 """What AWS would answer, for `llz plan` (mock engine). Imports no SDK.
 
-`outputs()` returns the computed attributes the program reads back (ARNs, endpoints, ...);
-`invoke()` answers data-source calls. Extend both as the AWS platform reads more.
+`outputs()` returns the computed attributes the program reads back (ids in AWS's own formats,
+ARNs, the EKS endpoint/CA/OIDC issuer, a node group's Auto Scaling group, a launch template's
+version); `invoke()` answers data-source calls (caller, partition, AZs, S3 prefix list). All of
+it is derived from the stack and the logical name, so two plans are byte-identical.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+
+# Short ids AWS gives resources, by type token: "<prefix>-<17 hex>".
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce",
+    "aws:ec2/securityGroup:SecurityGroup": "sg",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt",
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": "sgr",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+}
+# The real us-east-1 S3 prefix list (pl-63a5400a); other regions get the same shape.
+_S3_PREFIX_LIST = ("3.5.0.0/19", "16.15.176.0/20", "16.182.0.0/16", "18.34.0.0/19", "52.216.0.0/15", "54.231.0.0/16")
+_CALLER_ROLE = "llz-deployer"
+
+
+def _uuid(ctx: Any, *parts: str) -> str:
+    h = ctx.digest(*parts, length=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     _, module, kind = typ.split(":")
     service = module.split("/")[0]
+    account, region = ctx.aws_account_id, ctx.region
     physical = inputs.get("name") or inputs.get("bucket") or ctx.physical_name(typ, name)
-    return {
-        "arn": f"arn:aws:{service}:{ctx.region}:{ctx.aws_account_id}:{kind.lower()}/{physical}",
+    out: dict[str, Any] = {
+        "arn": f"arn:aws:{service}:{region}:{account}:{kind[0].lower() + kind[1:]}/{physical}",
         "name": physical,
     }
+    if typ in _ID_PREFIX:
+        out["id"] = f"{_ID_PREFIX[typ]}-{ctx.digest(typ, name, length=17)}"
+        out["arn"] = f"arn:aws:{service}:{region}:{account}:{_ID_PREFIX[typ]}/{out['id']}"
+    if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
+        out |= {"prefixListId": "pl-63a5400a", "cidrBlocks": list(_S3_PREFIX_LIST)}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        out |= {"latestVersion": 1, "defaultVersion": 1}
+    if typ == "aws:iam/role:Role":
+        out |= {
+            "id": physical,
+            "arn": f"arn:aws:iam::{account}:role/{physical}",
+            "uniqueId": "AROA" + ctx.digest(name).upper(),
+        }
+    if typ == "aws:kms/key:Key":
+        key_id = _uuid(ctx, typ, name)
+        out |= {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}"}
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name + '-')}{ctx.digest(typ, name, length=12)}"
+        out |= {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "name": bucket}
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        out["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
+    if typ == "aws:eks/cluster:Cluster":
+        oidc = ctx.digest(typ, name, "oidc", length=32).upper()
+        out |= {
+            "id": physical,
+            "arn": f"arn:aws:eks:{region}:{account}:cluster/{physical}",
+            "endpoint": f"https://{ctx.digest(typ, name, length=32).upper()}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": base64.b64encode(f"fake CA of {physical}".encode()).decode()},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{oidc}"}]}],
+            "vpcConfig": {
+                **(inputs.get("vpcConfig") or {}),
+                "clusterSecurityGroupId": f"sg-{ctx.digest(name, 'cluster-sg', length=17)}",
+            },
+            "status": "ACTIVE",
+        }
+    eks_arn = f"arn:aws:eks:{region}:{account}"
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        group = inputs.get("nodeGroupName") or physical
+        out |= {
+            "nodeGroupName": group,
+            "arn": f"{eks_arn}:nodegroup/{inputs.get('clusterName')}/{group}/{_uuid(ctx, typ, name)}",
+            "resources": [{"autoscalingGroups": [{"name": f"eks-{group}-{_uuid(ctx, typ, name)}"}]}],
+            "status": "ACTIVE",
+        }
+    if typ == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+        assoc = f"a-{ctx.digest(typ, name, length=17)}"
+        out |= {
+            "associationId": assoc,
+            "associationArn": f"{eks_arn}:podidentityassociation/{inputs.get('clusterName')}/{assoc}",
+        }
+    if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        out["arn"] = f"arn:aws:iam::{account}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
+    return out
 
 
 def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    account, region = ctx.aws_account_id, ctx.region
     if token == "aws:index/getCallerIdentity:getCallerIdentity":
         return {
-            "accountId": ctx.aws_account_id,
-            "arn": f"arn:aws:iam::{ctx.aws_account_id}:user/llz-plan",
-            "userId": "AIDAPLANPLANPLANPLAN",
+            "accountId": account,
+            "arn": f"arn:aws:sts::{account}:assumed-role/{_CALLER_ROLE}/llz-plan",
+            "userId": "AROAPLANPLANPLANPLAN:llz-plan",
+            "id": account,
         }
+    if token == "aws:iam/getSessionContext:getSessionContext":
+        arn = args.get("arn", "")
+        if ":assumed-role/" in arn:
+            role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
+            return {
+                "arn": arn,
+                "issuerArn": f"arn:aws:iam::{account}:role/{role}",
+                "issuerName": role,
+                "sessionName": session,
+            }
+        return {"arn": arn, "issuerArn": arn, "issuerName": arn.rsplit("/", 1)[-1], "sessionName": ""}
     if token == "aws:index/getRegion:getRegion":
-        return {"name": ctx.region, "region": ctx.region, "id": ctx.region}
+        return {"name": region, "region": region, "id": region}
     if token == "aws:index/getPartition:getPartition":
-        return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+    if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+        letters = "abcdef" if region == "us-east-1" else "abc"
+        return {
+            "names": [f"{region}{x}" for x in letters],
+            "zoneIds": [f"{region.replace('-', '')[:4]}-az{i + 1}" for i in range(len(letters))],
+            "id": region,
+        }
+    if token == "aws:ec2/getPrefixList:getPrefixList":
+        return {
+            "id": "pl-63a5400a",
+            "prefixListId": "pl-63a5400a",
+            "name": args.get("name"),
+            "cidrBlocks": list(_S3_PREFIX_LIST),
+        }
     return {}

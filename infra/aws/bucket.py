@@ -1,0 +1,115 @@
+"""The private weights bucket: no public access, no ACLs, SSE-KMS with our own key, versioned, TLS only.
+
+Optionally (default on) reads of data are denied unless they arrive through the VPC's S3
+gateway endpoint. That deny names only the read actions and exempts the deployer and the
+configured admins by `aws:PrincipalArn`, so it cannot lock Pulumi, the console or CI out of the
+bucket (a bucket-wide `Deny * unless aws:SourceVpce` would).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket")
+
+
+@dataclass(frozen=True)
+class WeightsBucketArgs:
+    s3_endpoint_id: pulumi.Input[str]
+    restrict_reads_to_vpc_endpoint: bool
+    exempt_principal_arns: Sequence[str]  # deployer + admins: may read from outside the VPC
+    force_destroy: bool
+    name_prefix: str  # S3 adds a unique suffix; bucket names are global
+
+
+def bucket_policy(bucket_arn: str, endpoint_id: str, restrict_reads: bool, exempt_principal_arns: Sequence[str]) -> str:
+    """Deny plain HTTP for everything; deny reads from outside the gateway endpoint (except admins)."""
+    resources = [bucket_arn, f"{bucket_arn}/*"]
+    statements = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": resources,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if restrict_reads:
+        statements.append(
+            {
+                "Sid": "DenyReadsOutsideVpcEndpoint",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(READ_ACTIONS),
+                "Resource": resources,
+                "Condition": {
+                    "StringNotEquals": {"aws:SourceVpce": endpoint_id},
+                    "ArnNotLike": {"aws:PrincipalArn": sorted(exempt_principal_arns)},
+                },
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+class WeightsBucket(pulumi.ComponentResource):
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: WeightsBucketArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:aws:WeightsBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        key = aws.kms.Key(
+            f"{name}-key",
+            description="llm-landing-zone: encrypts the model weights bucket",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=child,
+        )
+        bucket = aws.s3.Bucket(name, bucket_prefix=args.name_prefix, force_destroy=args.force_destroy, opts=child)
+        pab = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-sse",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": key.arn,
+                    },
+                    "bucket_key_enabled": True,  # one KMS call per object, not per request
+                }
+            ],
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=pulumi.Output.all(bucket.arn, args.s3_endpoint_id).apply(
+                lambda v: bucket_policy(v[0], v[1], args.restrict_reads_to_vpc_endpoint, args.exempt_principal_arns)
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pab]),  # PAB first, as S3 evaluates it
+        )
+        self.bucket_name, self.bucket_arn, self.key_arn = bucket.bucket, bucket.arn, key.arn
+        self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn, "keyArn": self.key_arn})

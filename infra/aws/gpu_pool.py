@@ -1,0 +1,138 @@
+"""The GPU node group: tainted, labelled, scale-to-zero, plus what makes its GPUs schedulable.
+
+* Taint `nvidia.com/gpu=true:NoSchedule` keeps everything but GPU workloads off these nodes.
+* `desiredSize` is ignored after creation: the cluster autoscaler owns it, and `pulumi up`
+  must not fight it.
+* Cluster Autoscaler only scales an EMPTY group up if it knows the labels, taints and GPUs a
+  node would have; EKS does not copy them to the Auto Scaling group, so we tag the ASG with
+  the `k8s.io/cluster-autoscaler/node-template/...` keys ourselves.
+* AL2023 NVIDIA AMIs ship the driver and container toolkit but not the device plugin, so we
+  run it as a typed DaemonSet (Bottlerocket NVIDIA ships it; nothing is deployed there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.aws.cluster import AmiFamily, launch_template_ref, node_launch_template
+from infra.platform import Toleration
+
+GPU_TAINT = Toleration("nvidia.com/gpu")
+CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+_IMAGE_GIB = 60  # vLLM image (compressed layers + unpacked snapshot) and system images
+
+
+def gpu_disk_gib(weights_gb: float) -> int:
+    """Node disk for the vLLM image plus one pulled copy of the weights (emptyDir), 10 GiB steps."""
+    return max(100, math.ceil((weights_gb * 1.1 + _IMAGE_GIB) / 10) * 10)
+
+
+def autoscaler_tags(labels: Mapping[str, str], gpus: int) -> dict[str, str]:
+    """ASG tags that let Cluster Autoscaler build a node template for a group with no nodes."""
+    tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in labels.items()}
+    tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT.key}"] = f"true:{GPU_TAINT.effect}"
+    tags[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] = str(gpus)
+    return tags
+
+
+@dataclass(frozen=True)
+class GpuPoolArgs:
+    cluster_name: pulumi.Input[str]
+    node_role_arn: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    instance_type: str
+    gpus_per_node: int
+    spot: bool
+    min_nodes: int
+    max_nodes: int
+    disk_gib: int
+    ami: AmiFamily
+    labels: Mapping[str, str]
+    device_plugin_image: str
+    depends_on: Sequence[pulumi.Resource] = ()  # add-ons and role attachments nodes need
+
+
+class GpuPool(pulumi.ComponentResource):
+    node_group: aws.eks.NodeGroup
+    device_plugin: k8s.apps.v1.DaemonSet | None
+
+    def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:aws:GpuPool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        template = node_launch_template(f"{name}-nodes", args.disk_gib, args.ami.data_device, child)
+        self.node_group = aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=args.cluster_name,
+            node_role_arn=args.node_role_arn,
+            subnet_ids=list(args.subnet_ids),
+            ami_type=args.ami.gpu_ami_type,
+            capacity_type="SPOT" if args.spot else "ON_DEMAND",
+            instance_types=[args.instance_type],
+            launch_template=launch_template_ref(template),
+            scaling_config={"min_size": args.min_nodes, "desired_size": args.min_nodes, "max_size": args.max_nodes},
+            update_config={"max_unavailable": 1},
+            labels=dict(args.labels),
+            taints=[{"key": GPU_TAINT.key, "value": "true", "effect": "NO_SCHEDULE"}],
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
+            ),
+        )
+        asg_name = self.node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
+        for key, value in autoscaler_tags(args.labels, args.gpus_per_node).items():
+            aws.autoscaling.Tag(
+                f"{name}-asg-{key.removeprefix(CA_TEMPLATE + '/').replace('/', '-')}",
+                autoscaling_group_name=asg_name,
+                tag={"key": key, "value": value, "propagate_at_launch": False},
+                opts=child,
+            )
+
+        self.device_plugin = None
+        if args.ami.gpu_ami_type.startswith("AL2023"):
+            self.device_plugin = _device_plugin(f"{name}-device-plugin", args.device_plugin_image, args.labels, child)
+        self.register_outputs({"nodeGroupName": self.node_group.node_group_name})
+
+
+def _device_plugin(
+    name: str, image: str, node_selector: Mapping[str, str], opts: pulumi.ResourceOptions
+) -> k8s.apps.v1.DaemonSet:
+    """NVIDIA's static device-plugin DaemonSet (nvidia-device-plugin.yml), on GPU nodes only."""
+    labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/part-of": "llm-landing-zone"}
+    return k8s.apps.v1.DaemonSet(
+        name,
+        metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
+        spec={
+            "selector": {"match_labels": {"app.kubernetes.io/name": "nvidia-device-plugin"}},
+            "update_strategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "node_selector": dict(node_selector),
+                    "tolerations": [GPU_TAINT.as_k8s()],
+                    "priority_class_name": "system-node-critical",
+                    "containers": [
+                        {
+                            "name": "nvidia-device-plugin",
+                            "image": image,
+                            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+                            "security_context": {
+                                "allow_privilege_escalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volume_mounts": [{"name": "device-plugin", "mount_path": DEVICE_PLUGIN_DIR}],
+                        }
+                    ],
+                    "volumes": [{"name": "device-plugin", "host_path": {"path": DEVICE_PLUGIN_DIR}}],
+                },
+            },
+        },
+        opts=opts,
+    )

@@ -1,0 +1,139 @@
+"""VPC with private subnets (one per AZ, each with its own route table) and optional NAT egress.
+
+Nodes never get public IPs. With `network.egress: nat` a single NAT gateway in a small public
+subnet gives the private route tables a default route (image pulls from Docker Hub / nvcr.io);
+with `none` there is no internet gateway at all and the VPC endpoints are the only way out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import ConfigError
+
+# Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
+# eighth is cut into public /N+6 subnets for the NAT gateway.
+_PRIVATE_SPLIT = 3
+_PUBLIC_SPLIT = 3
+
+
+def subnet_plan(
+    cidr: ipaddress.IPv4Network, zones: int
+) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
+    """(private, public) subnet CIDRs for `zones` AZs; fails as a config error if the VPC is too small."""
+    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
+    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
+    if public[0].prefixlen > 28 or zones > len(slots) - 1:
+        raise ConfigError(
+            f"llm-landing-zone:network.cidr = '{cidr}': too small for {zones} AWS availability zones; "
+            "use a /22 or larger (a /16 leaves room for pod IPs: vpc-cni gives each pod a VPC address)"
+        )
+    return slots[:zones], public
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    cidr: ipaddress.IPv4Network
+    zones: Sequence[str]
+    nat_egress: bool
+    cluster_name: str  # subnet discovery tags for load balancers
+
+
+class Network(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    private_subnet_ids: list[pulumi.Output[str]]
+    private_route_table_ids: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:aws:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        private_cidrs, public_cidrs = subnet_plan(args.cidr, len(args.zones))
+        cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
+
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(args.cidr),
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # both needed for interface endpoints with private DNS
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
+        )
+        self.vpc_id = vpc.id
+
+        nat = None
+        if args.nat_egress:
+            igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child)
+            public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, tags={"Name": f"{name}-public"}, opts=child)
+            aws.ec2.Route(
+                f"{name}-public-default",
+                route_table_id=public_rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                gateway_id=igw.id,
+                opts=child,
+            )
+            public_subnets = []
+            for zone, cidr in zip(args.zones, public_cidrs, strict=True):
+                subnet = aws.ec2.Subnet(
+                    f"{name}-public-{zone}",
+                    vpc_id=vpc.id,
+                    cidr_block=str(cidr),
+                    availability_zone=zone,
+                    map_public_ip_on_launch=False,  # only the NAT gateway's Elastic IP is public
+                    tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1", **cluster_tag},
+                    opts=child,
+                )
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-public-{zone}", subnet_id=subnet.id, route_table_id=public_rt.id, opts=child
+                )
+                public_subnets.append(subnet)
+            eip = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags={"Name": f"{name}-nat"}, opts=child)
+            # One NAT gateway (cost); an AZ outage stops image pulls, not serving.
+            nat = aws.ec2.NatGateway(
+                f"{name}-nat",
+                allocation_id=eip.id,
+                subnet_id=public_subnets[0].id,
+                connectivity_type="public",
+                tags={"Name": f"{name}-nat"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+            )
+
+        self.private_subnet_ids, self.private_route_table_ids = [], []
+        for zone, cidr in zip(args.zones, private_cidrs, strict=True):
+            subnet = aws.ec2.Subnet(
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=str(cidr),
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1", **cluster_tag},
+                opts=child,
+            )
+            rt = aws.ec2.RouteTable(
+                f"{name}-private-{zone}", vpc_id=vpc.id, tags={"Name": f"{name}-private-{zone}"}, opts=child
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}", subnet_id=subnet.id, route_table_id=rt.id, opts=child
+            )
+            if nat is not None:
+                aws.ec2.Route(
+                    f"{name}-private-{zone}-default",
+                    route_table_id=rt.id,
+                    destination_cidr_block="0.0.0.0/0",
+                    nat_gateway_id=nat.id,
+                    opts=child,
+                )
+            self.private_subnet_ids.append(subnet.id)
+            self.private_route_table_ids.append(rt.id)
+
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "privateSubnetIds": self.private_subnet_ids,
+                "privateRouteTableIds": self.private_route_table_ids,
+            }
+        )
