@@ -1,52 +1,200 @@
 """GCP platform: VPC with Private Google Access, private GKE, GPU node pool, CMEK GCS bucket,
 Workload Identity.
 
-SEAM for the GCP platform issue: this stub registers only the explicit GCP provider and a
-Kubernetes provider for a cluster that does not exist yet, so the program and `llz plan` run end
-to end. It provisions nothing; it is not the GCP platform.
+`build(cfg)` registers, with one explicit `gcp.Provider`:
+  Network (VPC, subnet with PGA + pods/services ranges, optional Cloud NAT) ->
+  GoogleApis (private.googleapis.com route + DNS) -> Keys (KMS ring, bucket and GKE-secrets keys,
+  service-agent grants) -> NodeIdentity (least-privilege node SA) -> Cluster (private GKE + system
+  pool) -> GpuPool -> WeightsBucket -> WorkloadIdentity (bucket read on the model prefix),
+and returns the `Platform` the serving component deploys onto.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import re
+
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import StackConfig
+from infra.config import PROJECT, ConfigError, StackConfig
+from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
+from infra.gcp.cluster import POOL_LABEL, Cluster, ClusterArgs
+from infra.gcp.endpoints import GoogleApis, GoogleApisArgs
+from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs, disk_size_gb
+from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WorkloadIdentity, WorkloadIdentityArgs
+from infra.gcp.kms import Keys, KeysArgs
+from infra.gcp.network import Network, NetworkArgs
 from infra.kube import cluster_provider, exec_kubeconfig
-from infra.platform import GpuScheduling, Platform, Toleration, WorkloadIdentity
+from infra.platform import GpuScheduling, Platform, Toleration
+from infra.platform import WorkloadIdentity as PodIdentity
+
+AUTH_PLUGIN_HINT = "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"
+
+
+def gcp_name(*parts: str, limit: int) -> str:
+    """A GCP resource name from parts: lower-case, dashes, at most `limit` chars (hash-shortened)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: limit - 7].rstrip('-')}-{digest}"
+
+
+def check(cfg: StackConfig) -> None:
+    """Cross-section checks the GCP section alone cannot make; raised before anything registers."""
+    assert cfg.gcp is not None  # guaranteed by config validation for cloud=gcp
+    for i, zone in enumerate(cfg.gcp.node_zones):
+        if not zone.startswith(f"{cfg.region}-"):
+            raise ConfigError(f"{PROJECT}:gcp.nodeZones[{i}] = {zone!r}: not a zone of region {cfg.region}")
+    for key in ("podsCidr", "servicesCidr", "masterIpv4CidrBlock"):
+        net = getattr(
+            cfg.gcp, {"podsCidr": "pods_cidr", "servicesCidr": "services_cidr"}.get(key, "master_ipv4_cidr_block")
+        )
+        if net is not None and ipaddress.IPv4Network(net).overlaps(cfg.network.cidr):
+            raise ConfigError(
+                f"{PROJECT}:gcp.{key} = {str(net)!r}: overlaps network.cidr ({cfg.network.cidr}); pick a disjoint range"
+            )
 
 
 def build(cfg: StackConfig) -> Platform:
-    assert cfg.gcp is not None  # guaranteed by config validation for cloud=gcp
-    stack = pulumi.get_stack()
-    provider = gcp.Provider(
-        "gcp",
-        project=cfg.gcp.project,
-        region=cfg.region,
-        default_labels={"project": "llm-landing-zone", "stack": stack},
+    check(cfg)
+    assert cfg.gcp is not None
+    gcp_cfg, stack, project = cfg.gcp, pulumi.get_stack(), cfg.gcp.project
+    labels = {"project": "llm-landing-zone", "stack": gcp_name(stack, limit=63)}
+    provider = gcp.Provider("gcp", project=project, region=cfg.region, default_labels=labels)
+    on_gcp = pulumi.ResourceOptions(provider=provider)
+    invoke = pulumi.InvokeOutputOptions(provider=provider)
+
+    project_number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
+    gcs_agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke).email_address
+
+    network = Network(
+        "net",
+        NetworkArgs(
+            region=cfg.region,
+            cidr=str(cfg.network.cidr),
+            pods_cidr=str(gcp_cfg.pods_cidr),
+            services_cidr=str(gcp_cfg.services_cidr),
+            egress=cfg.network.egress,
+        ),
+        on_gcp,
     )
-    cluster_name = f"llz-{stack}"
+    apis = GoogleApis("apis", GoogleApisArgs(network=network.vpc.id, mode=gcp_cfg.google_apis), on_gcp)
+    keys = Keys(
+        "kms",
+        KeysArgs(
+            location=cfg.region,
+            gcs_agent_email=gcs_agent,
+            project_number=project_number,
+            deletion_protection=cfg.deletion_protection,
+        ),
+        on_gcp,
+    )
+    nodes = NodeIdentity("nodes", NodeIdentityArgs(project, gcp_name("llz", stack, "nodes", limit=30)), on_gcp)
+    cluster = Cluster(
+        "gke",
+        ClusterArgs(
+            name=gcp_name("llz", stack, limit=40),
+            project=project,
+            region=cfg.region,
+            network=network.vpc.id,
+            subnetwork=network.subnet.id,
+            kubernetes_version=cfg.cluster.kubernetes_version,
+            release_channel=gcp_cfg.release_channel,
+            authorized_networks=[str(c) for c in cfg.cluster.api_allowed_cidrs],
+            master_ipv4_cidr_block=str(gcp_cfg.master_ipv4_cidr_block) if gcp_cfg.master_ipv4_cidr_block else None,
+            secrets_key=keys.cluster_key.id,
+            node_service_account=nodes.email,
+            wait_for=[keys.cluster_grant, nodes],
+            system_machine_type=gcp_cfg.system_machine_type,
+            node_zones=gcp_cfg.node_zones,
+            deletion_protection=cfg.deletion_protection,
+            labels=labels,
+        ),
+        on_gcp,
+    )
+    instance = cfg.gpu_instance
+    gpu = GpuPool(
+        "gpu",
+        GpuPoolArgs(
+            cluster=cluster.cluster.name,
+            region=cfg.region,
+            node_zones=gcp_cfg.node_zones,
+            machine_type=instance.name,
+            accelerator=instance.accelerator,
+            gpus=instance.gpus,
+            driver_version=gcp_cfg.gpu_driver_version,
+            spot=cfg.gpu.spot,
+            min_nodes=cfg.gpu.min_nodes,
+            max_nodes=cfg.gpu.max_nodes,
+            disk_gb=gcp_cfg.gpu_disk_gb or disk_size_gb(cfg.model.weights_gb),
+            service_account=nodes.email,
+        ),
+        on_gcp,
+    )
+    weights = WeightsBucket(
+        "weights",
+        WeightsBucketArgs(
+            name=gcp_name(project, "llz", stack, "weights", limit=63),
+            location=cfg.region,
+            kms_key=keys.bucket_key.id,
+            key_grant=keys.bucket_grant,
+            deletion_protection=cfg.deletion_protection,
+        ),
+        on_gcp,
+    )
+    serving = cfg.serving
+    workload = WorkloadIdentity(
+        "serving-identity",
+        WorkloadIdentityArgs(
+            mode=gcp_cfg.identity_mode,
+            project_id=project,
+            project_number=project_number,
+            namespace=serving.namespace,
+            service_account=serving.service_account,
+            bucket=weights.bucket.name,
+            prefix=cfg.model.weights_prefix,
+            cluster=cluster.cluster,
+            gsa_account_id=gcp_name("llz", stack, "vllm", limit=30),
+        ),
+        on_gcp,
+    )
+
+    gke = cluster.cluster
     kubeconfig = exec_kubeconfig(
-        cluster_name,
-        "https://unbuilt.gke.invalid",
-        "",
+        gke.name,
+        pulumi.Output.concat("https://", gke.endpoint),
+        gke.master_auth.cluster_ca_certificate,
         "gke-gcloud-auth-plugin",
         [],
-        "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+        AUTH_PLUGIN_HINT,
     )
-    bucket = f"{cfg.gcp.project}-llz-{stack}-weights"
     return Platform(
         cloud="gcp",
-        k8s=cluster_provider("gke", kubeconfig, pulumi.ResourceOptions(depends_on=[provider])),
+        k8s=cluster_provider("gke", kubeconfig, pulumi.ResourceOptions(depends_on=[gke])),
         kubeconfig=kubeconfig,
         gpu=GpuScheduling(
-            node_selector={"cloud.google.com/gke-accelerator": cfg.gpu_instance.accelerator},
+            node_selector={"cloud.google.com/gke-accelerator": instance.accelerator, POOL_LABEL: "gpu"},
             tolerations=[Toleration("nvidia.com/gpu")],
             gpus_per_replica=cfg.model.tensor_parallel_size,
-            gpu_memory_gb=cfg.gpu_instance.gpu_memory_gb,
+            gpu_memory_gb=instance.gpu_memory_gb,
         ),
-        identity=WorkloadIdentity(cfg.serving.namespace, cfg.serving.service_account),
-        weights_uri=pulumi.Output.from_input(f"gs://{bucket}/{cfg.model.weights_prefix}"),
+        identity=PodIdentity(
+            serving.namespace,
+            serving.service_account,
+            service_account_annotations=workload.annotations,
+            env={"GOOGLE_CLOUD_PROJECT": project},
+        ),
+        weights_uri=pulumi.Output.concat("gs://", weights.bucket.name, f"/{cfg.model.weights_prefix}"),
         internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
-        exports={"region": cfg.region, "project": cfg.gcp.project, "clusterName": cluster_name},
+        egress=apis.egress,
+        ready=[gpu.pool, cluster.system_pool, *workload.bindings],
+        exports={
+            "project": project,
+            "region": cfg.region,
+            "clusterName": gke.name,
+            "bucketName": weights.bucket.name,
+        },
     )

@@ -1,0 +1,122 @@
+"""Private, VPC-native GKE with Workload Identity, KMS-encrypted secrets and a small system pool.
+
+Nodes have only private addresses; the control plane keeps its public endpoint (so Pulumi and
+kubectl outside the VPC can work) but answers only the configured authorized networks, not even
+other Google Cloud addresses. Dataplane V2 enforces the serving NetworkPolicy. The default node
+pool is removed; the system pool keeps cluster add-ons off (and independent of) the GPU pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.gcp.network import PODS_RANGE, SERVICES_RANGE
+
+POOL_LABEL = "llm-landing-zone/pool"  # set on every pool; the GPU pool's value is in Platform.gpu
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # IAM, not scopes, limits access
+
+
+def node_config(service_account: pulumi.Input[str], pool: str, **extra: Any) -> dict[str, Any]:
+    """What every node pool shares: least-privilege SA, GKE metadata server, shielded COS nodes."""
+    return {
+        "service_account": service_account,
+        "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
+        "workload_metadata_config": {"mode": "GKE_METADATA"},  # pods see their KSA, never the node SA
+        "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+        "image_type": "COS_CONTAINERD",
+        "metadata": {"disable-legacy-endpoints": "true"},
+        "labels": {POOL_LABEL: pool},
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    name: str
+    project: str
+    region: str
+    network: pulumi.Input[str]
+    subnetwork: pulumi.Input[str]
+    kubernetes_version: str  # minimum control-plane version; the release channel upgrades from there
+    release_channel: str
+    authorized_networks: Sequence[str]
+    master_ipv4_cidr_block: str | None
+    secrets_key: pulumi.Input[str]
+    node_service_account: pulumi.Input[str]
+    # The GKE agent's grant on secrets_key (GKE checks it at create) and the node SA's roles.
+    wait_for: Sequence[pulumi.Resource]
+    system_machine_type: str
+    node_zones: Sequence[str]
+    deletion_protection: bool
+    labels: Mapping[str, str]
+
+
+class Cluster(pulumi.ComponentResource):
+    cluster: gcp.container.Cluster
+    system_pool: gcp.container.NodePool
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:Cluster", name, None, opts)
+        private: dict[str, Any] = {"enable_private_nodes": True, "enable_private_endpoint": False}
+        if args.master_ipv4_cidr_block:
+            private["master_ipv4_cidr_block"] = args.master_ipv4_cidr_block
+        self.cluster = gcp.container.Cluster(
+            f"{name}-cluster",
+            name=args.name,
+            location=args.region,
+            network=args.network,
+            subnetwork=args.subnetwork,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy={
+                "cluster_secondary_range_name": PODS_RANGE,
+                "services_secondary_range_name": SERVICES_RANGE,
+            },
+            datapath_provider="ADVANCED_DATAPATH",
+            private_cluster_config=private,
+            master_authorized_networks_config={
+                "cidr_blocks": [
+                    {"cidr_block": c, "display_name": f"allowed-{i}"} for i, c in enumerate(args.authorized_networks)
+                ],
+                "gcp_public_cidrs_access_enabled": False,
+            },
+            master_auth={"client_certificate_config": {"issue_client_certificate": False}},
+            workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
+            database_encryption={"state": "ENCRYPTED", "key_name": args.secrets_key},
+            release_channel={"channel": args.release_channel},
+            min_master_version=args.kubernetes_version,
+            enable_shielded_nodes=True,
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            # The transient default pool GKE creates before removing it also runs as the node SA.
+            node_config={
+                "service_account": args.node_service_account,
+                "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
+                "workload_metadata_config": {"mode": "GKE_METADATA"},
+            },
+            resource_labels=dict(args.labels),
+            deletion_protection=args.deletion_protection,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.wait_for)),
+        )
+        self.system_pool = gcp.container.NodePool(
+            f"{name}-system",
+            cluster=self.cluster.name,
+            location=args.region,
+            node_locations=list(args.node_zones) or None,
+            autoscaling={"min_node_count": 1, "max_node_count": 3},  # per zone
+            management={"auto_repair": True, "auto_upgrade": True},
+            upgrade_settings={"max_surge": 1, "max_unavailable": 0},
+            node_config=node_config(
+                args.node_service_account,
+                "system",
+                machine_type=args.system_machine_type,
+                disk_size_gb=50,
+                disk_type="pd-balanced",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})

@@ -1,0 +1,82 @@
+"""The GPU node pool: scale-from-zero, tainted so only GPU workloads land on it.
+
+GKE installs the NVIDIA driver (`gpu_driver_version`) and runs the device plugin itself, so
+nothing is deployed into the cluster for GPUs. Image streaming (GCFS) starts containers before
+their image is fully pulled, which shortens cold starts for images in Artifact Registry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.gcp.cluster import node_config
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+
+
+def disk_size_gb(weights_gb: float) -> int:
+    """Boot disk that holds the vLLM image (~20 GB unpacked) and a pulled copy of the weights, twice."""
+    return max(100, math.ceil(60 + 2 * weights_gb))
+
+
+@dataclass(frozen=True)
+class GpuPoolArgs:
+    cluster: pulumi.Input[str]
+    region: str
+    node_zones: Sequence[str]
+    machine_type: str
+    accelerator: str
+    gpus: int
+    driver_version: str
+    spot: bool
+    min_nodes: int
+    max_nodes: int
+    disk_gb: int
+    service_account: pulumi.Input[str]
+
+
+class GpuPool(pulumi.ComponentResource):
+    pool: gcp.container.NodePool
+
+    def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:GpuPool", name, None, opts)
+        self.pool = gcp.container.NodePool(
+            f"{name}-pool",
+            cluster=args.cluster,
+            location=args.region,
+            node_locations=list(args.node_zones) or None,
+            initial_node_count=0,  # pending GPU pods scale it up; nothing idles at min 0
+            autoscaling={
+                "total_min_node_count": args.min_nodes,
+                "total_max_node_count": args.max_nodes,
+                "location_policy": "ANY",  # any zone with capacity; fewer spot preemptions
+            },
+            management={"auto_repair": True, "auto_upgrade": True},
+            # No surge node: a second GPU node may exceed the GPU quota, so replace in place.
+            upgrade_settings={"max_surge": 0, "max_unavailable": 1},
+            node_config=node_config(
+                args.service_account,
+                "gpu",
+                machine_type=args.machine_type,
+                guest_accelerators=[
+                    {
+                        "type": args.accelerator,
+                        "count": args.gpus,
+                        "gpu_driver_installation_config": {"gpu_driver_version": args.driver_version},
+                    }
+                ],
+                spot=args.spot,
+                disk_size_gb=args.disk_gb,
+                disk_type="pd-balanced",
+                gcfs_config={"enabled": True},
+                gvnic={"enabled": True},
+                taints=[GPU_TAINT],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"name": self.pool.name})

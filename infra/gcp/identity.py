@@ -1,0 +1,133 @@
+"""Who may do what: the nodes' least-privilege service account, and the serving pod's read-only
+access to the model prefix through Workload Identity Federation for GKE.
+
+`direct` (default) grants the Kubernetes service account's own federated principal
+(`principal://…/subject/ns/<ns>/sa/<ksa>`) on the bucket: no Google service account, no key, no
+annotation. `gsa` lets the KSA impersonate a Google service account instead (annotation +
+roles/iam.workloadIdentityUser), for APIs that do not accept federated principals. Never both: an
+annotated KSA acts as the GSA, so grants to its principal would silently stop applying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_gcp as gcp
+
+READER = "roles/storage.objectViewer"  # objects.get + objects.list: all vLLM's streamer needs
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+@dataclass(frozen=True)
+class NodeIdentityArgs:
+    project: str
+    account_id: str
+
+
+class NodeIdentity(pulumi.ComponentResource):
+    """The node pools' service account: logs, metrics, image pulls. Never bucket access."""
+
+    account: gcp.serviceaccount.Account
+    email: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodeIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:NodeIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=args.account_id,
+            display_name="llm-landing-zone GKE nodes (least privilege)",
+            opts=child,
+        )
+        self.grants = [
+            gcp.projects.IAMMember(
+                f"{name}-{role.rsplit('/', 1)[1]}",
+                project=args.project,
+                role=role,
+                member=self.account.member,
+                opts=child,
+            )
+            for role in NODE_ROLES
+        ]
+        self.email = self.account.email
+        self.register_outputs({"email": self.email})
+
+
+@dataclass(frozen=True)
+class WorkloadIdentityArgs:
+    mode: Literal["direct", "gsa"]
+    project_id: str
+    project_number: pulumi.Input[str]
+    namespace: str
+    service_account: str  # the Kubernetes service account the serving pods run as
+    bucket: pulumi.Input[str]
+    prefix: str  # the model's object prefix: the only objects the pod may read or list
+    cluster: pulumi.Resource  # the identity pool exists once the cluster has Workload Identity
+    gsa_account_id: str  # used in gsa mode only
+
+
+def principal(project_number: pulumi.Input[str], project_id: str, namespace: str, ksa: str) -> pulumi.Output[str]:
+    """The KSA's federated principal: project NUMBER in the path, project ID in the pool name."""
+    return pulumi.Output.concat(
+        "principal://iam.googleapis.com/projects/",
+        project_number,
+        f"/locations/global/workloadIdentityPools/{project_id}.svc.id.goog/subject/ns/{namespace}/sa/{ksa}",
+    )
+
+
+def prefix_condition(bucket: pulumi.Input[str], prefix: str) -> pulumi.Output[dict[str, str]]:
+    """IAM condition: read objects under `prefix/`, and list only with a prefix inside it."""
+    expression = pulumi.Output.concat(
+        'resource.name.startsWith("projects/_/buckets/',
+        bucket,
+        f'/objects/{prefix}/") || ',
+        f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{prefix}")',
+    )
+    return expression.apply(
+        lambda e: {"title": "model-prefix-only", "description": f"read {prefix}/ only", "expression": e}
+    )
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    bindings: list[pulumi.Resource]
+    annotations: Mapping[str, pulumi.Input[str]]
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:WorkloadIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[args.cluster])
+        condition = prefix_condition(args.bucket, args.prefix)
+        if args.mode == "direct":
+            member = principal(args.project_number, args.project_id, args.namespace, args.service_account)
+            reader = gcp.storage.BucketIAMMember(
+                f"{name}-reader",
+                bucket=args.bucket,
+                role=READER,
+                member=member,
+                condition=condition,
+                opts=after_cluster,
+            )
+            self.bindings, self.annotations = [reader], {}
+        else:
+            gsa = gcp.serviceaccount.Account(
+                f"{name}-gsa",
+                account_id=args.gsa_account_id,
+                display_name=f"llm-landing-zone serving ({args.namespace}/{args.service_account})",
+                opts=child,
+            )
+            reader = gcp.storage.BucketIAMMember(
+                f"{name}-reader", bucket=args.bucket, role=READER, member=gsa.member, condition=condition, opts=child
+            )
+            impersonation = gcp.serviceaccount.IAMMember(
+                f"{name}-wi-user",
+                service_account_id=gsa.name,
+                role="roles/iam.workloadIdentityUser",
+                member=f"serviceAccount:{args.project_id}.svc.id.goog[{args.namespace}/{args.service_account}]",
+                opts=after_cluster,
+            )
+            self.bindings, self.annotations = [reader, impersonation], {GSA_ANNOTATION: gsa.email}
+        self.register_outputs({"mode": args.mode})

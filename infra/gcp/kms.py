@@ -1,0 +1,62 @@
+"""Customer-managed keys: one for the weights bucket (CMEK), one for GKE secrets encryption.
+
+Each Google service agent gets encrypt/decrypt on exactly its key, and the bucket and the cluster
+wait for those grants: creating a CMEK bucket or an encrypted cluster before the agent may use the
+key fails. Workloads need no KMS permission; GCS and GKE call KMS themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+ROTATION = "7776000s"  # 90 days
+
+
+@dataclass(frozen=True)
+class KeysArgs:
+    location: str  # the region: a regional bucket and a regional cluster need keys in that region
+    gcs_agent_email: pulumi.Input[str]  # from storage.get_project_service_account
+    project_number: pulumi.Input[str]  # the GKE service agent is service-<NUMBER>@container-engine-robot
+    deletion_protection: bool
+
+
+class Keys(pulumi.ComponentResource):
+    bucket_key: gcp.kms.CryptoKey
+    cluster_key: gcp.kms.CryptoKey
+    bucket_grant: gcp.kms.CryptoKeyIAMMember
+    cluster_grant: gcp.kms.CryptoKeyIAMMember
+
+    def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:Keys", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ring = gcp.kms.KeyRing(f"{name}-ring", location=args.location, opts=child)
+        policy = "PREVENT" if args.deletion_protection else "DELETE"
+
+        def key(suffix: str, agent: pulumi.Input[str]) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+            crypto_key = gcp.kms.CryptoKey(
+                f"{name}-{suffix}",
+                key_ring=ring.id,
+                purpose="ENCRYPT_DECRYPT",
+                rotation_period=ROTATION,
+                deletion_policy=policy,
+                opts=child,
+            )
+            grant = gcp.kms.CryptoKeyIAMMember(
+                f"{name}-{suffix}-agent",
+                crypto_key_id=crypto_key.id,
+                role=ENCRYPTER_DECRYPTER,
+                member=pulumi.Output.concat("serviceAccount:", agent),
+                opts=child,
+            )
+            return crypto_key, grant
+
+        self.bucket_key, self.bucket_grant = key("weights", args.gcs_agent_email)
+        gke_agent = pulumi.Output.concat(
+            "service-", args.project_number, "@container-engine-robot.iam.gserviceaccount.com"
+        )
+        self.cluster_key, self.cluster_grant = key("gke-secrets", gke_agent)
+        self.register_outputs({"bucketKey": self.bucket_key.id, "clusterKey": self.cluster_key.id})
