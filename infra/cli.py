@@ -1,4 +1,8 @@
-"""`llz`: the project's command line. Each subcommand imports only what it needs."""
+"""`llz`: the project's command line. Each subcommand imports only what it needs.
+
+`llz weights …` runs in the init-container image, which installs only the `[serving]` extra, so
+the plan's modules (pulumi, pydantic) are imported only when the command is `plan`.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,22 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="llz", description="llm-landing-zone tools")
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="offline plan of a stack under Pulumi's mock engine")
+    weights = sub.add_parser("weights", help="push model weights to a bucket, pull and verify them")
 
-    from infra.plan import cli as plan_cli
+    from serving import cli as weights_cli
 
-    plan_cli.add_arguments(plan)
+    weights_cli.add_arguments(weights)
+    if argv[:1] == ["plan"]:
+        from infra.plan import cli as plan_cli
+
+        plan_cli.add_arguments(plan)
     args = parser.parse_args(argv)
+    if args.command == "weights":
+        return weights_cli.run(args)
     return plan_cli.run(args)
 
 

@@ -1,0 +1,250 @@
+"""`llz weights push/pull` against real emulators (moto, fake-gcs-server, Azurite), per store.
+
+Commands run as a user runs them (a subprocess, real exit codes and output) where the contract is
+the CLI; in-process where a fault must be injected at an exact point (a crash mid-download).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serving.manifest import MANIFEST, Manifest
+from serving.progress import Reporter
+from serving.pull import PullError, pull
+from serving.push import push
+from serving.stores import MIB, open_store
+from serving.uri import parse
+from tests.emulators import ROOT, Emulator
+
+pytest_plugins = ["tests.weights_fixtures"]
+
+CHUNK = 1 * MIB  # small ranges, so every shard is several chunks
+
+
+def make_model(folder: Path, seed: int = 1) -> Path:
+    """A model-shaped folder: two shards, config, a nested tokenizer file and an empty file."""
+    rnd = __import__("random").Random(seed)
+    files = {
+        "config.json": json.dumps({"model_type": "llama", "seed": seed}).encode(),
+        "model-00001-of-00002.safetensors": rnd.randbytes(3 * MIB + 12345),
+        "model-00002-of-00002.safetensors": rnd.randbytes(2 * MIB + 7),
+        "tokenizer/tokenizer.json": rnd.randbytes(70_000),
+        "generation_config.json": b"",
+    }
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def llz(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def events(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def same_tree(a: Path, b: Path) -> None:
+    names = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file() and p.name != MANIFEST)
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    return make_model((tmp_path / "src").resolve().absolute())
+
+
+def _uri(emulator: Emulator, request) -> str:
+    return emulator.uri(f"models/{request.node.name.replace('[', '-').rstrip(']')}")
+
+
+def test_round_trip_identical_bytes_then_noop(emulator, model, tmp_path, request):
+    uri = _uri(emulator, request)
+    pushed = llz("weights", "push", str(model), uri)
+    assert pushed.returncode == 0, pushed.stderr
+    done = events(pushed.stdout)[-1]
+    assert (done["event"], done["uploaded"], done["skipped"]) == ("push.done", 5, 0)
+
+    dest = tmp_path / "models" / "weights"
+    pulled = llz("weights", "pull", uri, str(dest), "--chunk-mib", "1")
+    assert pulled.returncode == 0, pulled.stderr
+    same_tree(model, dest)
+    last = events(pulled.stdout)[-1]
+    assert last["event"] == "pull.done" and last["bytes"] == sum(
+        p.stat().st_size for p in model.rglob("*") if p.is_file()
+    )
+    assert last["MBps"] > 0 and last["seconds"] >= 0
+    assert Manifest.from_json((dest / MANIFEST).read_bytes(), "local").digest == last["digest"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["weights"], "temp folder left behind"
+
+    again = llz("weights", "pull", uri, str(dest))
+    assert again.returncode == 0 and events(again.stdout)[-1]["event"] == "pull.noop"
+    repush = llz("weights", "push", str(model), uri)
+    assert (events(repush.stdout)[-1]["uploaded"], events(repush.stdout)[-1]["skipped"]) == (0, 5)
+
+
+def test_new_version_replaces_old_folder(emulator, model, tmp_path, request):
+    uri, dest = _uri(emulator, request), tmp_path / "weights"
+    push(model, uri, reporter=Reporter(tty=False))
+    pull(uri, dest, chunk_size=CHUNK, reporter=Reporter(tty=False))
+    (model / "config.json").write_text('{"version": 2}')
+    result = push(model, uri, reporter=Reporter(tty=False))
+    assert [Path(k).name for k in result.uploaded] == ["config.json"], "unchanged shards must be skipped"
+    pull(uri, dest, chunk_size=CHUNK, reporter=Reporter(tty=False))
+    same_tree(model, dest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src", "weights"]
+
+
+def test_corrupted_object_fails_and_leaves_no_folder(emulator, model, tmp_path, request):
+    uri = _uri(emulator, request)
+    push(model, uri, reporter=Reporter(tty=False))
+    store, loc = open_store(parse(uri)), parse(uri)
+    shard = model / "model-00002-of-00002.safetensors"
+    store.put_bytes(loc.key(shard.name), bytes(shard.stat().st_size))  # same size, other bytes
+    dest = tmp_path / "weights"
+    result = llz("weights", "pull", uri, str(dest), "--chunk-mib", "1")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("llz weights pull: error: sha256 mismatch for model-00002-of-00002.safetensors")
+    assert not dest.exists()
+
+
+def test_deleted_object_fails_clearly(emulator, model, tmp_path, request):
+    uri = _uri(emulator, request)
+    push(model, uri, reporter=Reporter(tty=False))
+    loc = parse(uri)
+    open_store(loc).delete(loc.key("tokenizer/tokenizer.json"))
+    dest = tmp_path / "weights"
+    result = llz("weights", "pull", uri, str(dest))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "missing object" in result.stderr and "tokenizer/tokenizer.json" in result.stderr
+    assert not dest.exists()
+
+
+def test_missing_manifest_fails_clearly(emulator, tmp_path, request):
+    dest = tmp_path / "weights"
+    result = llz("weights", "pull", _uri(emulator, request), str(dest))
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"llz weights pull: error: no {MANIFEST} at {_uri(emulator, request)}: nothing was pushed there, or the push did not finish"
+    )
+    assert not dest.exists()
+
+
+class Crash(KeyboardInterrupt):
+    """A kill mid-download: not an error the pull may retry or clean up after."""
+
+
+class CrashingStore:
+    """The real store, until `after` ranged reads have been served."""
+
+    def __init__(self, store, after: int):
+        self.store, self.after, self.reads = store, after, 0
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def read_range(self, key, start, length):
+        self.reads += 1
+        if self.reads > self.after:
+            raise Crash
+        return self.store.read_range(key, start, length)
+
+
+def test_interrupted_download_resumes(emulator, model, tmp_path, request):
+    uri, dest = _uri(emulator, request), tmp_path / "weights"
+    push(model, uri, reporter=Reporter(tty=False))
+    total = sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+    with pytest.raises(KeyboardInterrupt):
+        pull(
+            uri,
+            dest,
+            workers=1,
+            chunk_size=CHUNK,
+            store=CrashingStore(open_store(parse(uri)), after=4),
+            reporter=Reporter(tty=False),
+        )
+    assert not dest.exists(), "an interrupted pull must not leave a folder that looks complete"
+    assert (tmp_path / ".weights.llz-partial").is_dir()
+
+    result = pull(uri, dest, chunk_size=CHUNK, reporter=Reporter(tty=False))
+    assert result.resumed_bytes >= 3 * CHUNK, result
+    assert result.fetched_bytes + result.resumed_bytes == total
+    same_tree(model, dest)
+    assert not (tmp_path / ".weights.llz-partial").exists()
+
+
+class FlakyStore(CrashingStore):
+    """Every ranged read fails once with a connection reset before it succeeds."""
+
+    def __init__(self, store):
+        super().__init__(store, after=0)
+        self.seen: set[tuple[str, int]] = set()
+
+    def read_range(self, key, start, length):
+        if (key, start) not in self.seen:
+            self.seen.add((key, start))
+            raise ConnectionResetError("reset by peer (injected)")
+        return self.store.read_range(key, start, length)
+
+
+def test_transient_errors_are_retried(emulator, model, tmp_path, request):
+    uri, dest = _uri(emulator, request), tmp_path / "weights"
+    push(model, uri, reporter=Reporter(tty=False))
+    flaky = FlakyStore(open_store(parse(uri)))
+    pull(uri, dest, chunk_size=4 * MIB, store=flaky, reporter=Reporter(tty=False))
+    same_tree(model, dest)
+    assert len(flaky.seen) == 4  # 2 chunks of the big shard, 1 each for the other non-empty files
+
+
+class RecordingStore(CrashingStore):
+    """Records writes in order; optionally fails the upload of one file."""
+
+    def __init__(self, store, fail: str | None = None):
+        super().__init__(store, after=10**9)
+        self.writes: list[str] = []
+        self.fail = fail
+
+    def upload(self, file):
+        if self.fail and file.key.endswith(self.fail):
+            raise ConnectionError("upload failed (injected)")
+        self.store.upload(file)
+        self.writes.append(file.key)
+
+    def put_bytes(self, key, data):
+        self.store.put_bytes(key, data)
+        self.writes.append(key)
+
+
+def test_manifest_is_written_last(emulator, model, tmp_path, request):
+    uri = _uri(emulator, request)
+    loc = parse(uri)
+    failing = RecordingStore(open_store(loc), fail="model-00002-of-00002.safetensors")
+    with pytest.raises(ConnectionError):
+        push(model, uri, workers=2, store=failing, reporter=Reporter(tty=False))
+    assert open_store(loc).stat(loc.key(MANIFEST)) is None, "a failed push must not publish a manifest"
+    with pytest.raises(PullError, match=r"no llz-manifest\.json"):
+        pull(uri, tmp_path / "weights", reporter=Reporter(tty=False))
+
+    recording = RecordingStore(open_store(loc))
+    result = push(model, uri, store=recording, reporter=Reporter(tty=False))
+    assert recording.writes[-1] == loc.key(MANIFEST)
+    assert len(result.skipped) >= 1, "files uploaded by the failed push are not uploaded again"
+    assert sorted(recording.writes[:-1]) == sorted(result.uploaded)
