@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 
 from infra.config import ConfigError
-from infra.plan import render, stackfile
+from infra.plan import policy, render, stackfile
 from infra.plan.engine import Plan, run_program
 
 
@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", metavar="FILE", help="append a markdown summary (for a PR comment)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the summary line")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of program errors")
+    parser.add_argument(
+        "--policy",
+        choices=("mandatory", "advisory"),
+        default="mandatory",
+        help="mandatory (default): exit 3 on a mandatory policy violation; advisory: only report findings",
+    )
 
 
 def _emit(plan: Plan, args: argparse.Namespace, many: bool) -> None:
@@ -62,7 +68,10 @@ def _plan_one(stack: str, args: argparse.Namespace, many: bool) -> int:
             print(f"{stack}: error: {message}", file=sys.stderr)
         return 1
     _emit(plan, args, many)
-    return 0
+    blocking = policy.mandatory(plan.policy)
+    for f in blocking:
+        print(f"{stack}: policy violation [{f['rule']}] {f['urn']}: {f['message']}", file=sys.stderr)
+    return 3 if blocking and args.policy == "mandatory" else 0
 
 
 def run(args: argparse.Namespace) -> int:

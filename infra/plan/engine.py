@@ -22,6 +22,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.plan import policy
 from infra.plan.fakes import PlanMocks
 from infra.plan.stackfile import StackFile
 
@@ -64,6 +65,7 @@ class Plan:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    policy: list[dict[str, str]] = field(default_factory=list)  # findings of policy/rules; [] = clean
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -201,5 +203,6 @@ def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
         run(lambda: runpy.run_path(str(path), run_name="__main__"))
         plan.outputs = _stack_outputs()
         plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
+        plan.policy = policy.check(plan.resources)
         plan.errors = list(errors.messages)
     return plan

@@ -55,8 +55,18 @@ def tree(plan: Plan) -> str:
     if plan.outputs:
         lines.append("outputs:")
         lines.extend(f"  {k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in plan.outputs.items())
+    lines.extend(policy_lines(plan))
     lines.append(summary(plan))
     return "\n".join(lines)
+
+
+def policy_lines(plan: Plan) -> list[str]:
+    """The policy findings (policy/rules), one per line; one line when clean."""
+    if not plan.policy:
+        return ["policy: clean"]
+    lines = [f"policy: {len(plan.policy)} finding(s)"]
+    lines += [f"  {f['severity']:<9} {f['rule']}  {f['urn']}\n            {f['message']}" for f in plan.policy]
+    return lines
 
 
 def summary(plan: Plan) -> str:
@@ -78,7 +88,21 @@ def markdown(plan: Plan) -> str:
     if plan.outputs:
         lines += ["", "| output | value |", "|---|---|"]
         lines += [f"| `{k}` | `{v if isinstance(v, str) else json.dumps(v)}` |" for k, v in plan.outputs.items()]
+    lines += ["", *policy_markdown(plan)]
     return "\n".join(lines) + "\n"
+
+
+def policy_markdown(plan: Plan) -> list[str]:
+    """The policy findings as a table for the PR comment."""
+    if not plan.policy:
+        return ["**Policy:** clean"]
+    lines = [f"**Policy:** {len(plan.policy)} finding(s)", "", "| severity | rule | resource | message |"]
+    lines.append("|---|---|---|---|")
+    lines += [
+        f"| {f['severity']} | `{f['rule']}` | `{f['urn'].rsplit('::', 1)[-1]}` | {f['message'].replace('|', '/')} |"
+        for f in plan.policy
+    ]
+    return lines
 
 
 def as_json(plan: Plan) -> dict[str, Any]:
@@ -101,6 +125,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
             for r in plan.resources
         ],
         "outputs": plan.outputs,
+        "policy": plan.policy,
     }
 
 

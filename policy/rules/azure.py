@@ -1,0 +1,156 @@
+"""Azure rules: the weights storage account behind a private endpoint, AKS identity and API access,
+and role assignments scoped below the storage account."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, is_true, known
+
+STORAGE_ACCOUNT = ("azure-native:storage:StorageAccount",)
+BLOB_CONTAINER = ("azure-native:storage:BlobContainer",)
+PRIVATE_ENDPOINT = ("azure-native:network:PrivateEndpoint",)
+MANAGED_CLUSTER = ("azure-native:containerservice:ManagedCluster",)
+ROLE_ASSIGNMENT = ("azure-native:authorization:RoleAssignment",)
+
+# Scopes at or above a storage account: management group, subscription, resource group, the account.
+_BROAD_SCOPES = (
+    (re.compile(r"^/$|^/providers/microsoft\.management/managementgroups/[^/]+/?$"), "a management group"),
+    (re.compile(r"^/subscriptions/[^/]+/?$"), "the subscription"),
+    (re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/?$"), "a resource group"),
+    (
+        re.compile(r"/providers/microsoft\.storage/storageaccounts/[^/]+(/blobservices/default)?/?$"),
+        "the storage account",
+    ),
+)
+
+
+def _blob_public(res: Res) -> Iterator[str]:
+    if res.type in STORAGE_ACCOUNT and not is_false(res.props.get("allowBlobPublicAccess")):
+        yield "allowBlobPublicAccess must be false"
+    access = res.props.get("publicAccess")
+    if res.type in BLOB_CONTAINER and known(access) and access not in (None, "None"):
+        yield f"container publicAccess is {access!r}; must be 'None'"
+
+
+def _shared_key(res: Res) -> Iterator[str]:
+    if not is_false(res.props.get("allowSharedKeyAccess")):
+        yield "allowSharedKeyAccess must be false (Entra ID only, no account keys)"
+
+
+def _tls(res: Res) -> Iterator[str]:
+    version = res.props.get("minimumTlsVersion")
+    if known(version) and version not in ("TLS1_2", "TLS1_3"):
+        yield f"minimumTlsVersion is {version or 'not set'}; must be TLS1_2 (or newer)"
+
+
+def _public_network(res: Res) -> Iterator[str]:
+    value = res.props.get("publicNetworkAccess")
+    if known(value) and value != "Disabled":
+        yield f"publicNetworkAccess is {value or 'not set'}; must be 'Disabled' (reach it through the private endpoint)"
+
+
+def _connections(endpoint: Res) -> list:
+    return as_list(endpoint.props.get("privateLinkServiceConnections")) + as_list(
+        endpoint.props.get("manualPrivateLinkServiceConnections")
+    )
+
+
+def _private_endpoint(stack: Stack) -> Iterator[tuple[Res, str]]:
+    for account in stack.of_type(*STORAGE_ACCOUNT):
+        name = account.props.get("accountName")
+        endpoints = [
+            pe
+            for pe in stack.of_type(*PRIVATE_ENDPOINT)
+            for c in _connections(pe)
+            if "blob" in as_list(dig(c, "groupIds"))
+            and (
+                account.urn in pe.dependencies
+                or (
+                    isinstance(name, str)
+                    and str(dig(c, "privateLinkServiceId", "")).lower().endswith(f"/{name.lower()}")
+                )
+            )
+        ]
+        if not endpoints:
+            yield (
+                account,
+                "storage account has no private endpoint for 'blob' (network.PrivateEndpoint, groupIds ['blob'])",
+            )
+
+
+def _local_accounts(res: Res) -> Iterator[str]:
+    if not is_true(res.props.get("disableLocalAccounts")):
+        yield "disableLocalAccounts must be true (Entra ID only, no static admin kubeconfig)"
+
+
+def _workload_identity(res: Res) -> Iterator[str]:
+    if not is_true(res.get("oidcIssuerProfile.enabled")):
+        yield "oidcIssuerProfile.enabled must be true"
+    if not is_true(res.get("securityProfile.workloadIdentity.enabled")):
+        yield "securityProfile.workloadIdentity.enabled must be true"
+
+
+def _api_restricted(res: Res) -> Iterator[str]:
+    if is_true(res.get("apiServerAccessProfile.enablePrivateCluster")):
+        return
+    ranges = as_list(res.get("apiServerAccessProfile.authorizedIPRanges"))
+    yield from allowlist(ranges, "apiServerAccessProfile.authorizedIPRanges (or set enablePrivateCluster)")
+
+
+def _scope(res: Res) -> Iterator[str]:
+    scope = res.props.get("scope")
+    if not (isinstance(scope, str) and known(scope)):
+        return
+    for pattern, what in _BROAD_SCOPES:
+        if pattern.search(scope.lower()):
+            yield f"role assignment scoped to {what}; scope it below the account (the container)"
+            return
+
+
+RULES = [
+    Rule(
+        "azure-storage-no-public-blob",
+        "Storage accounts disallow public blob access; containers are not public.",
+        types=(*STORAGE_ACCOUNT, *BLOB_CONTAINER),
+        check=_blob_public,
+    ),
+    Rule(
+        "azure-storage-no-shared-key",
+        "Storage accounts disable shared key access.",
+        types=STORAGE_ACCOUNT,
+        check=_shared_key,
+    ),
+    Rule("azure-storage-tls12", "Storage accounts require TLS 1.2 or newer.", types=STORAGE_ACCOUNT, check=_tls),
+    Rule(
+        "azure-storage-no-public-network",
+        "Storage accounts disable public network access.",
+        types=STORAGE_ACCOUNT,
+        check=_public_network,
+    ),
+    Rule(
+        "azure-storage-private-endpoint",
+        "Every storage account has a blob private endpoint.",
+        check_stack=_private_endpoint,
+    ),
+    Rule("azure-aks-local-accounts", "AKS local accounts are disabled.", types=MANAGED_CLUSTER, check=_local_accounts),
+    Rule(
+        "azure-aks-workload-identity",
+        "AKS has the OIDC issuer and workload identity on.",
+        types=MANAGED_CLUSTER,
+        check=_workload_identity,
+    ),
+    Rule(
+        "azure-aks-api-restricted",
+        "The AKS API server is private or limited to authorized IP ranges.",
+        types=MANAGED_CLUSTER,
+        check=_api_restricted,
+    ),
+    Rule(
+        "azure-role-assignment-scope",
+        "Role assignments are scoped below the storage account, never to the account, group or subscription.",
+        types=ROLE_ASSIGNMENT,
+        check=_scope,
+    ),
+]
