@@ -248,3 +248,144 @@ def test_manifest_is_written_last(emulator, model, tmp_path, request):
     assert recording.writes[-1] == loc.key(MANIFEST)
     assert len(result.skipped) >= 1, "files uploaded by the failed push are not uploaded again"
     assert sorted(recording.writes[:-1]) == sorted(result.uploaded)
+
+
+BLOCK_PLAN_DEPS = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("pulumi", "pydantic", "yaml"):
+            raise ImportError(f"{name} is not in the [serving] image")
+sys.meta_path.insert(0, Block())
+from infra.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("emulator", ["s3"], indirect=True)
+def test_weights_cli_runs_without_the_plan_dependencies(emulator, model, tmp_path, request):
+    """What the [serving]-only image can do: pulumi, pydantic and yaml cannot even be imported."""
+    uri, dest = _uri(emulator, request), tmp_path / "weights"
+
+    def llz_serving_only(*args: str) -> subprocess.CompletedProcess:
+        argv = [sys.executable, "-c", BLOCK_PLAN_DEPS, *args]
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+
+    assert llz_serving_only("weights", "push", str(model), uri).returncode == 0
+    result = llz_serving_only("weights", "pull", uri, str(dest))
+    assert result.returncode == 0, result.stderr
+    same_tree(model, dest)
+    assert llz_serving_only("--help").returncode == 0
+
+
+@pytest.mark.parametrize("emulator", ["s3"], indirect=True)
+def test_serve_pulls_then_execs_vllm_with_env_args(emulator, model, tmp_path, request):
+    uri, dest = _uri(emulator, request), tmp_path / "models" / "weights"
+    push(model, uri, reporter=Reporter(tty=False))
+    env = {
+        "LLZ_WEIGHTS_URI": uri,
+        "LLZ_WEIGHTS_DIR": str(dest),
+        "VLLM_COMMAND": f"{sys.executable} -c 'import json, os, sys; print(json.dumps([os.getpid(), *sys.argv[1:]]))'",
+        "VLLM_ARGS": "--dtype float32 --served-model-name 'tiny llama'",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; print(os.getpid()); from infra.cli import main; sys.exit(main())",
+            "weights",
+            "serve",
+            "--",
+            "--port",
+            "8001",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    pid, argv = int(lines[0]), json.loads(lines[-1])
+    assert argv == [
+        pid,
+        "--model",
+        str(dest),
+        "--dtype",
+        "float32",
+        "--served-model-name",
+        "tiny llama",
+        "--port",
+        "8001",
+    ]
+    assert events(result.stdout)[-1]["event"] == "pull.done"  # pulled first, then exec'd in the same process
+    same_tree(model, dest)
+
+
+def test_serve_without_uri_is_one_line(tmp_path):
+    result = llz("weights", "serve", env={"LLZ_WEIGHTS_URI": ""})
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("llz weights serve: error: LLZ_WEIGHTS_URI is not set")
+
+
+@pytest.mark.parametrize("emulator", ["s3"], indirect=True)
+def test_not_enough_disk_fails_before_downloading(emulator, model, tmp_path, request, monkeypatch):
+    uri, dest = _uri(emulator, request), tmp_path / "weights"
+    push(model, uri, reporter=Reporter(tty=False))
+    monkeypatch.setattr(
+        "serving.pull.shutil.disk_usage", lambda p: __import__("shutil")._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+    )
+    with pytest.raises(PullError, match=r"not enough disk space .* need \d+ more bytes, 1000 free"):
+        pull(uri, dest, reporter=Reporter(tty=False))
+    assert not dest.exists()
+
+
+def test_refuses_to_replace_a_folder_it_did_not_pull(tmp_path):
+    dest = tmp_path / "home"
+    (dest / "notes.txt").parent.mkdir()
+    (dest / "notes.txt").write_text("mine")
+
+    class OneManifest:
+        def get_bytes(self, key):
+            return Manifest(()).to_json()
+
+    with pytest.raises(PullError, match="exists and is not a folder pulled by llz"):
+        pull("s3://b/p", dest, store=OneManifest(), reporter=Reporter(tty=False))
+    assert (dest / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("path", ["../escape", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\b"])
+def test_manifest_rejects_paths_that_escape_the_folder(path):
+    body = {"version": 1, "files": [{"path": path, "size": 1, "sha256": "0" * 64}], "digest": "x"}
+    with pytest.raises(ValueError, match="unsafe path"):
+        Manifest.from_json(json.dumps(body).encode(), "test")
+
+
+def test_manifest_digest_is_checked(model):
+    good = json.loads(Manifest.of_folder(model).to_json())
+    good["files"][0]["size"] += 1
+    with pytest.raises(ValueError, match="does not match its file list"):
+        Manifest.from_json(json.dumps(good).encode(), "test")
+
+
+@pytest.mark.parametrize(
+    ("uri", "env", "parsed"),
+    [
+        ("s3://bkt/models/x/", {}, ("s3", "bkt", "models/x", None)),
+        ("gs://bkt", {}, ("gs", "bkt", "", None)),
+        ("az://weights/models/x", {"AZURE_STORAGE_ACCOUNT_NAME": "acct"}, ("az", "weights", "models/x", "acct")),
+        ("https://acct2.blob.core.windows.net/weights/models/x", {}, ("az", "weights", "models/x", "acct2")),
+    ],
+)
+def test_uri_forms(uri, env, parsed, monkeypatch):
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    u = parse(uri)
+    assert (u.scheme, u.bucket, u.prefix, u.account) == parsed
+
+
+@pytest.mark.parametrize("uri", ["http://x/y", "s3:///nobucket", "file:///tmp/x", "https://example.com/c/p"])
+def test_bad_uris(uri):
+    with pytest.raises(ValueError):
+        parse(uri)
