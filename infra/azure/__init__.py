@@ -101,6 +101,7 @@ def build(cfg: StackConfig) -> Platform:
             tenant_id=client.tenant_id,
             customer_managed_key=az.customer_managed_key,
             vault_name=_global_name("llz", stack, az.subscription_id, 24, sep="-"),
+            lock=cfg.deletion_protection,
             tags=tags,
             provider=provider,
         ),

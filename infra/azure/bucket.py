@@ -29,6 +29,7 @@ class WeightsStorageArgs:
     tenant_id: pulumi.Input[str]
     customer_managed_key: bool
     vault_name: str  # used only with customer_managed_key
+    lock: bool  # a CanNotDelete lock on the account (deletion protection)
     tags: dict[str, str]
     provider: pulumi.ProviderResource
 
@@ -82,6 +83,15 @@ class WeightsStorage(pulumi.ComponentResource):
             tags=args.tags,
             opts=account_opts,
         )
+        if args.lock:
+            authorization.ManagementLockByScope(
+                f"{name}-lock",
+                scope=self.account.id,
+                lock_name="llz-cannot-delete",
+                level="CanNotDelete",
+                notes="deletion protection (cluster.deletionProtection / environment prod)",
+                opts=child,
+            )
         self.container = storage.BlobContainer(
             f"{name}-container",
             resource_group_name=args.resource_group_name,
