@@ -1,7 +1,11 @@
-"""GPU instance types each cloud offers for inference, with the hardware facts the program needs.
+"""GPU instance types each cloud offers for inference, with hardware facts and list prices.
 
-Config validation uses it to reject a non-GPU instance type, and platforms use it for GPU counts
-and accelerator names. Sources: shared/reference/CLOUD-WIRING.md section 6 (vendor tables).
+Config validation uses it to reject a non-GPU instance type, platforms use it for GPU counts and
+accelerator names, and `infra.sizing` uses the memory and prices for the fit check, the `auto`
+choice and the plan's cost estimate. Hardware: shared/reference/CLOUD-WIRING.md section 6 (vendor
+tables). Prices: on-demand USD/hour, Linux, one reference region per cloud (`REFERENCE_REGION`);
+every price names its source and date, and `estimate=True` marks third-party or derived figures.
+Prices drift: the plan prints them as estimates; check the cloud's pricing API before buying.
 """
 
 from __future__ import annotations
@@ -10,6 +14,34 @@ from dataclasses import dataclass
 from typing import Literal
 
 Cloud = Literal["aws", "gcp", "azure"]
+
+REFERENCE_REGION: dict[Cloud, str] = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
+
+# Usable memory per GPU in MiB as `nvidia-smi` reports it (memory.total), which is what vLLM's
+# gpu_memory_utilization is a fraction of; the vendor's "24 GB" is not the same number.
+# Observed nvidia-smi totals: T4 15360, A10G 23028, L4 23034, L40S 46068, A100-40GB 40960,
+# A100-80GB 81920, H100 SXM 81559, H200 143771 (e.g. nvidia-smi output quoted in public repos).
+GPU_MEMORY_MIB: dict[str, int] = {
+    "T4": 15360,
+    "A10G": 23028,
+    "L4": 23034,
+    "L40S": 46068,
+    "A100-40GB": 40960,
+    "A100-80GB": 81920,
+    "H100-80GB": 81559,
+    "H200-141GB": 143771,
+}
+
+
+@dataclass(frozen=True)
+class Price:
+    """On-demand (and, where known, spot) USD/hour in the cloud's reference region."""
+
+    on_demand: float
+    source: str
+    as_of: str  # when the source gave this figure (YYYY-MM)
+    estimate: bool = False  # third-party, derived or conflicting sources: treat as a rough figure
+    spot: float | None = None  # spot/preemptible prices move daily: always an estimate
 
 
 @dataclass(frozen=True)
@@ -22,62 +54,221 @@ class GpuInstance:
     vcpus: int
     memory_gib: int
     accelerator: str = ""  # GKE guest-accelerator type; empty on AWS/Azure
+    price: Price | None = None
+
+    @property
+    def gpu_memory_gib(self) -> float:
+        """Usable memory per GPU (GiB) as the driver reports it."""
+        return GPU_MEMORY_MIB[self.gpu_model] / 1024
 
 
-def _aws(name: str, model: str, gpus: int, mem: int, vcpus: int, ram: int) -> GpuInstance:
-    return GpuInstance("aws", name, model, gpus, mem, vcpus, ram)
+# Sources (full references in docs/sizing.md).
+_VANTAGE = "instances.vantage.sh us-east-1 Linux on-demand, as tabulated in public repo cost tables"
+_AWS_P_CUT = "AWS June-2025 P4/P5 on-demand price cut applied to the prior list price (usage.ai, cloudurable.com)"
+_GCP_TABLE = "cloud.google.com accelerator-optimized pricing, us-central1, as tabulated in a public repo"
+_AZURE_API = "Azure Retail Prices API (prices.azure.com) East US Linux PAYG, as quoted in public repo docs"
+_AZURE_EST = "Azure VM pricing page East US Linux PAYG, as remembered from public cost tables; verify"
 
 
-def _gcp(name: str, accel: str, model: str, gpus: int, mem: int, vcpus: int, ram: int) -> GpuInstance:
-    return GpuInstance("gcp", name, model, gpus, mem, vcpus, ram, accel)
+def _p(on_demand: float, source: str, as_of: str, estimate: bool = False, spot: float | None = None) -> Price:
+    return Price(on_demand, source, as_of, estimate, spot)
 
 
-def _az(name: str, model: str, gpus: int, mem: int, vcpus: int, ram: int) -> GpuInstance:
-    return GpuInstance("azure", name, model, gpus, mem, vcpus, ram)
+def _aws(name: str, model: str, gpus: int, mem: int, vcpus: int, ram: int, price: Price) -> GpuInstance:
+    return GpuInstance("aws", name, model, gpus, mem, vcpus, ram, price=price)
+
+
+def _gcp(name: str, accel: str, model: str, gpus: int, mem: int, vcpus: int, ram: int, price: Price) -> GpuInstance:
+    return GpuInstance("gcp", name, model, gpus, mem, vcpus, ram, accel, price)
+
+
+def _az(name: str, model: str, gpus: int, mem: int, vcpus: int, ram: int, price: Price) -> GpuInstance:
+    return GpuInstance("azure", name, model, gpus, mem, vcpus, ram, price=price)
 
 
 CATALOG: tuple[GpuInstance, ...] = (
-    _aws("g4dn.xlarge", "T4", 1, 16, 4, 16),
-    _aws("g5.xlarge", "A10G", 1, 24, 4, 16),
-    _aws("g5.2xlarge", "A10G", 1, 24, 8, 32),
-    _aws("g5.12xlarge", "A10G", 4, 24, 48, 192),
-    _aws("g5.48xlarge", "A10G", 8, 24, 192, 768),
-    _aws("g6.xlarge", "L4", 1, 24, 4, 16),
-    _aws("g6.2xlarge", "L4", 1, 24, 8, 32),
-    _aws("g6.12xlarge", "L4", 4, 24, 48, 192),
-    _aws("g6.48xlarge", "L4", 8, 24, 192, 768),
-    _aws("g6e.xlarge", "L40S", 1, 48, 4, 32),
-    _aws("g6e.12xlarge", "L40S", 4, 48, 48, 384),
-    _aws("g6e.48xlarge", "L40S", 8, 48, 192, 1536),
-    _aws("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152),
-    _aws("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152),
-    _aws("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048),
-    _aws("p5e.48xlarge", "H200-141GB", 8, 141, 192, 2048),
-    _gcp("g2-standard-4", "nvidia-l4", "L4", 1, 24, 4, 16),
-    _gcp("g2-standard-8", "nvidia-l4", "L4", 1, 24, 8, 32),
-    _gcp("g2-standard-24", "nvidia-l4", "L4", 2, 24, 24, 96),
-    _gcp("g2-standard-48", "nvidia-l4", "L4", 4, 24, 48, 192),
-    _gcp("g2-standard-96", "nvidia-l4", "L4", 8, 24, 96, 384),
-    _gcp("a2-highgpu-1g", "nvidia-tesla-a100", "A100-40GB", 1, 40, 12, 85),
-    _gcp("a2-highgpu-2g", "nvidia-tesla-a100", "A100-40GB", 2, 40, 24, 170),
-    _gcp("a2-highgpu-4g", "nvidia-tesla-a100", "A100-40GB", 4, 40, 48, 340),
-    _gcp("a2-highgpu-8g", "nvidia-tesla-a100", "A100-40GB", 8, 40, 96, 680),
-    _gcp("a2-ultragpu-1g", "nvidia-a100-80gb", "A100-80GB", 1, 80, 12, 170),
-    _gcp("a2-ultragpu-8g", "nvidia-a100-80gb", "A100-80GB", 8, 80, 96, 1360),
-    _gcp("a3-highgpu-8g", "nvidia-h100-80gb", "H100-80GB", 8, 80, 208, 1872),
-    _gcp("a3-ultragpu-8g", "nvidia-h200-141gb", "H200-141GB", 8, 141, 224, 2952),
-    _az("Standard_NC4as_T4_v3", "T4", 1, 16, 4, 28),
-    _az("Standard_NC8as_T4_v3", "T4", 1, 16, 8, 56),
-    _az("Standard_NC64as_T4_v3", "T4", 4, 16, 64, 440),
-    _az("Standard_NC24ads_A100_v4", "A100-80GB", 1, 80, 24, 220),
-    _az("Standard_NC48ads_A100_v4", "A100-80GB", 2, 80, 48, 440),
-    _az("Standard_NC96ads_A100_v4", "A100-80GB", 4, 80, 96, 880),
-    _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900),
-    _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900),
-    _az("Standard_ND96isr_H100_v5", "H100-80GB", 8, 80, 96, 1900),
+    _aws("g4dn.xlarge", "T4", 1, 16, 4, 16, _p(0.526, _VANTAGE, "2025-11", spot=0.16)),
+    _aws(
+        "g5.xlarge",
+        "A10G",
+        1,
+        24,
+        4,
+        16,
+        _p(1.006, "factualminds.com EC2 on-demand pricing (2026)", "2026-06", spot=0.30),
+    ),
+    _aws("g5.2xlarge", "A10G", 1, 24, 8, 32, _p(1.212, _VANTAGE, "2025-11")),
+    _aws("g5.12xlarge", "A10G", 4, 24, 48, 192, _p(5.672, _VANTAGE, "2025-11")),
+    _aws("g5.48xlarge", "A10G", 8, 24, 192, 768, _p(16.288, _VANTAGE, "2025-11")),
+    _aws("g6.xlarge", "L4", 1, 24, 4, 16, _p(0.805, _VANTAGE, "2025-11")),
+    _aws("g6.2xlarge", "L4", 1, 24, 8, 32, _p(0.978, _VANTAGE, "2025-11", estimate=True)),
+    _aws("g6.12xlarge", "L4", 4, 24, 48, 192, _p(4.602, _VANTAGE, "2025-11")),
+    _aws("g6.48xlarge", "L4", 8, 24, 192, 768, _p(13.35, _VANTAGE, "2025-11")),
+    _aws("g6e.xlarge", "L40S", 1, 48, 4, 32, _p(1.861, _VANTAGE, "2025-11")),
+    _aws("g6e.12xlarge", "L40S", 4, 48, 48, 384, _p(10.493, _VANTAGE, "2025-11")),
+    _aws("g6e.48xlarge", "L40S", 8, 48, 192, 1536, _p(30.131, _VANTAGE, "2025-11")),
+    _aws("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, _p(21.96, _AWS_P_CUT, "2025-06", estimate=True)),
+    _aws("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, _p(27.45, _AWS_P_CUT, "2025-06", estimate=True)),
+    _aws("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, _p(55.04, _AWS_P_CUT, "2025-06", estimate=True)),
+    _aws(
+        "p5e.48xlarge",
+        "H200-141GB",
+        8,
+        141,
+        192,
+        2048,
+        _p(84.80, "public repo cost table (capacity blocks mostly)", "2025-11", estimate=True),
+    ),
+    _gcp("g2-standard-4", "nvidia-l4", "L4", 1, 24, 4, 16, _p(0.708, _GCP_TABLE, "2026-07")),
+    _gcp("g2-standard-8", "nvidia-l4", "L4", 1, 24, 8, 32, _p(0.854, _GCP_TABLE, "2026-07", spot=0.33)),
+    _gcp("g2-standard-24", "nvidia-l4", "L4", 2, 24, 24, 96, _p(2.000, _GCP_TABLE, "2026-07")),
+    _gcp("g2-standard-48", "nvidia-l4", "L4", 4, 24, 48, 192, _p(4.000, _GCP_TABLE, "2026-07")),
+    _gcp("g2-standard-96", "nvidia-l4", "L4", 8, 24, 96, 384, _p(7.999, _GCP_TABLE, "2026-07")),
+    _gcp("a2-highgpu-1g", "nvidia-tesla-a100", "A100-40GB", 1, 40, 12, 85, _p(3.673, _GCP_TABLE, "2026-07")),
+    _gcp("a2-highgpu-2g", "nvidia-tesla-a100", "A100-40GB", 2, 40, 24, 170, _p(7.347, _GCP_TABLE, "2026-07")),
+    _gcp("a2-highgpu-4g", "nvidia-tesla-a100", "A100-40GB", 4, 40, 48, 340, _p(14.694, _GCP_TABLE, "2026-07")),
+    _gcp("a2-highgpu-8g", "nvidia-tesla-a100", "A100-40GB", 8, 40, 96, 680, _p(29.387, _GCP_TABLE, "2026-07")),
+    _gcp(
+        "a2-ultragpu-1g",
+        "nvidia-a100-80gb",
+        "A100-80GB",
+        1,
+        80,
+        12,
+        170,
+        _p(5.069, "GCP A2 Ultra list price (third-party tables)", "2025-11", estimate=True),
+    ),
+    _gcp(
+        "a2-ultragpu-8g",
+        "nvidia-a100-80gb",
+        "A100-80GB",
+        8,
+        80,
+        96,
+        1360,
+        _p(40.55, "GCP A2 Ultra list price (third-party tables)", "2025-11", estimate=True),
+    ),
+    _gcp("a3-highgpu-8g", "nvidia-h100-80gb", "H100-80GB", 8, 80, 208, 1872, _p(88.494, _GCP_TABLE, "2026-07")),
+    _gcp(
+        "a3-ultragpu-8g",
+        "nvidia-h200-141gb",
+        "H200-141GB",
+        8,
+        141,
+        224,
+        2952,
+        _p(84.81, "GCP A3 Ultra list price (third-party tables)", "2025-11", estimate=True),
+    ),
+    _az("Standard_NC4as_T4_v3", "T4", 1, 16, 4, 28, _p(0.526, _AZURE_API, "2025-11")),
+    _az("Standard_NC8as_T4_v3", "T4", 1, 16, 8, 56, _p(0.752, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_NC64as_T4_v3", "T4", 4, 16, 64, 440, _p(4.352, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_NC24ads_A100_v4", "A100-80GB", 1, 80, 24, 220, _p(3.673, _AZURE_API, "2025-11", spot=0.75)),
+    _az("Standard_NC48ads_A100_v4", "A100-80GB", 2, 80, 48, 440, _p(7.346, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_NC96ads_A100_v4", "A100-80GB", 4, 80, 96, 880, _p(14.692, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900, _p(27.197, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900, _p(32.77, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_ND96isr_H100_v5", "H100-80GB", 8, 80, 96, 1900, _p(98.32, _AZURE_EST, "2025-11", estimate=True)),
 )
 
 
 def instances(cloud: Cloud) -> dict[str, GpuInstance]:
     """The catalog's GPU instance types of one cloud, by name."""
     return {i.name: i for i in CATALOG if i.cloud == cloud}
+
+
+@dataclass(frozen=True)
+class FixedPart:
+    """A per-hour charge that does not scale with replicas (cluster fee, NAT, private endpoints).
+
+    `unit` says what one `usd_per_hour` buys; `infra.sizing` multiplies by how many the stack has.
+    Usage charges (GB processed, egress) are not included and are named in the plan's note.
+    """
+
+    cloud: Cloud
+    key: str
+    label: str
+    usd_per_hour: float
+    unit: Literal["cluster", "nat-gateway", "endpoint-az", "endpoint", "vm"]
+    source: str
+    as_of: str
+
+
+FIXED_PARTS: tuple[FixedPart, ...] = (
+    FixedPart(
+        "aws",
+        "control-plane",
+        "EKS control plane (standard support)",
+        0.10,
+        "cluster",
+        "aws.amazon.com/eks/pricing",
+        "2025-11",
+    ),
+    FixedPart(
+        "aws",
+        "nat",
+        "NAT gateway (hourly; + $0.045/GB processed)",
+        0.045,
+        "nat-gateway",
+        "aws.amazon.com/vpc/pricing (us-east-1)",
+        "2025-11",
+    ),
+    FixedPart(
+        "aws",
+        "endpoints",
+        "interface VPC endpoints (per endpoint per AZ; + $0.01/GB)",
+        0.01,
+        "endpoint-az",
+        "aws.amazon.com/privatelink/pricing (us-east-1)",
+        "2025-11",
+    ),
+    FixedPart(
+        "gcp",
+        "control-plane",
+        "GKE cluster management fee (regional Standard cluster)",
+        0.10,
+        "cluster",
+        "cloud.google.com/kubernetes-engine/pricing (free-tier credit covers one zonal/Autopilot cluster only)",
+        "2025-11",
+    ),
+    FixedPart(
+        "gcp",
+        "nat",
+        "Cloud NAT (per VM using it; + $0.045/GB processed)",
+        0.0014,
+        "vm",
+        "cloud.google.com/nat/pricing",
+        "2025-11",
+    ),
+    FixedPart(
+        "azure",
+        "control-plane",
+        "AKS Standard tier (prod; dev uses the Free tier: $0)",
+        0.10,
+        "cluster",
+        "azure.microsoft.com/pricing/details/kubernetes-service",
+        "2025-11",
+    ),
+    FixedPart(
+        "azure",
+        "nat",
+        "NAT gateway (hourly; + $0.045/GB processed)",
+        0.045,
+        "nat-gateway",
+        "azure.microsoft.com/pricing/details/azure-nat-gateway",
+        "2025-11",
+    ),
+    FixedPart(
+        "azure",
+        "endpoints",
+        "private endpoint for the weights blob (+ $0.01/GB)",
+        0.01,
+        "endpoint",
+        "azure.microsoft.com/pricing/details/private-link",
+        "2025-11",
+    ),
+)
+
+
+def fixed_parts(cloud: Cloud) -> dict[str, FixedPart]:
+    """The per-hour charges of one cloud that do not scale with replicas, by key."""
+    return {p.key: p for p in FIXED_PARTS if p.cloud == cloud}

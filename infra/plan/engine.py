@@ -22,6 +22,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import config, sizing
 from infra.plan import policy
 from infra.plan.fakes import PlanMocks
 from infra.plan.stackfile import StackFile
@@ -66,6 +67,7 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     policy: list[dict[str, str]] = field(default_factory=list)  # findings of policy/rules; [] = clean
+    sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.sizing.report
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -205,4 +207,6 @@ def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
         plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
         plan.policy = policy.check(plan.resources)
         plan.errors = list(errors.messages)
+    # Cost and fit come from the config (already validated by the program), not from the cloud code.
+    plan.sizing = sizing.report(config.parse(config.from_pulumi_config(stack_file.config)))
     return plan

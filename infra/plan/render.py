@@ -55,9 +55,55 @@ def tree(plan: Plan) -> str:
     if plan.outputs:
         lines.append("outputs:")
         lines.extend(f"  {k}: {json.dumps(v) if not isinstance(v, str) else v}" for k, v in plan.outputs.items())
+    lines.extend(sizing_lines(plan))
     lines.extend(policy_lines(plan))
     lines.append(summary(plan))
     return "\n".join(lines)
+
+
+def _money(totals: dict[str, float] | None) -> str:
+    return f"${totals['perHour']:,.2f}/h  ${totals['perMonth']:,.0f}/month" if totals else "n/a"
+
+
+def _fit_text(fit: dict[str, Any]) -> str:
+    chosen = " (auto)" if fit["auto"] else ""
+    return (
+        f"{fit['instanceType']}{chosen} {fit['gpu']}, tensorParallelSize {fit['tensorParallelSize']}: "
+        f"needs {fit['neededGiB']:.1f} of {fit['availableGiB']:.1f} GiB (weights {fit['weightsGiB']:.1f}, "
+        f"KV {fit['kvCacheGiBPerSequence']:.1f} per full-length sequence, runtime {fit['runtimeGiB']:.1f}); "
+        f"KV cache {fit['kvCacheTokens']} tokens = {fit['fullLengthSequences']} full-length sequence(s) "
+        f"for maxNumSeqs {fit['maxNumSeqs']}; KV shape {fit['kvShape']}"
+    )
+
+
+def _scenarios(cost: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [("min", cost["atMinReplicas"]), ("max", cost["atMaxReplicas"])]
+
+
+def sizing_lines(plan: Plan) -> list[str]:
+    """The fit of the model on the GPUs and the cost estimate, for the text plan."""
+    if not plan.sizing:
+        return []
+    fit, cost = plan.sizing["fit"], plan.sizing["cost"]
+    instance = cost["instance"]
+    lines = [
+        f"fit: {_fit_text(fit)}",
+        f"cost (ESTIMATE, {cost['currency']}, {cost['referenceRegion']} list prices, billed {cost['billing']}; "
+        f"{instance['type']} ${instance['onDemandPerHour']}/h on-demand"
+        + (f", ${instance['spotPerHour']}/h spot" if instance["spotPerHour"] is not None else ", spot unknown")
+        + (" [price is an estimate]" if instance["priceIsEstimate"] else "")
+        + ")",
+    ]
+    for label, s in _scenarios(cost):
+        lines.append(
+            f"  {label} {s['replicas']} replica(s), {s['gpuNodes']} GPU node(s): "
+            f"on-demand {_money(s['onDemand'])}  spot {_money(s['spot'])}"
+        )
+    fixed = ", ".join(f"{f['count']} x {f['item']} ${f['usdPerHour']:g}/h" for f in cost["atMinReplicas"]["fixed"])
+    lines.append(f"  fixed parts (in the totals): {fixed}")
+    lines.append(f"  excludes: {cost['excludes']}")
+    lines.extend(f"  note: {note}" for note in cost["notes"])
+    return lines
 
 
 def policy_lines(plan: Plan) -> list[str]:
@@ -88,6 +134,21 @@ def markdown(plan: Plan) -> str:
     if plan.outputs:
         lines += ["", "| output | value |", "|---|---|"]
         lines += [f"| `{k}` | `{v if isinstance(v, str) else json.dumps(v)}` |" for k, v in plan.outputs.items()]
+    if plan.sizing:
+        cost = plan.sizing["cost"]
+        lines += ["", f"**Fit:** {_fit_text(plan.sizing['fit'])}", ""]
+        lines += [
+            f"| cost estimate ({cost['referenceRegion']}, billed {cost['billing']}) | replicas | GPU nodes "
+            "| on-demand | spot |",
+            "|---|---:|---:|---|---|",
+        ]
+        lines += [
+            f"| at {label} replicas | {s['replicas']} | {s['gpuNodes']} "
+            f"| {_money(s['onDemand'])} | {_money(s['spot'])} |"
+            for label, s in _scenarios(cost)
+        ]
+        lines += ["", f"Estimate from catalog list prices; excludes {cost['excludes']}."]
+        lines += [f"Note: {note}" for note in cost["notes"]]
     lines += ["", *policy_markdown(plan)]
     return "\n".join(lines) + "\n"
 
@@ -126,6 +187,8 @@ def as_json(plan: Plan) -> dict[str, Any]:
         ],
         "outputs": plan.outputs,
         "policy": plan.policy,
+        "fit": plan.sizing.get("fit"),
+        "cost": plan.sizing.get("cost"),
     }
 
 

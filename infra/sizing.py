@@ -1,0 +1,326 @@
+"""Will the model fit the GPUs, which instance is cheapest, and what the stack costs — from config alone.
+
+The fit check mirrors what vLLM does at start-up: it loads the weights, profiles a forward pass,
+and gives what is left of `gpu_memory_utilization x GPU memory` to the KV cache; it refuses to
+start when that cache cannot hold one sequence of `max_model_len` tokens. We compute the same
+budget before anything is registered, so an OOM or a Pending pod becomes a one-line config error.
+Every figure is an estimate (docs/sizing.md lists the method, the assumptions and the sources).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infra import catalog
+
+if TYPE_CHECKING:  # typing only: infra.config imports this module
+    from infra.config import ModelConfig, StackConfig
+
+AUTO = "auto"
+GIB = 1024**3
+HOURS_PER_MONTH = 730  # the convention of the AWS, GCP and Azure price calculators
+# CUDA context + NCCL buffers + the activation peak of vLLM's profiling pass + CUDA graphs, per GPU.
+# vLLM logs ~0.1-0.5 GiB non-torch memory and ~1-1.5 GiB activation peak for 7-8B models at the
+# default batch size; 2 GiB keeps a margin without rejecting configs that run.
+RUNTIME_GIB_PER_GPU = 2.0
+WEIGHT_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
+QUANTIZED = ("fp8", "int8", "int4")  # tried, in this order, when nothing fits unquantized
+_TP_SIZES = (1, 2, 4, 8)  # vLLM shards attention heads evenly: powers of two that divide a node
+# Without config.json the KV shape is estimated as a Llama-style GQA model: 8 KV heads x 128 dims
+# (Llama 3 8B/70B/405B, Mistral 7B, Qwen2.5-72B) and depth from params ~ 12 * L * (128 L)^2.
+_GQA_KV_HEADS, _GQA_HEAD_DIM, _DEPTH_COEFF = 8, 128, 12 * 128**2
+
+# Interface endpoints the AWS platform puts in every AZ (mirrors infra/aws/endpoints.py; a test
+# keeps them in sync without the plan importing the AWS SDK).
+AWS_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "eks-auth", "logs", "ec2")
+AWS_NO_EGRESS_ENDPOINTS = ("elasticloadbalancing", "autoscaling")  # added when network.egress is none
+_EXCLUDES = "system node pool, disks, load balancers, storage, data processed/transferred, logs, taxes"
+
+
+@dataclass(frozen=True)
+class KvShape:
+    """What one token costs in KV cache: per layer 2 (K and V) x kv_heads x head_dim, or MLA's latent."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+    source: str
+    mla_dim: int = 0  # DeepSeek-V2/V3/R1 multi-head latent attention: kv_lora_rank + qk_rope_head_dim
+
+    def bytes_per_token(self, element_bytes: float) -> float:
+        if self.mla_dim:
+            return self.layers * self.mla_dim * element_bytes
+        return 2 * self.layers * self.kv_heads * self.head_dim * element_bytes
+
+
+def kv_shape_from_hf_config(data: dict[str, Any]) -> KvShape:
+    """The KV shape from a Hugging Face `config.json` (text config of multimodal models included)."""
+    data = data.get("text_config", data) if "num_hidden_layers" not in data else data
+    try:
+        layers, heads = int(data["num_hidden_layers"]), int(data["num_attention_heads"])
+        kv_heads = int(data.get("num_key_value_heads") or heads)
+        head_dim = int(data.get("head_dim") or int(data["hidden_size"]) // heads)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"config.json lacks {e}; need num_hidden_layers, num_attention_heads, hidden_size") from None
+    mla = int(data.get("kv_lora_rank") or 0)
+    mla_dim = mla + int(data.get("qk_rope_head_dim") or 0) if mla else 0
+    return KvShape(layers, kv_heads, head_dim, "config.json", mla_dim)
+
+
+def read_hf_config(folder: Path) -> KvShape:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise ValueError(f"no config.json in {folder}")
+    try:
+        return kv_shape_from_hf_config(json.loads(path.read_text()))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not JSON: {e.msg}") from None
+
+
+def kv_shape(model: ModelConfig) -> KvShape:
+    if model.hf_config_dir is not None:
+        return read_hf_config(model.hf_config_dir)
+    layers = max(1, round((model.params_billions * 1e9 / _DEPTH_COEFF) ** (1 / 3)))
+    return KvShape(layers, _GQA_KV_HEADS, _GQA_HEAD_DIM, "estimated from paramsBillions (set model.hfConfigDir)")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The memory budget of one replica: `tensor_parallel_size` GPUs of `instance`."""
+
+    instance: catalog.GpuInstance
+    tensor_parallel_size: int
+    utilization: float
+    weights_gib: float
+    runtime_gib: float
+    kv_gib_per_sequence: float  # one sequence of max_model_len tokens
+    kv_bytes_per_token: float
+    kv_source: str
+
+    @property
+    def available_gib(self) -> float:
+        return self.instance.gpu_memory_gib * self.tensor_parallel_size * self.utilization
+
+    @property
+    def needed_gib(self) -> float:
+        return self.weights_gib + self.runtime_gib + self.kv_gib_per_sequence
+
+    @property
+    def fits(self) -> bool:
+        return self.needed_gib <= self.available_gib
+
+    @property
+    def kv_cache_tokens(self) -> int:
+        return max(0, int((self.available_gib - self.weights_gib - self.runtime_gib) * GIB / self.kv_bytes_per_token))
+
+    def describe_need(self, model: ModelConfig) -> str:
+        return (
+            f"{model.name} ({model.params_billions:g}B {model.dtype}, maxModelLen {model.max_model_len}) needs "
+            f"{self.needed_gib:.1f} GiB (weights {self.weights_gib:.1f} + KV cache {self.kv_gib_per_sequence:.1f} "
+            f"for one full-length sequence + runtime {self.runtime_gib:.1f})"
+        )
+
+    def describe_available(self) -> str:
+        i = self.instance
+        return (
+            f"{self.tensor_parallel_size} x {i.gpu_model} gives {self.available_gib:.1f} GiB "
+            f"({i.gpu_memory_gib:.1f} GiB x tensorParallelSize {self.tensor_parallel_size} "
+            f"x gpuMemoryUtilization {self.utilization:g})"
+        )
+
+    def as_dict(self, model: ModelConfig) -> dict[str, Any]:
+        return {
+            "instanceType": self.instance.name,
+            "gpu": f"{self.instance.gpus} x {self.instance.gpu_model}",
+            "tensorParallelSize": self.tensor_parallel_size,
+            "fits": self.fits,
+            "neededGiB": round(self.needed_gib, 2),
+            "availableGiB": round(self.available_gib, 2),
+            "weightsGiB": round(self.weights_gib, 2),
+            "kvCacheGiBPerSequence": round(self.kv_gib_per_sequence, 2),
+            "runtimeGiB": round(self.runtime_gib, 2),
+            "kvCacheTokens": self.kv_cache_tokens,
+            "fullLengthSequences": self.kv_cache_tokens // model.max_model_len,
+            "maxNumSeqs": model.max_num_seqs,
+            "kvShape": self.kv_source,
+        }
+
+
+def fit(model: ModelConfig, instance: catalog.GpuInstance, tensor_parallel_size: int, utilization: float) -> Fit:
+    shape = kv_shape(model)
+    # vLLM keeps the KV cache in the activation dtype (16-bit) even when the weights are quantized.
+    per_token = shape.bytes_per_token(4.0 if model.dtype == "float32" else 2.0)
+    return Fit(
+        instance=instance,
+        tensor_parallel_size=tensor_parallel_size,
+        utilization=utilization,
+        weights_gib=model.params_billions * 1e9 * WEIGHT_BYTES[model.dtype] / GIB,
+        runtime_gib=RUNTIME_GIB_PER_GPU * tensor_parallel_size,
+        kv_gib_per_sequence=per_token * model.max_model_len / GIB,
+        kv_bytes_per_token=per_token,
+        kv_source=shape.source,
+    )
+
+
+def _price(instance: catalog.GpuInstance) -> float:
+    return instance.price.on_demand if instance.price else math.inf
+
+
+def cheapest_fit(
+    cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_parallel_size: int | None = None
+) -> Fit | None:
+    """The cheapest (on-demand) catalog type of `cloud` that fits, with the smallest TP that does."""
+    candidates = []
+    for instance in catalog.instances(cloud).values():
+        sizes = [tensor_parallel_size] if tensor_parallel_size else [t for t in _TP_SIZES if t <= instance.gpus]
+        fits = (f for t in sizes if t <= instance.gpus and (f := fit(model, instance, t, utilization)).fits)
+        candidates.extend(f for f in [next(fits, None)] if f)
+    return min(candidates, key=lambda f: (_price(f.instance), f.instance.gpus, f.tensor_parallel_size), default=None)
+
+
+def _offer(f: Fit) -> str:
+    price = f"${f.instance.price.on_demand:g}/h" if f.instance.price else "price unknown"
+    i = f.instance
+    return f"{i.name} ({i.gpus} x {i.gpu_model}, {price}, tensorParallelSize {f.tensor_parallel_size})"
+
+
+def advice(cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_parallel_size: int | None) -> str:
+    """What would fit instead: the cheapest type on this cloud, or the quantization that makes one fit."""
+    best = cheapest_fit(cloud, model, utilization, tensor_parallel_size)
+    if best:
+        return f"cheapest {cloud} type that fits: {_offer(best)}"
+    if tensor_parallel_size and cheapest_fit(cloud, model, utilization):
+        return f"nothing fits at tensorParallelSize {tensor_parallel_size}; remove model.tensorParallelSize"
+    largest = max(catalog.instances(cloud).values(), key=lambda i: i.gpus * i.gpu_memory_gib)
+    usable = fit(model, largest, largest.gpus, utilization).available_gib
+    text = (
+        f"no single {cloud} node in the catalog fits it, not even {largest.name} "
+        f"({largest.gpus} x {largest.gpu_model}: {usable:.1f} GiB usable); multi-node serving is not supported here"
+    )
+    for dtype in (d for d in QUANTIZED if WEIGHT_BYTES[d] < WEIGHT_BYTES[model.dtype]):
+        quantized = cheapest_fit(cloud, model.model_copy(update={"dtype": dtype}), utilization)
+        if quantized:
+            return f"{text}; without quantization nothing fits — with model.dtype {dtype} it fits {_offer(quantized)}"
+    return f"{text}, even quantized to int4"
+
+
+def check(cfg: StackConfig) -> str | None:
+    """None when the configured instance fits the model, else the one-line reason and the fix."""
+    util, tp, instance = cfg.serving.gpu_memory_utilization, cfg.model.tensor_parallel_size, cfg.gpu_instance
+    f = fit(cfg.model, instance, tp, util)
+    if f.fits:
+        return None
+    more = (g for t in _TP_SIZES if tp < t <= instance.gpus and (g := fit(cfg.model, instance, t, util)).fits)
+    wider = next(more, None)
+    fix = (
+        f"set model.tensorParallelSize {wider.tensor_parallel_size} to use more GPUs of {instance.name}"
+        if wider
+        else advice(cfg.cloud, cfg.model, util, None)
+    )
+    return f"{f.describe_need(cfg.model)} but {f.describe_available()}; {fix}"
+
+
+def choose(cfg: StackConfig) -> Fit | str:
+    """For `gpu.instanceType: auto`: the cheapest fitting type, or the one-line reason none fits."""
+    explicit_tp = cfg.model.tensor_parallel_size if "tensor_parallel_size" in cfg.model.model_fields_set else None
+    util = cfg.serving.gpu_memory_utilization
+    best = cheapest_fit(cfg.cloud, cfg.model, util, explicit_tp)
+    if best:
+        return best
+    need = fit(cfg.model, catalog.CATALOG[0], 1, util).describe_need(cfg.model)
+    return f"{need}; {advice(cfg.cloud, cfg.model, util, explicit_tp)}"
+
+
+# ---- cost -------------------------------------------------------------------------------------
+
+
+def _nodes(cfg: StackConfig, replicas: int) -> int:
+    per_node = max(1, cfg.gpu_instance.gpus // cfg.model.tensor_parallel_size)
+    return min(cfg.gpu.max_nodes, max(cfg.gpu.min_nodes, math.ceil(replicas / per_node)))
+
+
+def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
+    parts = catalog.fixed_parts(cfg.cloud)
+    counts: dict[str, int] = {"control-plane": 1}
+    if cfg.cloud == "azure" and cfg.environment != "prod":
+        counts["control-plane"] = 0  # AKS Free tier for dev
+    if cfg.network.egress == "nat":
+        counts["nat"] = gpu_nodes + 1 if cfg.cloud == "gcp" else 1  # GCP bills per VM (+1 system node)
+    if cfg.cloud == "aws":
+        zones = getattr(cfg.aws, "availability_zones", 2) if cfg.aws else 2
+        extra = AWS_NO_EGRESS_ENDPOINTS if cfg.network.egress == "none" else ()
+        counts["endpoints"] = len(AWS_INTERFACE_ENDPOINTS + extra) * zones
+    if cfg.cloud == "azure":
+        counts["endpoints"] = 1
+    return [
+        {
+            "item": parts[key].label,
+            "count": count,
+            "usdPerHourEach": parts[key].usd_per_hour,
+            "usdPerHour": round(parts[key].usd_per_hour * count, 4),
+            "source": f"{parts[key].source} ({parts[key].as_of})",
+        }
+        for key, count in counts.items()
+        if key in parts
+    ]
+
+
+def _scenario(cfg: StackConfig, replicas: int) -> dict[str, Any]:
+    price = cfg.gpu_instance.price
+    nodes = _nodes(cfg, replicas)
+    fixed = _fixed_lines(cfg, nodes)
+    fixed_hour = sum(line["usdPerHour"] for line in fixed)
+
+    def totals(node_price: float) -> dict[str, float]:
+        hour = nodes * node_price + fixed_hour
+        return {"perHour": round(hour, 2), "perMonth": round(hour * HOURS_PER_MONTH, 2)}
+
+    return {
+        "replicas": replicas,
+        "gpuNodes": nodes,
+        "fixed": fixed,
+        "fixedPerHour": round(fixed_hour, 4),
+        "onDemand": totals(price.on_demand) if price else None,
+        "spot": totals(price.spot) if price and price.spot is not None else None,
+    }
+
+
+def cost(cfg: StackConfig) -> dict[str, Any]:
+    """$/hour and $/month at min and max replicas: GPU nodes plus the fixed parts (JSON-ready)."""
+    instance, price = cfg.gpu_instance, cfg.gpu_instance.price
+    notes = []
+    if cfg.region != catalog.REFERENCE_REGION[cfg.cloud]:
+        notes.append(f"prices are for {catalog.REFERENCE_REGION[cfg.cloud]}; {cfg.region} may differ")
+    if cfg.gpu.spot and (price is None or price.spot is None):
+        notes.append("spot price unknown for this type: the on-demand figure is the upper bound")
+    capacity = cfg.gpu.max_nodes * max(1, instance.gpus // cfg.model.tensor_parallel_size)
+    if cfg.serving.replicas.max > capacity:
+        notes.append(f"gpu.maxNodes {cfg.gpu.max_nodes} holds only {capacity} replica(s) of {instance.name}")
+    return {
+        "currency": "USD",
+        "estimate": True,
+        "referenceRegion": catalog.REFERENCE_REGION[cfg.cloud],
+        "hoursPerMonth": HOURS_PER_MONTH,
+        "billing": "spot" if cfg.gpu.spot else "on-demand",
+        "instance": {
+            "type": instance.name,
+            "onDemandPerHour": price.on_demand if price else None,
+            "spotPerHour": price.spot if price else None,
+            "source": f"{price.source} ({price.as_of})" if price else None,
+            "priceIsEstimate": price.estimate if price else True,
+        },
+        "atMinReplicas": _scenario(cfg, cfg.serving.replicas.min),
+        "atMaxReplicas": _scenario(cfg, cfg.serving.replicas.max),
+        "excludes": _EXCLUDES,
+        "notes": notes,
+    }
+
+
+def report(cfg: StackConfig) -> dict[str, Any]:
+    """The plan's sizing section: the fit of the configured (or auto-chosen) type, and the cost."""
+    f = fit(cfg.model, cfg.gpu_instance, cfg.model.tensor_parallel_size, cfg.serving.gpu_memory_utilization)
+    return {"fit": {**f.as_dict(cfg.model), "auto": cfg.gpu.auto_selected}, "cost": cost(cfg)}

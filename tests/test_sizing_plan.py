@@ -1,0 +1,108 @@
+"""Sizing through the real program and `llz plan`: fit and cost in every rendering, errors before registration."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from infra import catalog, config
+from infra.plan import render
+from infra.plan.engine import mocked_engine
+from infra.plan.stackfile import ROOT
+from tests.harness import dev_plan, plan, stack_file
+
+TOO_BIG = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct", "paramsBillions": 70.6}}
+
+
+def test_dev_plans_show_fit_and_cost(dev_stack):
+    p = dev_plan(dev_stack)
+    data = render.as_json(p)
+    fit, cost = data["fit"], data["cost"]
+    cfg = config.parse(config.from_pulumi_config(stack_file(dev_stack).config))
+    assert fit["fits"] and fit["instanceType"] == cfg.gpu.instance_type and fit["auto"] is False
+    assert fit["neededGiB"] < fit["availableGiB"]
+    price = catalog.instances(cfg.cloud)[cfg.gpu.instance_type].price
+    assert cost["instance"] == {
+        "type": cfg.gpu.instance_type,
+        "onDemandPerHour": price.on_demand,
+        "spotPerHour": price.spot,
+        "source": f"{price.source} ({price.as_of})",
+        "priceIsEstimate": price.estimate,
+    }
+    low, high = cost["atMinReplicas"], cost["atMaxReplicas"]
+    assert 0 < low["onDemand"]["perHour"] <= high["onDemand"]["perHour"]
+    assert low["onDemand"]["perMonth"] == pytest.approx(low["onDemand"]["perHour"] * 730, abs=0.01 * 730)
+    assert json.loads(json.dumps(data)) == data  # JSON-clean
+
+    text = render.tree(p).splitlines()
+    assert text[-1] == render.summary(p)  # the summary stays last
+    assert any(line.startswith(f"fit: {cfg.gpu.instance_type} ") for line in text)
+    assert any(line.startswith("cost (ESTIMATE, USD, ") for line in text)
+    assert any(f"on-demand ${low['onDemand']['perHour']:,.2f}/h" in line for line in text)
+
+    md = render.markdown(p)
+    assert f"**Fit:** {cfg.gpu.instance_type}" in md
+    assert f"| at min replicas | {low['replicas']} | {low['gpuNodes']} | ${low['onDemand']['perHour']:,.2f}/h" in md
+
+
+@pytest.mark.parametrize(
+    ("stack", "chosen", "tp"),
+    [("aws-dev", "g6e.12xlarge", 4), ("gcp-dev", "g2-standard-96", 8), ("azure-dev", "Standard_NC48ads_A100_v4", 2)],
+)
+def test_auto_reaches_the_platform_and_the_pods(stack, chosen, tp):
+    p = plan(stack, {"gpu": {"instanceType": "auto"}, "model": {**TOO_BIG["model"], "tensorParallelSize": None}})
+    pools = [r for r in p.resources if r.custom and f'"{chosen}"' in json.dumps(r.inputs)]
+    assert pools, f"no resource was registered with instance type {chosen}"
+    deployment = p.one("kubernetes:apps/v1:Deployment")
+    limits = deployment.get("spec.template.spec.containers.0.resources.limits")
+    assert str(limits["nvidia.com/gpu"]) == str(tp)
+    assert render.as_json(p)["fit"] | {"auto": True} == render.as_json(p)["fit"]
+    assert render.as_json(p)["fit"]["tensorParallelSize"] == tp
+
+
+def test_too_large_model_fails_before_anything_is_registered():
+    with pytest.raises(config.ConfigError, match=r"gpu.instanceType = 'g6.xlarge': .* needs 13\d\.\d GiB"):
+        plan("aws-dev", TOO_BIG)
+    sf = stack_file("aws-dev", TOO_BIG)
+    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
+        with pytest.raises(config.ConfigError, match=r"cheapest aws type that fits: g6e\.12xlarge"):
+            run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+        assert monitor.recorded == []
+
+
+def test_llz_plan_too_large_model_is_one_line_and_exit_2(tmp_path):
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    shutil.copy(ROOT / "__main__.py", tmp_path)
+    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "stacks").mkdir()
+    stack = (ROOT / "stacks" / "Pulumi.gcp-dev.yaml").read_text()
+    assert "paramsBillions: 8.03" in stack
+    (tmp_path / "stacks" / "Pulumi.gcp-big.yaml").write_text(
+        stack.replace("paramsBillions: 8.03", "paramsBillions: 70.6")
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from infra.plan import stackfile; from pathlib import Path;"
+            "stackfile.ROOT = Path.cwd(); from infra.cli import main; sys.exit(main(sys.argv[1:]))",
+            "plan",
+            "--stack",
+            "gcp-big",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("gcp-big: config error: llm-landing-zone:gpu.instanceType = 'g2-standard-8': ")
+    assert "but 1 x L4 gives 20.2 GiB" in result.stderr
+    assert "cheapest gcp type that fits: g2-standard-96" in result.stderr
+    assert "Traceback" not in result.stderr
