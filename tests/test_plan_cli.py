@@ -23,7 +23,7 @@ def test_tree_and_summary():
     lines = result.stdout.splitlines()
     assert lines[0] == "llm-landing-zone  stack=aws-dev  cloud=aws"
     assert any("llz:serving:ModelServing  llm" in line for line in lines)
-    assert any("│  └─ kubernetes:core/v1:ServiceAccount  llm-sa" in line for line in lines)
+    assert any(line.startswith("│  ") and "kubernetes:core/v1:ServiceAccount  llm-sa" in line for line in lines)
     summary = lines[-1]
     assert summary.split(" resources: ")[0].isdigit()
     assert "1 llz:serving:ModelServing" in summary

@@ -1,0 +1,190 @@
+"""ModelServing: the one vLLM deployment every cloud gets, built only from the Platform.
+
+Imports pulumi_kubernetes and pulumi_random and nothing cloud-specific; cloud differences arrive
+through `Platform` (scheduling, identity, weights URI, LB annotations, egress, readiness). Every
+object has an explicit metadata.name, so manifests and URNs are stable across runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra.config import ModelConfig, ServingConfig
+from infra.inference import network, scaling, sizing
+from infra.inference.pod import API_KEY_ENTRY, PORT, pod_template
+from infra.platform import Platform
+
+
+@dataclass(frozen=True)
+class ModelServingArgs:
+    platform: Platform
+    model: ModelConfig
+    serving: ServingConfig
+
+
+class ModelServing(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+    served_model_name: pulumi.Output[str]
+    api_key: pulumi.Output[str]  # secret
+
+    def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            "llz:serving:ModelServing",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers=[args.platform.k8s])),
+        )
+        platform, model, serving = args.platform, args.model, args.serving
+        identity = platform.identity
+        child = pulumi.ResourceOptions(parent=self)
+        selector = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": name}
+        labels = {
+            **selector,
+            "app.kubernetes.io/component": "inference",
+            "app.kubernetes.io/part-of": "llm-landing-zone",
+            "app.kubernetes.io/managed-by": "pulumi",
+        }
+        pulls = serving.load_format == "pull"
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": identity.namespace,
+                "labels": {
+                    "app.kubernetes.io/part-of": "llm-landing-zone",
+                    # Every pod here must meet the "restricted" Pod Security Standard.
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                },
+            },
+            opts=child,
+        )
+        ns = namespace.metadata.name
+
+        def meta(object_name: str, **extra: object) -> dict[str, object]:
+            return {"name": object_name, "namespace": ns, "labels": labels, **extra}
+
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={
+                "name": identity.service_account,
+                "namespace": ns,
+                "labels": labels,
+                "annotations": dict(identity.service_account_annotations),
+            },
+            automount_service_account_token=False,
+            opts=child,
+        )
+
+        random_provider = random.Provider(f"{name}-random", opts=child)
+        password = random.RandomPassword(
+            f"{name}-api-key",
+            length=48,
+            special=False,  # header- and shell-safe
+            opts=pulumi.ResourceOptions(parent=self, provider=random_provider),
+        )
+        api_key_secret = k8s.core.v1.Secret(
+            f"{name}-api-key",
+            metadata=meta(f"{name}-api-key"),
+            type="Opaque",
+            string_data={API_KEY_ENTRY: password.result},
+            opts=child,
+        )
+
+        autoscale = serving.replicas.max > serving.replicas.min
+        cold_start = sizing.cold_start_seconds(model.weights_gb, pulls)
+        wait = f"{math.ceil(cold_start / 60) + 10}m"
+        deployment = k8s.apps.v1.Deployment(
+            name,
+            metadata=meta(name),
+            spec={
+                # With an HPA the replica count is its field; setting it here would fight it on every up.
+                **({} if autoscale else {"replicas": serving.replicas.min}),
+                "selector": {"matchLabels": selector},
+                "revisionHistoryLimit": 3,
+                # Longer than a cold start, or a rollout onto a fresh GPU node is reported as failed.
+                "progressDeadlineSeconds": cold_start + 300,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                "template": pod_template(
+                    platform, model, serving, labels, account.metadata.name, api_key_secret.metadata.name
+                ),
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=list(platform.ready),
+                custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait),
+            ),
+        )
+
+        service = k8s.core.v1.Service(
+            f"{name}-svc",
+            metadata=meta(name, annotations=network.service_annotations(serving, platform.internal_lb_annotations)),
+            spec=network.service_spec(serving, selector),
+            opts=child,
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=meta(f"{name}-default-deny"),
+            spec=network.default_deny_spec(),
+            opts=child,
+        )
+        peers = network.ingress_peers(serving)
+        if peers:  # no peers: the default deny stands (port-forward still works)
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-ingress",
+                metadata=meta(f"{name}-ingress"),
+                spec=network.ingress_spec(selector, peers),
+                opts=child,
+            )
+        if not platform.egress:
+            pulumi.log.warn(
+                f"{name}: the Platform lists no egress rules; serving pods can reach only DNS, "
+                "so the weights download will be blocked by the NetworkPolicy",
+                self,
+            )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-egress",
+            metadata=meta(f"{name}-egress"),
+            spec=network.egress_spec(selector, platform.egress),
+            opts=child,
+        )
+
+        if autoscale:
+            window = sizing.scale_down_window_seconds(model.weights_gb, pulls)
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa",
+                metadata=meta(name),
+                spec=scaling.hpa_spec(serving, deployment.metadata.name, window),
+                opts=child,
+            )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", metadata=meta(name), spec=scaling.pdb_spec(serving, selector), opts=child
+        )
+        if serving.metrics.service_monitor:
+            k8s.apiextensions.CustomResource(
+                f"{name}-monitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata=meta(name),
+                spec={
+                    "selector": {"matchLabels": selector},
+                    "namespaceSelector": {"matchNames": [identity.namespace]},
+                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+                },
+                opts=child,
+            )
+
+        self.endpoint = pulumi.Output.concat(
+            "http://", service.metadata.name, ".", service.metadata.namespace, f".svc.cluster.local:{PORT}/v1"
+        )
+        self.served_model_name = pulumi.Output.from_input(model.served_name)
+        self.api_key = pulumi.Output.secret(password.result)
+        self.register_outputs(
+            {"endpoint": self.endpoint, "servedModelName": self.served_model_name, "apiKey": self.api_key}
+        )

@@ -1,0 +1,86 @@
+"""Service and NetworkPolicy specs: who can reach port 8000, and where serving pods may connect.
+
+Default deny in both directions for the namespace, then narrow allows: ingress on 8000 from the
+configured client namespaces/labels, the metrics scraper and (behind a load balancer) the caller
+CIDRs; egress to DNS and to the Platform's storage / token endpoints only. A rule with an empty
+`from`/`to` would mean "everyone", so none is ever emitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from infra.config import ServingConfig, ServingPeer
+from infra.inference.pod import PORT
+from infra.platform import EgressRule
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+# CoreDNS/kube-dns runs in kube-system on EKS, GKE and AKS; NodeLocal DNSCache listens on a
+# link-local address (169.254.20.10 on GKE), which a namespace selector cannot match.
+DNS_PEERS = (
+    {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}}},
+    {"ipBlock": {"cidr": "169.254.0.0/16"}},
+)
+
+
+def service_spec(serving: ServingConfig, selector: Mapping[str, str]) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "type": "ClusterIP",
+        "selector": dict(selector),
+        "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+    }
+    if serving.expose != "cluster-ip":
+        spec |= {
+            "type": "LoadBalancer",
+            "loadBalancerSourceRanges": [str(c) for c in serving.allowed_cidrs],
+            # Keep the caller's source IP, so the NetworkPolicy's ipBlocks see the real client.
+            "externalTrafficPolicy": "Local",
+        }
+    return spec
+
+
+def service_annotations(serving: ServingConfig, internal_lb: Mapping[str, str]) -> dict[str, str]:
+    return dict(internal_lb) if serving.expose == "internal-lb" else {}
+
+
+def _peer(peer: ServingPeer) -> dict[str, Any]:
+    out: dict[str, Any] = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: peer.namespace}}}
+    if peer.pod_labels:
+        out["podSelector"] = {"matchLabels": dict(peer.pod_labels)}
+    return out
+
+
+def ingress_peers(serving: ServingConfig) -> list[dict[str, Any]]:
+    peers = [_peer(p) for p in serving.allowed_clients]
+    if serving.metrics.scrape_annotations or serving.metrics.service_monitor:
+        peers.append(_peer(serving.metrics.scraper))
+    if serving.expose != "cluster-ip":
+        peers += [{"ipBlock": {"cidr": str(c)}} for c in serving.allowed_cidrs]
+    return peers
+
+
+def default_deny_spec() -> dict[str, Any]:
+    return {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def ingress_spec(selector: Mapping[str, str], peers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "podSelector": {"matchLabels": dict(selector)},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": list(peers), "ports": [{"port": PORT, "protocol": "TCP"}]}],
+    }
+
+
+def egress_spec(selector: Mapping[str, str], egress: Sequence[EgressRule]) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        {
+            "to": list(DNS_PEERS),
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+    rules += [
+        {"to": [{"ipBlock": {"cidr": r.cidr}}], "ports": [{"port": p, "protocol": "TCP"} for p in r.ports]}
+        for r in egress
+    ]
+    return {"podSelector": {"matchLabels": dict(selector)}, "policyTypes": ["Egress"], "egress": rules}

@@ -1,0 +1,105 @@
+"""Helpers for the serving-component tests: the component's objects in a plan, and each stack's
+Platform with its outputs resolved (what the component must have copied, cloud-blind)."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra import config
+from infra.plan.engine import Plan, Resource, mocked_engine
+from infra.platform import Platform
+from tests.harness import stack_file
+
+COMPONENT = "llz:serving:ModelServing"
+
+
+@dataclass
+class ResolvedPlatform:
+    platform: Platform
+    sa_annotations: dict[str, str]
+    identity_env: dict[str, str]
+    weights_uri: str
+    ready_urns: list[str]
+
+
+def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> ResolvedPlatform:
+    """Build the stack's Platform under the mock engine and resolve the outputs it carries."""
+    sf = stack_file(stack, overrides)
+    cfg = config.parse(config.from_pulumi_config(sf.config))
+    found: dict[str, Any] = {}
+
+    def program() -> None:
+        platform = importlib.import_module(f"infra.{cfg.cloud}").build(cfg)
+        found["platform"] = platform
+        identity = platform.identity
+        pulumi.Output.all(
+            annotations=pulumi.Output.all(**dict(identity.service_account_annotations)),
+            env=pulumi.Output.all(**dict(identity.env)),
+            uri=platform.weights_uri,
+            ready=pulumi.Output.all(*[r.urn for r in platform.ready]),
+        ).apply(found.update)
+
+    with mocked_engine(sf.project, sf.stack, sf.config) as (_, run, errors):
+        run(program)
+        assert errors.messages == []
+    return ResolvedPlatform(
+        found["platform"],
+        dict(found["annotations"] or {}),
+        dict(found["env"] or {}),
+        found["uri"],
+        list(found["ready"]),
+    )
+
+
+@dataclass
+class Serving:
+    """The ModelServing component of a plan and its children, by kind."""
+
+    plan: Plan
+    component: Resource
+    children: list[Resource]
+
+    @classmethod
+    def of(cls, plan: Plan) -> Serving:
+        component = plan.one(COMPONENT)
+        return cls(plan, component, plan.children(component))
+
+    def kind(self, kind: str) -> list[Resource]:
+        return [r for r in self.children if r.type.rsplit(":", 1)[-1] == kind]
+
+    def one(self, kind: str, name: str | None = None) -> Resource:
+        found = [r for r in self.kind(kind) if name is None or r.get("metadata.name") == name]
+        assert len(found) == 1, f"expected one {kind}{f' {name}' if name else ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    @property
+    def deployment(self) -> Resource:
+        return self.one("Deployment")
+
+    @property
+    def pod(self) -> dict[str, Any]:
+        return self.deployment.get("spec.template")
+
+    def container(self, name: str = "vllm") -> dict[str, Any]:
+        spec = self.pod["spec"]
+        found = [c for c in spec.get("containers", []) + spec.get("initContainers", []) if c["name"] == name]
+        assert len(found) == 1, f"no single container {name!r}"
+        return found[0]
+
+
+def flags(args: list[str]) -> dict[str, str | bool]:
+    """vLLM CLI args as {flag: value}; a flag followed by another flag (or nothing) is True."""
+    out: dict[str, str | bool] = {}
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            out[arg] = nxt if nxt is not None and not nxt.startswith("--") else True
+    return out
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}

@@ -1,0 +1,395 @@
+"""The shared serving component, on the recorded inputs of each dev stack's plan.
+
+Identity wiring is asserted generically (whatever each cloud's Platform hands over must arrive on
+the ServiceAccount, the pod template and the bucket-reading container); the cloud tests assert
+their specific values.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+
+import pytest
+
+from infra import config
+from infra.inference import sizing
+from infra.plan.stackfile import ROOT
+from tests.harness import dev_plan, plan, stack_file
+from tests.serving_support import Serving, env_of, flags, resolve_platform
+
+
+@functools.cache
+def _platform(stack: str):
+    return resolve_platform(stack)
+
+
+def _cfg(stack: str, overrides=None) -> config.StackConfig:
+    return config.parse(config.from_pulumi_config(stack_file(stack, overrides).config))
+
+
+@pytest.fixture
+def serving(dev_stack) -> Serving:
+    return Serving.of(dev_plan(dev_stack))
+
+
+def test_component_is_cloud_blind():
+    script = (
+        "import sys, infra.inference\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pulumi_aws', 'pulumi_gcp', 'pulumi_azure_native', 'boto3', 'botocore', 'azure') "
+        "or m.startswith('google.cloud')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"infra.inference imports a cloud SDK: {out.stdout}"
+
+
+def test_every_object_has_an_explicit_name_in_the_namespace(serving, dev_stack):
+    ns = _cfg(dev_stack).serving.namespace
+    k8s_objects = [r for r in serving.children if r.type.startswith("kubernetes:")]
+    assert len(k8s_objects) >= 9
+    for r in k8s_objects:
+        assert r.get("metadata.name"), f"{r.urn} has no explicit metadata.name"
+        if not r.type.endswith(":Namespace"):
+            assert r.get("metadata.namespace") == ns, r.urn
+
+
+def test_namespace_enforces_restricted_pod_security(serving, dev_stack):
+    namespace = serving.one("Namespace")
+    assert namespace.get("metadata.name") == _cfg(dev_stack).serving.namespace
+    assert namespace.get("metadata.labels")["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_service_account_carries_the_platform_identity(serving, dev_stack):
+    resolved = _platform(dev_stack)
+    identity = resolved.platform.identity
+    account = serving.one("ServiceAccount")
+    assert account.get("metadata.name") == identity.service_account
+    assert account.get("metadata.namespace") == identity.namespace
+    assert account.get("metadata.annotations", {}) == resolved.sa_annotations
+    assert account.get("automountServiceAccountToken") is False
+    assert serving.pod["spec"]["serviceAccountName"] == identity.service_account
+
+
+def test_pod_carries_identity_labels_and_the_puller_its_env(serving, dev_stack):
+    resolved = _platform(dev_stack)
+    labels = serving.pod["metadata"]["labels"]
+    assert resolved.platform.identity.pod_labels.items() <= labels.items()
+    puller_env = env_of(serving.container("weights"))
+    assert resolved.identity_env.items() <= puller_env.items()
+    # pull mode: only the init container touches the bucket
+    vllm_env = env_of(serving.container("vllm"))
+    assert not set(resolved.identity_env) & set(vllm_env)
+
+
+def test_api_key_is_random_secret_and_reaches_vllm_by_env(serving):
+    password = serving.one("RandomPassword")
+    assert password.get("length") >= 32 and password.get("special") is False
+    assert password.provider and "pulumi:providers:random" in password.provider
+    secret = serving.one("Secret")
+    assert secret.get("stringData") == "[secret]"
+    vllm = serving.container("vllm")
+    ref = env_of(vllm)["VLLM_API_KEY"]
+    assert ref == {"secretKeyRef": {"name": secret.get("metadata.name"), "key": "api-key"}}
+    assert "--api-key" not in vllm["args"], "the key must not appear in the pod spec or the process list"
+    assert secret.urn in serving.deployment.dependencies
+
+
+def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    puller = serving.container("weights")
+    assert puller["image"] == cfg.serving.puller_image
+    assert "command" not in puller, "the image's ENTRYPOINT (llz) must run"
+    assert puller["args"] == ["weights", "pull", _platform(dev_stack).weights_uri, "/models/weights"]
+    assert {"name": "weights", "mountPath": "/models"} in puller["volumeMounts"]
+
+
+def test_vllm_args_come_from_config_and_platform(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    vllm = serving.container("vllm")
+    assert vllm["image"] == cfg.serving.image
+    assert vllm["command"] == ["vllm", "serve"]
+    assert vllm["args"][0] == "/models/weights"
+    got = flags(vllm["args"])
+    assert got["--served-model-name"] == cfg.model.served_name
+    assert got["--max-model-len"] == str(cfg.model.max_model_len)
+    assert got["--tensor-parallel-size"] == str(_platform(dev_stack).platform.gpu.gpus_per_replica)
+    assert got["--gpu-memory-utilization"] == str(cfg.serving.gpu_memory_utilization)
+    assert got["--max-num-seqs"] == str(cfg.model.max_num_seqs)
+    assert got["--port"] == "8000"
+    assert got.get("--enable-prefix-caching") is True
+    assert "--load-format" not in got
+    env = env_of(vllm)
+    assert env["HF_HUB_OFFLINE"] == "1"
+    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in vllm["ports"]
+
+
+def test_gpu_limits_node_selector_and_tolerations(serving, dev_stack):
+    gpu = _platform(dev_stack).platform.gpu
+    vllm = serving.container("vllm")
+    assert vllm["resources"]["limits"][gpu.resource_name] == str(gpu.gpus_per_replica)
+    spec = serving.pod["spec"]
+    assert spec["nodeSelector"] == dict(gpu.node_selector)
+    assert spec["tolerations"] == [t.as_k8s() for t in gpu.tolerations]
+    assert any(t["key"] == "nvidia.com/gpu" for t in spec["tolerations"])
+
+
+def test_volumes_shm_in_memory_and_weights_sized_from_model(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    volumes = {v["name"]: v for v in serving.pod["spec"]["volumes"]}
+    assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
+    weights_gi = int(volumes["weights"]["emptyDir"]["sizeLimit"].removesuffix("Gi"))
+    assert weights_gi * 2**30 >= cfg.model.weights_gb * 1e9, "the weights volume cannot hold the weights"
+    assert weights_gi * 2**30 <= cfg.model.weights_gb * 1e9 * 1.5, "the weights volume is oversized"
+    mounts = {m["mountPath"]: m for m in serving.container("vllm")["volumeMounts"]}
+    assert mounts["/dev/shm"]["name"] == "shm"
+    assert mounts["/models"] == {"name": "weights", "mountPath": "/models", "readOnly": True}
+    requests = serving.container("vllm")["resources"]["requests"]
+    assert int(requests["ephemeral-storage"].removesuffix("Gi")) >= weights_gi
+
+
+def test_probes_startup_budget_derives_from_model_size(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    vllm = serving.container("vllm")
+    startup = vllm["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    load = cfg.model.weights_gb / sizing.ASSUMED_LOAD_GBPS
+    assert load + sizing.ENGINE_WARMUP_S <= budget < load + sizing.ENGINE_WARMUP_S + startup["periodSeconds"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert vllm[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
+
+
+def test_startup_budget_grows_with_the_model():
+    small = plan("aws-dev", {"model": {"paramsBillions": 1}})
+    large = plan(
+        "aws-dev",
+        {"model": {"paramsBillions": 70, "tensorParallelSize": 4}, "gpu": {"instanceType": "p4de.24xlarge"}},
+    )
+    budgets = [Serving.of(p).container("vllm")["startupProbe"]["failureThreshold"] for p in (small, large)]
+    assert budgets[0] < budgets[1]
+    assert budgets[1] * 10 >= 140 / sizing.ASSUMED_LOAD_GBPS  # 140 GB of bf16 weights at the assumed rate
+    # tensor parallelism: GPUs per replica from the Platform, and /dev/shm grows with them
+    vllm = Serving.of(large).container("vllm")
+    assert flags(vllm["args"])["--tensor-parallel-size"] == "4"
+    assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    shm = next(v for v in Serving.of(large).pod["spec"]["volumes"] if v["name"] == "shm")
+    assert shm["emptyDir"]["sizeLimit"] == f"{sizing.shm_gi(4)}Gi"
+
+
+def test_graceful_drain_covers_the_longest_request(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    spec = serving.pod["spec"]
+    grace = spec["terminationGracePeriodSeconds"]
+    assert grace >= cfg.serving.max_request_seconds + sizing.DEREGISTER_S
+    pre_stop = serving.container("vllm")["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[:2] == ["python3", "-c"]
+    assert "vllm:num_requests_running" in pre_stop[2]
+    assert pre_stop[3:] == [str(sizing.DEREGISTER_S), str(cfg.serving.max_request_seconds)]
+    compile(pre_stop[2], "preStop", "exec")  # the drain script is valid Python
+
+
+def test_max_request_seconds_sets_the_grace_period():
+    served = Serving.of(plan("gcp-dev", {"serving": {"maxRequestSeconds": 1800}}))
+    assert served.pod["spec"]["terminationGracePeriodSeconds"] == sizing.grace_seconds(1800) >= 1800
+    assert served.container("vllm")["lifecycle"]["preStop"]["exec"]["command"][-1] == "1800"
+
+
+def test_every_container_is_hardened(serving, dev_stack):
+    uid = _cfg(dev_stack).serving.run_as_user
+    spec = serving.pod["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    for container in spec["containers"] + spec["initContainers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False, container["name"]
+        assert sc["capabilities"] == {"drop": ["ALL"]}, container["name"]
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, container["name"]
+        assert sc["readOnlyRootFilesystem"] is True, container["name"]
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == uid, container["name"]
+        writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+        assert "/tmp" in writable, container["name"]
+    env = env_of(serving.container("vllm"))
+    assert env["HOME"] == "/cache" and "/cache" in {m["mountPath"] for m in serving.container("vllm")["volumeMounts"]}
+
+
+def test_rolling_update_keeps_the_last_ready_replica(serving):
+    strategy = serving.deployment.get("spec.strategy")
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+
+def test_deployment_waits_for_the_platform(serving, dev_stack):
+    ready = _platform(dev_stack).ready_urns
+    assert ready, f"{dev_stack}: the Platform lists nothing to wait for"
+    assert set(ready) <= set(serving.deployment.dependencies)
+    assert serving.deployment.get("spec.progressDeadlineSeconds") > sizing.startup_seconds(
+        _cfg(dev_stack).model.weights_gb
+    )
+
+
+def test_service_is_cluster_ip_by_default(serving, dev_stack):
+    service = serving.one("Service")
+    assert service.get("spec.type") == "ClusterIP"
+    assert service.get("metadata.annotations", {}) == {}
+    assert service.get("spec.ports") == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    assert service.get("spec.selector") == serving.deployment.get("spec.selector.matchLabels")
+    name, ns = service.get("metadata.name"), service.get("metadata.namespace")
+    assert serving.plan.outputs["endpoint"] == f"http://{name}.{ns}.svc.cluster.local:8000/v1"
+    assert serving.plan.outputs["servedModelName"] == _cfg(dev_stack).model.served_name
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "gcp-dev", "azure-dev"])
+def test_internal_lb_uses_the_platform_annotations(stack):
+    served = Serving.of(plan(stack, {"serving": {"expose": "internal-lb", "allowedCidrs": ["10.0.0.0/8"]}}))
+    service = served.one("Service")
+    assert service.get("spec.type") == "LoadBalancer"
+    assert service.get("metadata.annotations") == dict(_platform(stack).platform.internal_lb_annotations)
+    assert service.get("spec.loadBalancerSourceRanges") == ["10.0.0.0/8"]
+    assert service.get("spec.externalTrafficPolicy") == "Local"
+    peers = served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
+    assert {"ipBlock": {"cidr": "10.0.0.0/8"}} in peers
+
+
+def test_public_lb_only_with_the_insecure_switch():
+    with pytest.raises(config.ConfigError, match=r"serving.expose = 'public-lb'.*insecure.publicLoadBalancer"):
+        _cfg("aws-dev", {"serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]}})
+    served = Serving.of(
+        plan(
+            "aws-dev",
+            {
+                "serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]},
+                "insecure": {"publicLoadBalancer": True},
+            },
+        )
+    )
+    service = served.one("Service")
+    assert service.get("spec.type") == "LoadBalancer"
+    assert service.get("metadata.annotations", {}) == {}, "a public LB must not carry the internal-LB annotations"
+    assert service.get("spec.loadBalancerSourceRanges") == ["198.51.100.0/24"]
+
+
+def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    hpas = serving.kind("HorizontalPodAutoscaler")
+    if cfg.serving.replicas.max == cfg.serving.replicas.min:
+        assert hpas == []
+        assert serving.deployment.get("spec.replicas") == cfg.serving.replicas.min
+        return
+    hpa = serving.one("HorizontalPodAutoscaler")
+    assert serving.deployment.get("spec.replicas") is None, "the HPA owns the replica count"
+    assert hpa.get("spec.scaleTargetRef") == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": serving.deployment.get("metadata.name"),
+    }
+    assert (hpa.get("spec.minReplicas"), hpa.get("spec.maxReplicas")) == (
+        cfg.serving.replicas.min,
+        cfg.serving.replicas.max,
+    )
+    metric = hpa.get("spec.metrics.0")
+    assert metric["type"] == "Pods"
+    assert metric["pods"]["metric"]["name"] == "vllm:num_requests_waiting"
+    assert metric["pods"]["target"] == {
+        "type": "AverageValue",
+        "averageValue": str(cfg.serving.autoscaling.target_per_replica),
+    }
+    window = hpa.get("spec.behavior.scaleDown.stabilizationWindowSeconds")
+    assert window > sizing.cold_start_seconds(cfg.model.weights_gb, pulls=True)
+    assert window <= 3600
+
+
+def test_hpa_on_a_stack_with_a_replica_range():
+    served = Serving.of(plan("azure-dev", {"serving": {"replicas": {"min": 1, "max": 3}}}))
+    hpa = served.one("HorizontalPodAutoscaler")
+    assert (hpa.get("spec.minReplicas"), hpa.get("spec.maxReplicas")) == (1, 3)
+    assert served.deployment.get("spec.replicas") is None
+
+
+def test_pod_disruption_budget(serving):
+    pdb = serving.one("PodDisruptionBudget")
+    assert pdb.get("spec.minAvailable") >= 1
+    assert pdb.get("spec.selector.matchLabels") == serving.deployment.get("spec.selector.matchLabels")
+
+
+def test_network_policy_default_deny_and_narrow_allows(serving, dev_stack):
+    cfg = _cfg(dev_stack)
+    deny = serving.one("NetworkPolicy", "llm-default-deny")
+    assert deny.get("spec") == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    selector = serving.deployment.get("spec.selector.matchLabels")
+    ingress = serving.one("NetworkPolicy", "llm-ingress")
+    assert ingress.get("spec.podSelector.matchLabels") == selector
+    rules = ingress.get("spec.ingress")
+    assert len(rules) == 1 and rules[0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert rules[0]["from"], "an empty from would allow everyone"
+    scraper = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": cfg.serving.metrics.scraper.namespace}}
+    }
+    assert scraper in rules[0]["from"]
+
+    egress = serving.one("NetworkPolicy", "llm-egress")
+    rules = egress.get("spec.egress")
+    dns = rules[0]
+    assert {p["port"] for p in dns["ports"]} == {53} and {p["protocol"] for p in dns["ports"]} == {"UDP", "TCP"}
+    platform_rules = _platform(dev_stack).platform.egress
+    assert rules[1:] == [
+        {"to": [{"ipBlock": {"cidr": r.cidr}}], "ports": [{"port": p, "protocol": "TCP"} for p in r.ports]}
+        for r in platform_rules
+    ]
+    for rule in rules:
+        assert rule["to"], "an empty to would allow every destination"
+
+
+def test_allowed_clients_become_ingress_peers():
+    served = Serving.of(
+        plan(
+            "gcp-dev",
+            {
+                "serving": {
+                    "allowedClients": [{"namespace": "apps", "podLabels": {"app": "chat"}}, {"namespace": "batch"}],
+                    "metrics": {"scrapeAnnotations": False},
+                }
+            },
+        )
+    )
+    peers = served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
+    assert peers == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "apps"}},
+            "podSelector": {"matchLabels": {"app": "chat"}},
+        },
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "batch"}}},
+    ]
+    assert "prometheus.io/scrape" not in served.pod["metadata"]["annotations"]
+
+
+def test_no_clients_and_no_scraper_means_no_ingress_allow():
+    served = Serving.of(plan("gcp-dev", {"serving": {"metrics": {"scrapeAnnotations": False}}}))
+    assert [r.get("metadata.name") for r in served.kind("NetworkPolicy")] == ["llm-default-deny", "llm-egress"]
+
+
+def test_metrics_annotations_and_service_monitor(serving):
+    annotations = serving.pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "8000"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert serving.kind("ServiceMonitor") == []
+    served = Serving.of(plan("aws-dev", {"serving": {"metrics": {"serviceMonitor": True}}}))
+    monitor = served.one("ServiceMonitor")
+    assert monitor.type == "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+    assert monitor.get("spec.selector.matchLabels") == served.one("Service").get("spec.selector")
+    assert monitor.get("spec.endpoints") == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "gcp-dev", "azure-dev"])
+def test_runai_streamer_streams_from_the_bucket(stack):
+    served = Serving.of(plan(stack, {"serving": {"loadFormat": "runai_streamer"}}))
+    resolved = _platform(stack)
+    spec = served.pod["spec"]
+    assert "initContainers" not in spec
+    assert "weights" not in {v["name"] for v in spec["volumes"]}
+    vllm = served.container("vllm")
+    assert vllm["args"][0] == resolved.weights_uri
+    assert flags(vllm["args"])["--load-format"] == "runai_streamer"
+    assert resolved.identity_env.items() <= env_of(vllm).items(), "vLLM reads the bucket: it needs the identity env"
