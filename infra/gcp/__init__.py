@@ -12,7 +12,6 @@ and returns the `Platform` the serving component deploys onto.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 
 import pulumi
@@ -48,11 +47,10 @@ def check(cfg: StackConfig) -> None:
     for i, zone in enumerate(cfg.gcp.node_zones):
         if not zone.startswith(f"{cfg.region}-"):
             raise ConfigError(f"{PROJECT}:gcp.nodeZones[{i}] = {zone!r}: not a zone of region {cfg.region}")
-    for key in ("podsCidr", "servicesCidr", "masterIpv4CidrBlock"):
-        net = getattr(
-            cfg.gcp, {"podsCidr": "pods_cidr", "servicesCidr": "services_cidr"}.get(key, "master_ipv4_cidr_block")
-        )
-        if net is not None and ipaddress.IPv4Network(net).overlaps(cfg.network.cidr):
+    g = cfg.gcp
+    ranges = {"podsCidr": g.pods_cidr, "servicesCidr": g.services_cidr, "masterIpv4CidrBlock": g.master_ipv4_cidr_block}
+    for key, net in ranges.items():
+        if net is not None and net.overlaps(cfg.network.cidr):
             raise ConfigError(
                 f"{PROJECT}:gcp.{key} = {str(net)!r}: overlaps network.cidr ({cfg.network.cidr}); pick a disjoint range"
             )
@@ -111,7 +109,6 @@ def build(cfg: StackConfig) -> Platform:
             system_machine_type=gcp_cfg.system_machine_type,
             node_zones=gcp_cfg.node_zones,
             deletion_protection=cfg.deletion_protection,
-            labels=labels,
         ),
         on_gcp,
     )

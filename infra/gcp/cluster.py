@@ -8,7 +8,7 @@ pool is removed; the system pool keeps cluster add-ons off (and independent of) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,6 @@ class ClusterArgs:
     system_machine_type: str
     node_zones: Sequence[str]
     deletion_protection: bool
-    labels: Mapping[str, str]
 
 
 class Cluster(pulumi.ComponentResource):
@@ -98,9 +97,10 @@ class Cluster(pulumi.ComponentResource):
                 "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
                 "workload_metadata_config": {"mode": "GKE_METADATA"},
             },
-            resource_labels=dict(args.labels),
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.wait_for)),
+            # nodeConfig only shapes the transient default pool; once it is removed the API reports
+            # none, which would otherwise read as a change that replaces the cluster.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.wait_for), ignore_changes=["nodeConfig"]),
         )
         self.system_pool = gcp.container.NodePool(
             f"{name}-system",
