@@ -65,13 +65,20 @@ class GpuInstance:
 # Sources (full references in docs/sizing.md).
 _VANTAGE = "instances.vantage.sh us-east-1 Linux on-demand, as tabulated in public repo cost tables"
 _AWS_P_CUT = "AWS June-2025 P4/P5 on-demand price cut applied to the prior list price (usage.ai, cloudurable.com)"
+_FACTUALMINDS = "factualminds.com, Amazon EC2 On-Demand Pricing (2026)"
+_AWS_P5E = "public repo cost table; p5e is sold mostly as capacity blocks"
+_GCP_EST = "GCP A2/A3 Ultra list price as quoted in third-party tables"
 _GCP_TABLE = "cloud.google.com accelerator-optimized pricing, us-central1, as tabulated in a public repo"
 _AZURE_API = "Azure Retail Prices API (prices.azure.com) East US Linux PAYG, as quoted in public repo docs"
 _AZURE_EST = "Azure VM pricing page East US Linux PAYG, as remembered from public cost tables; verify"
 
 
-def _p(on_demand: float, source: str, as_of: str, estimate: bool = False, spot: float | None = None) -> Price:
-    return Price(on_demand, source, as_of, estimate, spot)
+def _p(on_demand: float, source: str, as_of: str, spot: float | None = None) -> Price:
+    return Price(on_demand, source, as_of, spot=spot)
+
+
+def _est(on_demand: float, source: str, as_of: str) -> Price:
+    return Price(on_demand, source, as_of, estimate=True)
 
 
 def _aws(name: str, model: str, gpus: int, mem: int, vcpus: int, ram: int, price: Price) -> GpuInstance:
@@ -88,37 +95,21 @@ def _az(name: str, model: str, gpus: int, mem: int, vcpus: int, ram: int, price:
 
 CATALOG: tuple[GpuInstance, ...] = (
     _aws("g4dn.xlarge", "T4", 1, 16, 4, 16, _p(0.526, _VANTAGE, "2025-11", spot=0.16)),
-    _aws(
-        "g5.xlarge",
-        "A10G",
-        1,
-        24,
-        4,
-        16,
-        _p(1.006, "factualminds.com EC2 on-demand pricing (2026)", "2026-06", spot=0.30),
-    ),
+    _aws("g5.xlarge", "A10G", 1, 24, 4, 16, _p(1.006, _FACTUALMINDS, "2026-06", spot=0.30)),
     _aws("g5.2xlarge", "A10G", 1, 24, 8, 32, _p(1.212, _VANTAGE, "2025-11")),
     _aws("g5.12xlarge", "A10G", 4, 24, 48, 192, _p(5.672, _VANTAGE, "2025-11")),
     _aws("g5.48xlarge", "A10G", 8, 24, 192, 768, _p(16.288, _VANTAGE, "2025-11")),
     _aws("g6.xlarge", "L4", 1, 24, 4, 16, _p(0.805, _VANTAGE, "2025-11")),
-    _aws("g6.2xlarge", "L4", 1, 24, 8, 32, _p(0.978, _VANTAGE, "2025-11", estimate=True)),
+    _aws("g6.2xlarge", "L4", 1, 24, 8, 32, _est(0.978, _VANTAGE, "2025-11")),
     _aws("g6.12xlarge", "L4", 4, 24, 48, 192, _p(4.602, _VANTAGE, "2025-11")),
     _aws("g6.48xlarge", "L4", 8, 24, 192, 768, _p(13.35, _VANTAGE, "2025-11")),
     _aws("g6e.xlarge", "L40S", 1, 48, 4, 32, _p(1.861, _VANTAGE, "2025-11")),
     _aws("g6e.12xlarge", "L40S", 4, 48, 48, 384, _p(10.493, _VANTAGE, "2025-11")),
     _aws("g6e.48xlarge", "L40S", 8, 48, 192, 1536, _p(30.131, _VANTAGE, "2025-11")),
-    _aws("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, _p(21.96, _AWS_P_CUT, "2025-06", estimate=True)),
-    _aws("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, _p(27.45, _AWS_P_CUT, "2025-06", estimate=True)),
-    _aws("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, _p(55.04, _AWS_P_CUT, "2025-06", estimate=True)),
-    _aws(
-        "p5e.48xlarge",
-        "H200-141GB",
-        8,
-        141,
-        192,
-        2048,
-        _p(84.80, "public repo cost table (capacity blocks mostly)", "2025-11", estimate=True),
-    ),
+    _aws("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, _est(21.96, _AWS_P_CUT, "2025-06")),
+    _aws("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, _est(27.45, _AWS_P_CUT, "2025-06")),
+    _aws("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, _est(55.04, _AWS_P_CUT, "2025-06")),
+    _aws("p5e.48xlarge", "H200-141GB", 8, 141, 192, 2048, _est(84.80, _AWS_P5E, "2025-11")),
     _gcp("g2-standard-4", "nvidia-l4", "L4", 1, 24, 4, 16, _p(0.708, _GCP_TABLE, "2026-07")),
     _gcp("g2-standard-8", "nvidia-l4", "L4", 1, 24, 8, 32, _p(0.854, _GCP_TABLE, "2026-07", spot=0.33)),
     _gcp("g2-standard-24", "nvidia-l4", "L4", 2, 24, 24, 96, _p(2.000, _GCP_TABLE, "2026-07")),
@@ -128,46 +119,19 @@ CATALOG: tuple[GpuInstance, ...] = (
     _gcp("a2-highgpu-2g", "nvidia-tesla-a100", "A100-40GB", 2, 40, 24, 170, _p(7.347, _GCP_TABLE, "2026-07")),
     _gcp("a2-highgpu-4g", "nvidia-tesla-a100", "A100-40GB", 4, 40, 48, 340, _p(14.694, _GCP_TABLE, "2026-07")),
     _gcp("a2-highgpu-8g", "nvidia-tesla-a100", "A100-40GB", 8, 40, 96, 680, _p(29.387, _GCP_TABLE, "2026-07")),
-    _gcp(
-        "a2-ultragpu-1g",
-        "nvidia-a100-80gb",
-        "A100-80GB",
-        1,
-        80,
-        12,
-        170,
-        _p(5.069, "GCP A2 Ultra list price (third-party tables)", "2025-11", estimate=True),
-    ),
-    _gcp(
-        "a2-ultragpu-8g",
-        "nvidia-a100-80gb",
-        "A100-80GB",
-        8,
-        80,
-        96,
-        1360,
-        _p(40.55, "GCP A2 Ultra list price (third-party tables)", "2025-11", estimate=True),
-    ),
+    _gcp("a2-ultragpu-1g", "nvidia-a100-80gb", "A100-80GB", 1, 80, 12, 170, _est(5.069, _GCP_EST, "2025-11")),
+    _gcp("a2-ultragpu-8g", "nvidia-a100-80gb", "A100-80GB", 8, 80, 96, 1360, _est(40.55, _GCP_EST, "2025-11")),
     _gcp("a3-highgpu-8g", "nvidia-h100-80gb", "H100-80GB", 8, 80, 208, 1872, _p(88.494, _GCP_TABLE, "2026-07")),
-    _gcp(
-        "a3-ultragpu-8g",
-        "nvidia-h200-141gb",
-        "H200-141GB",
-        8,
-        141,
-        224,
-        2952,
-        _p(84.81, "GCP A3 Ultra list price (third-party tables)", "2025-11", estimate=True),
-    ),
+    _gcp("a3-ultragpu-8g", "nvidia-h200-141gb", "H200-141GB", 8, 141, 224, 2952, _est(84.81, _GCP_EST, "2025-11")),
     _az("Standard_NC4as_T4_v3", "T4", 1, 16, 4, 28, _p(0.526, _AZURE_API, "2025-11")),
-    _az("Standard_NC8as_T4_v3", "T4", 1, 16, 8, 56, _p(0.752, _AZURE_EST, "2025-11", estimate=True)),
-    _az("Standard_NC64as_T4_v3", "T4", 4, 16, 64, 440, _p(4.352, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_NC8as_T4_v3", "T4", 1, 16, 8, 56, _est(0.752, _AZURE_EST, "2025-11")),
+    _az("Standard_NC64as_T4_v3", "T4", 4, 16, 64, 440, _est(4.352, _AZURE_EST, "2025-11")),
     _az("Standard_NC24ads_A100_v4", "A100-80GB", 1, 80, 24, 220, _p(3.673, _AZURE_API, "2025-11", spot=0.75)),
-    _az("Standard_NC48ads_A100_v4", "A100-80GB", 2, 80, 48, 440, _p(7.346, _AZURE_EST, "2025-11", estimate=True)),
-    _az("Standard_NC96ads_A100_v4", "A100-80GB", 4, 80, 96, 880, _p(14.692, _AZURE_EST, "2025-11", estimate=True)),
-    _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900, _p(27.197, _AZURE_EST, "2025-11", estimate=True)),
-    _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900, _p(32.77, _AZURE_EST, "2025-11", estimate=True)),
-    _az("Standard_ND96isr_H100_v5", "H100-80GB", 8, 80, 96, 1900, _p(98.32, _AZURE_EST, "2025-11", estimate=True)),
+    _az("Standard_NC48ads_A100_v4", "A100-80GB", 2, 80, 48, 440, _est(7.346, _AZURE_EST, "2025-11")),
+    _az("Standard_NC96ads_A100_v4", "A100-80GB", 4, 80, 96, 880, _est(14.692, _AZURE_EST, "2025-11")),
+    _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900, _est(27.197, _AZURE_EST, "2025-11")),
+    _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900, _est(32.77, _AZURE_EST, "2025-11")),
+    _az("Standard_ND96isr_H100_v5", "H100-80GB", 8, 80, 96, 1900, _est(98.32, _AZURE_EST, "2025-11")),
 )
 
 
@@ -180,92 +144,28 @@ def instances(cloud: Cloud) -> dict[str, GpuInstance]:
 class FixedPart:
     """A per-hour charge that does not scale with replicas (cluster fee, NAT, private endpoints).
 
-    `unit` says what one `usd_per_hour` buys; `infra.sizing` multiplies by how many the stack has.
-    Usage charges (GB processed, egress) are not included and are named in the plan's note.
+    The label says what one `usd_per_hour` buys; `infra.sizing` multiplies by how many the stack
+    has. Usage charges (GB processed, egress) are not included; the plan says so.
     """
 
     cloud: Cloud
     key: str
     label: str
     usd_per_hour: float
-    unit: Literal["cluster", "nat-gateway", "endpoint-az", "endpoint", "vm"]
     source: str
-    as_of: str
+    as_of: str = "2025-11"  # when these list prices were read
 
 
+_AZURE_PRICING = "azure.microsoft.com/pricing/details"
 FIXED_PARTS: tuple[FixedPart, ...] = (
-    FixedPart(
-        "aws",
-        "control-plane",
-        "EKS control plane (standard support)",
-        0.10,
-        "cluster",
-        "aws.amazon.com/eks/pricing",
-        "2025-11",
-    ),
-    FixedPart(
-        "aws",
-        "nat",
-        "NAT gateway (hourly; + $0.045/GB processed)",
-        0.045,
-        "nat-gateway",
-        "aws.amazon.com/vpc/pricing (us-east-1)",
-        "2025-11",
-    ),
-    FixedPart(
-        "aws",
-        "endpoints",
-        "interface VPC endpoints (per endpoint per AZ; + $0.01/GB)",
-        0.01,
-        "endpoint-az",
-        "aws.amazon.com/privatelink/pricing (us-east-1)",
-        "2025-11",
-    ),
-    FixedPart(
-        "gcp",
-        "control-plane",
-        "GKE cluster management fee (regional Standard cluster)",
-        0.10,
-        "cluster",
-        "cloud.google.com/kubernetes-engine/pricing (free-tier credit covers one zonal/Autopilot cluster only)",
-        "2025-11",
-    ),
-    FixedPart(
-        "gcp",
-        "nat",
-        "Cloud NAT (per VM using it; + $0.045/GB processed)",
-        0.0014,
-        "vm",
-        "cloud.google.com/nat/pricing",
-        "2025-11",
-    ),
-    FixedPart(
-        "azure",
-        "control-plane",
-        "AKS Standard tier (prod; dev uses the Free tier: $0)",
-        0.10,
-        "cluster",
-        "azure.microsoft.com/pricing/details/kubernetes-service",
-        "2025-11",
-    ),
-    FixedPart(
-        "azure",
-        "nat",
-        "NAT gateway (hourly; + $0.045/GB processed)",
-        0.045,
-        "nat-gateway",
-        "azure.microsoft.com/pricing/details/azure-nat-gateway",
-        "2025-11",
-    ),
-    FixedPart(
-        "azure",
-        "endpoints",
-        "private endpoint for the weights blob (+ $0.01/GB)",
-        0.01,
-        "endpoint",
-        "azure.microsoft.com/pricing/details/private-link",
-        "2025-11",
-    ),
+    FixedPart("aws", "control-plane", "EKS control plane (standard support)", 0.10, "aws.amazon.com/eks/pricing"),
+    FixedPart("aws", "nat", "NAT gateway (+ $0.045/GB processed)", 0.045, "aws.amazon.com/vpc/pricing"),
+    FixedPart("aws", "endpoints", "interface endpoint-AZ (+ $0.01/GB)", 0.01, "aws.amazon.com/privatelink/pricing"),
+    FixedPart("gcp", "control-plane", "GKE cluster fee", 0.10, "cloud.google.com/kubernetes-engine/pricing"),
+    FixedPart("gcp", "nat", "Cloud NAT per VM (+ $0.045/GB processed)", 0.0014, "cloud.google.com/nat/pricing"),
+    FixedPart("azure", "control-plane", "AKS Standard tier", 0.10, f"{_AZURE_PRICING}/kubernetes-service"),
+    FixedPart("azure", "nat", "NAT gateway (+ $0.045/GB processed)", 0.045, f"{_AZURE_PRICING}/azure-nat-gateway"),
+    FixedPart("azure", "endpoints", "blob private endpoint (+ $0.01/GB)", 0.01, f"{_AZURE_PRICING}/private-link"),
 )
 
 

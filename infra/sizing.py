@@ -251,7 +251,9 @@ def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
     if cfg.network.egress == "nat":
         counts["nat"] = gpu_nodes + 1 if cfg.cloud == "gcp" else 1  # GCP bills per VM (+1 system node)
     if cfg.cloud == "aws":
-        zones = getattr(cfg.aws, "availability_zones", 2) if cfg.aws else 2
+        from infra.config import AwsConfig  # runtime import: infra.config imports this module
+
+        zones = (cfg.aws or AwsConfig()).availability_zones
         extra = AWS_NO_EGRESS_ENDPOINTS if cfg.network.egress == "none" else ()
         counts["endpoints"] = len(AWS_INTERFACE_ENDPOINTS + extra) * zones
     if cfg.cloud == "azure":
@@ -265,7 +267,7 @@ def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
             "source": f"{parts[key].source} ({parts[key].as_of})",
         }
         for key, count in counts.items()
-        if key in parts
+        if count and key in parts
     ]
 
 
@@ -297,6 +299,8 @@ def cost(cfg: StackConfig) -> dict[str, Any]:
         notes.append(f"prices are for {catalog.REFERENCE_REGION[cfg.cloud]}; {cfg.region} may differ")
     if cfg.gpu.spot and (price is None or price.spot is None):
         notes.append("spot price unknown for this type: the on-demand figure is the upper bound")
+    if cfg.cloud == "azure" and cfg.environment != "prod":
+        notes.append("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier")
     capacity = cfg.gpu.max_nodes * max(1, instance.gpus // cfg.model.tensor_parallel_size)
     if cfg.serving.replicas.max > capacity:
         notes.append(f"gpu.maxNodes {cfg.gpu.max_nodes} holds only {capacity} replica(s) of {instance.name}")
