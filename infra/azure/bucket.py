@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, keyvault, managedidentity, storage
+from pulumi_azure_native import keyvault, managedidentity, storage
 
-from infra.azure.roles import KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, role_assignment_name, role_definition_id
+from infra.azure.roles import KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, delete_lock, grant
 
 CONTAINER = "weights"
 
@@ -84,14 +84,7 @@ class WeightsStorage(pulumi.ComponentResource):
             opts=account_opts,
         )
         if args.lock:
-            authorization.ManagementLockByScope(
-                f"{name}-lock",
-                scope=self.account.id,
-                lock_name="llz-cannot-delete",
-                level="CanNotDelete",
-                notes="deletion protection (cluster.deletionProtection / environment prod)",
-                opts=child,
-            )
+            delete_lock(f"{name}-lock", self.account.id, child)
         self.container = storage.BlobContainer(
             f"{name}-container",
             resource_group_name=args.resource_group_name,
@@ -144,13 +137,13 @@ class _CustomerManagedKey:
             tags=args.tags,
             opts=child,
         )
-        self.grant = authorization.RoleAssignment(
+        self.grant = grant(
             f"{name}-cmk-grant",
-            role_assignment_name=role_assignment_name(args.subscription_id, args.account_name, "cmk"),
-            role_definition_id=role_definition_id(args.subscription_id, KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER),
+            subscription_id=args.subscription_id,
+            role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
             principal_id=uami.principal_id,
-            principal_type="ServicePrincipal",
             scope=key.id,
+            purpose=(args.account_name, "cmk"),
             opts=child,
         )
         self.identity_id = uami.id

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
-from pulumi_azure_native import authorization, containerservice, managedidentity
+from pulumi_azure_native import containerservice, managedidentity
 
 from infra.azure.network import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR
-from infra.azure.roles import AKS_RBAC_CLUSTER_ADMIN, NETWORK_CONTRIBUTOR, role_assignment_name, role_definition_id
+from infra.azure.roles import AKS_RBAC_CLUSTER_ADMIN, NETWORK_CONTRIBUTOR, delete_lock, grant
 from infra.kube import cluster_provider, exec_kubeconfig
 
 # The Entra ID application every AKS-managed-AAD cluster accepts tokens for (kubelogin --server-id).
@@ -66,13 +66,13 @@ class Cluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        subnet_grant = authorization.RoleAssignment(
+        subnet_grant = grant(
             f"{name}-subnet-network-contributor",
-            role_assignment_name=role_assignment_name(args.subscription_id, args.cluster_name, "subnet"),
-            role_definition_id=role_definition_id(args.subscription_id, NETWORK_CONTRIBUTOR),
+            subscription_id=args.subscription_id,
+            role=NETWORK_CONTRIBUTOR,
             principal_id=control_plane.principal_id,
-            principal_type="ServicePrincipal",
             scope=args.node_subnet_id,
+            purpose=(args.cluster_name, "subnet"),
             opts=child,
         )
         api_access = (
@@ -128,20 +128,15 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[subnet_grant])),
         )
         if args.lock:
-            authorization.ManagementLockByScope(
-                f"{name}-lock",
-                scope=self.cluster.id,
-                lock_name="llz-cannot-delete",
-                level="CanNotDelete",
-                notes="deletion protection (cluster.deletionProtection / environment prod)",
-                opts=child,
-            )
-        deployer_admin = authorization.RoleAssignment(
+            delete_lock(f"{name}-lock", self.cluster.id, child)
+        deployer_admin = grant(
             f"{name}-deployer-admin",
-            role_assignment_name=role_assignment_name(args.subscription_id, args.cluster_name, "deployer-admin"),
-            role_definition_id=role_definition_id(args.subscription_id, AKS_RBAC_CLUSTER_ADMIN),
+            subscription_id=args.subscription_id,
+            role=AKS_RBAC_CLUSTER_ADMIN,
             principal_id=args.deployer_object_id,
             scope=self.cluster.id,
+            purpose=(args.cluster_name, "deployer-admin"),
+            principal_type=None,  # a user locally, a service principal in CI
             opts=child,
         )
         self.name = self.cluster.name

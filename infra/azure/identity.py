@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, managedidentity
 
-from infra.azure.roles import STORAGE_BLOB_DATA_READER, role_assignment_name, role_definition_id
+from infra.azure.roles import STORAGE_BLOB_DATA_READER, grant
 
 AUDIENCE = "api://AzureADTokenExchange"
 _READ = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
@@ -72,15 +72,13 @@ class ServingIdentity(pulumi.ComponentResource):
             audiences=[AUDIENCE],
             opts=child,
         )
-        self.reader = authorization.RoleAssignment(
+        self.reader = grant(
             f"{name}-weights-reader",
-            role_assignment_name=role_assignment_name(
-                args.subscription_id, pulumi.get_stack(), "weights-reader", args.namespace, args.service_account
-            ),
-            role_definition_id=role_definition_id(args.subscription_id, STORAGE_BLOB_DATA_READER),
+            subscription_id=args.subscription_id,
+            role=STORAGE_BLOB_DATA_READER,
             principal_id=uami.principal_id,
-            principal_type="ServicePrincipal",
             scope=args.container_id,
+            purpose=(pulumi.get_stack(), "weights-reader", args.namespace, args.service_account),
             condition=prefix_condition(args.weights_prefix),
             condition_version="2.0",
             description=f"vLLM in {args.namespace}/{args.service_account} reads {args.weights_prefix}/ only",

@@ -1,4 +1,4 @@
-"""Built-in Azure role ids and the deterministic names of our role assignments.
+"""Built-in Azure role ids, role assignments with deterministic names, and deletion locks.
 
 ARM wants the FULL role-definition id (a bare GUID is rejected) and a GUID as the assignment
 name; deriving that GUID from stable inputs (uuid5) keeps the name unchanged across runs, so an
@@ -8,6 +8,10 @@ update never replaces (briefly revokes) a grant.
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+import pulumi
+from pulumi_azure_native import authorization
 
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
@@ -24,3 +28,40 @@ def role_definition_id(subscription_id: str, role: str) -> str:
 def role_assignment_name(subscription_id: str, *parts: str) -> str:
     """A GUID that is the same on every run for the same subscription and purpose."""
     return str(uuid.uuid5(_NAMESPACE, "/".join((subscription_id, *parts))))
+
+
+def grant(
+    resource_name: str,
+    *,
+    subscription_id: str,
+    role: str,
+    principal_id: pulumi.Input[str],
+    scope: pulumi.Input[str],
+    purpose: tuple[str, ...],
+    opts: pulumi.ResourceOptions,
+    principal_type: str | None = "ServicePrincipal",
+    **extra: Any,
+) -> authorization.RoleAssignment:
+    """Grant `role` to a principal at `scope`; `purpose` makes the stable GUID name."""
+    return authorization.RoleAssignment(
+        resource_name,
+        role_assignment_name=role_assignment_name(subscription_id, *purpose),
+        role_definition_id=role_definition_id(subscription_id, role),
+        principal_id=principal_id,
+        principal_type=principal_type,
+        scope=scope,
+        opts=opts,
+        **extra,
+    )
+
+
+def delete_lock(resource_name: str, scope: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
+    """A CanNotDelete lock: Azure refuses to delete the resource until the lock is removed."""
+    authorization.ManagementLockByScope(
+        resource_name,
+        scope=scope,
+        lock_name="llz-cannot-delete",
+        level="CanNotDelete",
+        notes="deletion protection (cluster.deletionProtection / environment prod)",
+        opts=opts,
+    )
