@@ -113,8 +113,8 @@ def build(cfg: StackConfig) -> Platform:
             system_instance_type=aws_cfg.system_instance_type,
             ami=ami,
             partition=partition,
-            # Without NAT, nodes can only join (ECR, STS, EC2) once the endpoints exist.
-            nodes_depend_on=list(endpoints.interface.values()) if no_egress else (),
+            # Without NAT, nodes can only join (ECR + its S3 layers, STS, EC2) once the endpoints exist.
+            nodes_depend_on=endpoints.all if no_egress else (),
         ),
         on_aws,
     )

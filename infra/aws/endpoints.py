@@ -33,6 +33,7 @@ class EndpointsArgs:
 class Endpoints(pulumi.ComponentResource):
     s3_endpoint_id: pulumi.Output[str]
     interface: dict[str, aws.ec2.VpcEndpoint]
+    all: list[aws.ec2.VpcEndpoint]  # what a node without NAT needs before it can join
 
     def __init__(self, name: str, args: EndpointsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:aws:Endpoints", name, None, opts)
@@ -82,6 +83,7 @@ class Endpoints(pulumi.ComponentResource):
             )
             for service in services
         }
+        self.all = [s3, *self.interface.values()]
         self.register_outputs(
             {"s3EndpointId": self.s3_endpoint_id, "interfaceEndpoints": {k: v.id for k, v in self.interface.items()}}
         )
