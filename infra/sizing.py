@@ -188,6 +188,10 @@ def _offer(f: Fit) -> str:
     return f"{i.name} ({i.gpus} x {i.gpu_model}, {price}, tensorParallelSize {f.tensor_parallel_size})"
 
 
+def _largest(cloud: catalog.Cloud) -> catalog.GpuInstance:
+    return max(catalog.instances(cloud).values(), key=lambda i: i.gpus * i.gpu_memory_gib)
+
+
 def advice(cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_parallel_size: int | None) -> str:
     """What would fit instead: the cheapest type on this cloud, or the quantization that makes one fit."""
     best = cheapest_fit(cloud, model, utilization, tensor_parallel_size)
@@ -195,7 +199,7 @@ def advice(cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_
         return f"cheapest {cloud} type that fits: {_offer(best)}"
     if tensor_parallel_size and cheapest_fit(cloud, model, utilization):
         return f"nothing fits at tensorParallelSize {tensor_parallel_size}; remove model.tensorParallelSize"
-    largest = max(catalog.instances(cloud).values(), key=lambda i: i.gpus * i.gpu_memory_gib)
+    largest = _largest(cloud)
     usable = fit(model, largest, largest.gpus, utilization).available_gib
     text = (
         f"no single {cloud} node in the catalog fits it, not even {largest.name} "
@@ -231,7 +235,8 @@ def choose(cfg: StackConfig) -> Fit | str:
     best = cheapest_fit(cfg.cloud, cfg.model, util, explicit_tp)
     if best:
         return best
-    need = fit(cfg.model, catalog.CATALOG[0], 1, util).describe_need(cfg.model)
+    largest = _largest(cfg.cloud)  # the need as it would be on the biggest node (all its GPUs)
+    need = fit(cfg.model, largest, explicit_tp or largest.gpus, util).describe_need(cfg.model)
     return f"{need}; {advice(cfg.cloud, cfg.model, util, explicit_tp)}"
 
 

@@ -136,7 +136,7 @@ def test_671b_moe_fits_no_single_node_without_quantization(stack, fix, tmp_path)
     assert "gpu.instanceType = 'auto'" in message
     assert f"no single {stack.split('-')[0]} node in the catalog fits it" in message
     assert "without quantization nothing fits" in message and fix in message
-    assert "needs 1252." in message  # 1249.8 GiB weights + 0.5 MLA KV (61 x 576 x 2 B x 8192) + 2 runtime
+    assert "(weights 1249.8 + KV cache " in message and "runtime 16.0)" in message  # 671e9 x 2 B; 8 GPUs x 2
 
 
 def test_mla_kv_cache_is_the_compressed_latent():
