@@ -278,6 +278,8 @@ def test_addons_and_their_order(dev):
         assert before_nodes <= set(group.dependencies), group.name
     assert system.urn in addon(dev, "coredns").dependencies
     assert json.loads(addon(dev, "vpc-cni").inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    for group in dev.of_type(NODE_GROUP):  # nodes follow the pinned control-plane version
+        assert group.inputs["version"] == "1.33", group.name
     assert dev.one(CLUSTER).inputs["bootstrapSelfManagedAddons"] is False
 
 

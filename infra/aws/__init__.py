@@ -132,6 +132,7 @@ def build(cfg: StackConfig) -> Platform:
         "gpu",
         GpuPoolArgs(
             cluster_name=cluster.name,
+            kubernetes_version=cluster.cluster.version,
             node_role_arn=cluster.node_role.arn,
             subnet_ids=network.private_subnet_ids,
             instance_type=cfg.gpu.instance_type,

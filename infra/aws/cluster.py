@@ -246,6 +246,7 @@ class Cluster(pulumi.ComponentResource):
             node_role_arn=self.node_role.arn,
             subnet_ids=list(args.subnet_ids),
             ami_type=args.ami.system_ami_type,
+            version=self.cluster.version,  # nodes follow cluster.kubernetesVersion, after the control plane
             capacity_type="ON_DEMAND",
             instance_types=[args.system_instance_type],
             launch_template=launch_template_ref(template),

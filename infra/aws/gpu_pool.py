@@ -45,6 +45,7 @@ def autoscaler_tags(labels: Mapping[str, str], gpus: int) -> dict[str, str]:
 @dataclass(frozen=True)
 class GpuPoolArgs:
     cluster_name: pulumi.Input[str]
+    kubernetes_version: pulumi.Input[str]  # the cluster's, so an upgrade rolls the GPU nodes after it
     node_role_arn: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     instance_type: str
@@ -74,6 +75,7 @@ class GpuPool(pulumi.ComponentResource):
             node_role_arn=args.node_role_arn,
             subnet_ids=list(args.subnet_ids),
             ami_type=args.ami.gpu_ami_type,
+            version=args.kubernetes_version,
             capacity_type="SPOT" if args.spot else "ON_DEMAND",
             instance_types=[args.instance_type],
             launch_template=launch_template_ref(template),
