@@ -384,3 +384,13 @@ def test_plans_are_deterministic():
     second = plan("gcp-dev", {"gcp": {"identityMode": "gsa"}})
     as_json = lambda p: json.dumps([r.__dict__ for r in p.resources], sort_keys=True)  # noqa: E731
     assert as_json(first) == as_json(second)
+
+
+def test_generated_names_fit_gcp_limits():
+    from infra.gcp import gcp_name
+
+    assert gcp_name("llz", "gcp-dev", "nodes", limit=30) == "llz-gcp-dev-nodes"
+    long = gcp_name("llz", "Team_A.very-long-stack-name-for-prod", "nodes", limit=30)
+    assert len(long) <= 30 and long.startswith("llz-team-a-very") and long[-7] == "-"
+    assert long == gcp_name("llz", "Team_A.very-long-stack-name-for-prod", "nodes", limit=30)  # stable
+    assert len(gcp_name("a-thirty-character-project-id1", "llz", "x" * 40, "weights", limit=63)) == 63
