@@ -330,12 +330,14 @@ class StackConfig(_Section):
                 self.gpu.instance_type,
                 f"not a GPU instance type on {self.cloud}; valid: {sizing.AUTO}, {', '.join(types)}",
             )
-        gpus = types[self.gpu.instance_type].gpus if self.gpu.instance_type in types else 8
+        auto = self.gpu.instance_type == sizing.AUTO
+        gpus = max(t.gpus for t in types.values()) if auto else types[self.gpu.instance_type].gpus
         if self.model.tensor_parallel_size > gpus:
+            node = f"the largest {self.cloud} node" if auto else self.gpu.instance_type
             raise _KeyError(
                 "model.tensorParallelSize",
                 self.model.tensor_parallel_size,
-                f"{self.gpu.instance_type} has {gpus} GPU(s); need 1 <= tensorParallelSize <= {gpus}",
+                f"{node} has {gpus} GPU(s); need 1 <= tensorParallelSize <= {gpus}",
             )
         insecure = self.insecure
         if self.environment == "prod" and (insecure.public_api_endpoint or insecure.public_load_balancer):

@@ -273,3 +273,11 @@ def test_every_catalog_entry_is_priced_and_sourced():
         assert instance.gpu_model in catalog.GPU_MEMORY_MIB, instance.name
         assert instance.gpu_memory_gib <= instance.gpu_memory_gb * 1.08, instance.name  # MiB vs vendor GB
     assert not math.isnan(sum(p.usd_per_hour for p in catalog.FIXED_PARTS))
+
+
+def test_auto_with_a_tensor_parallel_size_no_node_has():
+    message = error("aws-dev", {"gpu": {"instanceType": "auto"}, "model": {"tensorParallelSize": 16}})
+    assert message == (
+        "llm-landing-zone:model.tensorParallelSize = 16: the largest aws node has 8 GPU(s); "
+        "need 1 <= tensorParallelSize <= 8"
+    )
