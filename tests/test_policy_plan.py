@@ -1,0 +1,87 @@
+"""The policy rules inside `llz plan`: the shipped stacks are clean, the insecure switches are caught
+end to end, and the CLI reports findings (JSON, text, markdown) and fails only on mandatory ones."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+
+from infra.plan import cli as plan_cli
+from infra.plan.stackfile import ROOT
+from tests.harness import DEV_STACKS, dev_plan, plan
+
+
+@pytest.mark.parametrize("stack", DEV_STACKS)
+def test_dev_stack_is_policy_clean(stack):
+    findings = dev_plan(stack).policy
+    assert findings == [], "\n".join(f"{f['rule']} {f['urn']}: {f['message']}" for f in findings)
+
+
+@pytest.fixture(scope="module")
+def insecure_plan():
+    """aws-dev with both insecure switches on: config allows them, policy must still flag them."""
+    return plan(
+        "aws-dev",
+        {
+            "cluster": {"apiAllowedCidrs": ["0.0.0.0/0"]},
+            "serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]},
+            "insecure": {"publicApiEndpoint": True, "publicLoadBalancer": True},
+        },
+    )
+
+
+def test_insecure_switches_are_policy_violations(insecure_plan):
+    by_rule = {f["rule"]: f for f in insecure_plan.policy}
+    assert {"aws-eks-public-endpoint", "k8s-no-public-loadbalancer"} <= set(by_rule)
+    assert insecure_plan.by_urn(by_rule["aws-eks-public-endpoint"]["urn"]).type == "aws:eks/cluster:Cluster"
+    assert insecure_plan.by_urn(by_rule["k8s-no-public-loadbalancer"]["urn"]).type == "kubernetes:core/v1:Service"
+    assert all(f["severity"] == "mandatory" for f in by_rule.values())
+
+
+def _run(monkeypatch, the_plan, tmp_path, *extra: str) -> int:
+    monkeypatch.setattr(plan_cli, "run_program", lambda _stack_file: the_plan)
+    parser = argparse.ArgumentParser()
+    plan_cli.add_arguments(parser)
+    args = parser.parse_args(
+        ["--stack", "aws-dev", "--json", str(tmp_path / "plan.json"), "--markdown", str(tmp_path / "pr.md"), *extra]
+    )
+    return plan_cli.run(args)
+
+
+def test_cli_fails_on_mandatory_violation_and_reports_it(monkeypatch, tmp_path, capsys, insecure_plan):
+    assert _run(monkeypatch, insecure_plan, tmp_path) == 3
+    out, err = capsys.readouterr()
+    assert "aws-dev: policy violation [k8s-no-public-loadbalancer]" in err
+    assert "policy: " in out and "k8s-no-public-loadbalancer" in out
+    written = json.loads((tmp_path / "plan.json").read_text())
+    assert written["policy"] == insecure_plan.policy
+    assert {"rule", "severity", "urn", "message"} == set(written["policy"][0])
+    markdown = (tmp_path / "pr.md").read_text()
+    assert "**Policy:**" in markdown and "| mandatory | `aws-eks-public-endpoint` |" in markdown
+
+
+def test_cli_advisory_only_reports(monkeypatch, tmp_path, capsys, insecure_plan):
+    assert _run(monkeypatch, insecure_plan, tmp_path, "--policy", "advisory") == 0
+    _, err = capsys.readouterr()
+    assert "policy violation [aws-eks-public-endpoint]" in err
+
+
+def test_cli_clean_plan_has_empty_policy_list(monkeypatch, tmp_path, capsys):
+    assert _run(monkeypatch, dev_plan("aws-dev"), tmp_path) == 0
+    assert json.loads((tmp_path / "plan.json").read_text())["policy"] == []
+    assert "**Policy:** clean" in (tmp_path / "pr.md").read_text()
+    assert "policy: clean" in capsys.readouterr().out
+
+
+def test_plan_never_loads_pulumi_policy():
+    """The pack's SDK (gRPC server on PolicyPack) stays out of `llz plan`."""
+    code = (
+        "import sys; from infra.plan import policy, cli; policy.check([]); "
+        "assert 'policy.rules' in sys.modules; assert 'pulumi_policy' not in sys.modules, 'pulumi_policy loaded'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
