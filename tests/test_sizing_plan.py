@@ -106,3 +106,31 @@ def test_llz_plan_too_large_model_is_one_line_and_exit_2(tmp_path):
     assert "but 1 x L4 gives 20.2 GiB" in result.stderr
     assert "cheapest gcp type that fits: g2-standard-96" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _counted(fixed: list[dict]) -> dict[str, int]:
+    return {line["item"]: line["count"] for line in fixed}
+
+
+def test_cost_counts_match_the_planned_aws_resources():
+    p = dev_plan("aws-dev")
+    interface = [r for r in p.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.get("vpcEndpointType") == "Interface"]
+    endpoint_azs = sum(len(r.get("subnetIds")) for r in interface)  # billed per endpoint per AZ
+    counts = _counted(render.as_json(p)["cost"]["atMinReplicas"]["fixed"])
+    assert counts["interface endpoint-AZ (+ $0.01/GB)"] == endpoint_azs == 12
+    assert counts["NAT gateway (+ $0.045/GB processed)"] == len(p.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert counts["EKS control plane (standard support)"] == len(p.of_type("aws:eks/cluster:Cluster")) == 1
+
+
+def test_cost_counts_match_the_planned_gcp_and_azure_resources():
+    gcp = dev_plan("gcp-dev")
+    assert gcp.one("gcp:container/cluster:Cluster").get("location") == "us-central1"  # regional: the fee applies
+    assert gcp.of_type("gcp:compute/routerNat:RouterNat")
+    assert "GKE cluster fee" in _counted(render.as_json(gcp)["cost"]["atMinReplicas"]["fixed"])
+
+    azure = dev_plan("azure-dev")
+    assert azure.one("azure-native:containerservice:ManagedCluster").get("sku.tier") == "Free"
+    counts = _counted(render.as_json(azure)["cost"]["atMinReplicas"]["fixed"])
+    assert "AKS Standard tier" not in counts  # Free tier in dev: no fee
+    assert counts["NAT gateway (+ $0.045/GB processed)"] == len(azure.of_type("azure-native:network:NatGateway"))
+    assert counts["blob private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint"))
