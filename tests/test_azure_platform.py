@@ -226,6 +226,10 @@ def test_storage_account_is_entra_only_and_private(dev):
     assert container.get("publicAccess") == "None"
     assert container.get("accountName") == account.outputs["name"]
     assert dev.of_type(AZ + "storage:Blob") == []  # key-based upload would fail with shared keys off
+    service = az(dev, "storage:BlobServiceProperties")
+    assert service.get("accountName") == account.outputs["name"] and service.get("blobServicesName") == "default"
+    assert service.get("deleteRetentionPolicy") == {"days": 7, "enabled": True}
+    assert service.get("containerDeleteRetentionPolicy") == {"days": 7, "enabled": True}
 
 
 def test_private_endpoint_for_blob_on_the_endpoint_subnet(dev):

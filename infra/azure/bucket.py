@@ -85,6 +85,16 @@ class WeightsStorage(pulumi.ComponentResource):
         )
         if args.lock:
             delete_lock(f"{name}-lock", self.account.id, child)
+        # Soft delete: an accidental `rm` of a model (or of the container) is recoverable for a week.
+        storage.BlobServiceProperties(
+            f"{name}-blob-service",
+            resource_group_name=args.resource_group_name,
+            account_name=self.account.name,
+            blob_services_name="default",
+            delete_retention_policy={"enabled": True, "days": 7},
+            container_delete_retention_policy={"enabled": True, "days": 7},
+            opts=child,
+        )
         self.container = storage.BlobContainer(
             f"{name}-container",
             resource_group_name=args.resource_group_name,

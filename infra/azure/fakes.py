@@ -35,6 +35,10 @@ _ARM: dict[str, tuple[str, str]] = {
         "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{name}",
     ),
     "storage:StorageAccount": ("accountName", "Microsoft.Storage/storageAccounts/{name}"),
+    "storage:BlobServiceProperties": (
+        "blobServicesName",
+        "Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}",
+    ),
     "storage:BlobContainer": (
         "containerName",
         "Microsoft.Storage/storageAccounts/{accountName}/blobServices/default/containers/{name}",
