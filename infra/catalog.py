@@ -66,11 +66,13 @@ class GpuInstance:
 _VANTAGE = "instances.vantage.sh us-east-1 Linux on-demand, as tabulated in public repo cost tables"
 _AWS_P_CUT = "AWS June-2025 P4/P5 on-demand price cut applied to the prior list price (usage.ai, cloudurable.com)"
 _FACTUALMINDS = "factualminds.com, Amazon EC2 On-Demand Pricing (2026)"
+_AWS_P4D = "post-June-2025 list price; cloudurable.com and a public repo rate table (2026-08) agree"
 _AWS_P5E = "public repo cost table; p5e is sold mostly as capacity blocks"
-_GCP_EST = "GCP A2/A3 Ultra list price as quoted in third-party tables"
+_GCP_ULTRA = "GCP us-central1 list price as tabulated in public repos (two agree)"
 _GCP_TABLE = "cloud.google.com accelerator-optimized pricing, us-central1, as tabulated in a public repo"
 _AZURE_API = "Azure Retail Prices API (prices.azure.com) East US Linux PAYG, as quoted in public repo docs"
-_AZURE_EST = "Azure VM pricing page East US Linux PAYG, as remembered from public cost tables; verify"
+_AZURE_TABLES = "Azure East US Linux PAYG as tabulated in several public repos (they agree)"
+_AZURE_EST = "Azure East US Linux PAYG as quoted in a few public cost tables; verify"
 
 
 def _p(on_demand: float, source: str, as_of: str, spot: float | None = None) -> Price:
@@ -106,7 +108,7 @@ CATALOG: tuple[GpuInstance, ...] = (
     _aws("g6e.xlarge", "L40S", 1, 48, 4, 32, _p(1.861, _VANTAGE, "2025-11")),
     _aws("g6e.12xlarge", "L40S", 4, 48, 48, 384, _p(10.493, _VANTAGE, "2025-11")),
     _aws("g6e.48xlarge", "L40S", 8, 48, 192, 1536, _p(30.131, _VANTAGE, "2025-11")),
-    _aws("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, _est(21.96, _AWS_P_CUT, "2025-06")),
+    _aws("p4d.24xlarge", "A100-40GB", 8, 40, 96, 1152, _p(21.958, _AWS_P4D, "2026-08")),
     _aws("p4de.24xlarge", "A100-80GB", 8, 80, 96, 1152, _est(27.45, _AWS_P_CUT, "2025-06")),
     _aws("p5.48xlarge", "H100-80GB", 8, 80, 192, 2048, _est(55.04, _AWS_P_CUT, "2025-06")),
     _aws("p5e.48xlarge", "H200-141GB", 8, 141, 192, 2048, _est(84.80, _AWS_P5E, "2025-11")),
@@ -119,18 +121,18 @@ CATALOG: tuple[GpuInstance, ...] = (
     _gcp("a2-highgpu-2g", "nvidia-tesla-a100", "A100-40GB", 2, 40, 24, 170, _p(7.347, _GCP_TABLE, "2026-07")),
     _gcp("a2-highgpu-4g", "nvidia-tesla-a100", "A100-40GB", 4, 40, 48, 340, _p(14.694, _GCP_TABLE, "2026-07")),
     _gcp("a2-highgpu-8g", "nvidia-tesla-a100", "A100-40GB", 8, 40, 96, 680, _p(29.387, _GCP_TABLE, "2026-07")),
-    _gcp("a2-ultragpu-1g", "nvidia-a100-80gb", "A100-80GB", 1, 80, 12, 170, _est(5.069, _GCP_EST, "2025-11")),
-    _gcp("a2-ultragpu-8g", "nvidia-a100-80gb", "A100-80GB", 8, 80, 96, 1360, _est(40.55, _GCP_EST, "2025-11")),
+    _gcp("a2-ultragpu-1g", "nvidia-a100-80gb", "A100-80GB", 1, 80, 12, 170, _p(5.069, _GCP_ULTRA, "2025-11")),
+    _gcp("a2-ultragpu-8g", "nvidia-a100-80gb", "A100-80GB", 8, 80, 96, 1360, _p(40.55, _GCP_ULTRA, "2025-11")),
     _gcp("a3-highgpu-8g", "nvidia-h100-80gb", "H100-80GB", 8, 80, 208, 1872, _p(88.494, _GCP_TABLE, "2026-07")),
-    _gcp("a3-ultragpu-8g", "nvidia-h200-141gb", "H200-141GB", 8, 141, 224, 2952, _est(84.81, _GCP_EST, "2025-11")),
+    _gcp("a3-ultragpu-8g", "nvidia-h200-141gb", "H200-141GB", 8, 141, 224, 2952, _p(84.807, _GCP_ULTRA, "2025-11")),
     _az("Standard_NC4as_T4_v3", "T4", 1, 16, 4, 28, _p(0.526, _AZURE_API, "2025-11")),
-    _az("Standard_NC8as_T4_v3", "T4", 1, 16, 8, 56, _est(0.752, _AZURE_EST, "2025-11")),
-    _az("Standard_NC64as_T4_v3", "T4", 4, 16, 64, 440, _est(4.352, _AZURE_EST, "2025-11")),
+    _az("Standard_NC8as_T4_v3", "T4", 1, 16, 8, 56, _p(0.752, _AZURE_TABLES, "2025-11")),
+    _az("Standard_NC64as_T4_v3", "T4", 4, 16, 64, 440, _p(4.352, _AZURE_TABLES, "2025-11")),
     _az("Standard_NC24ads_A100_v4", "A100-80GB", 1, 80, 24, 220, _p(3.673, _AZURE_API, "2025-11", spot=0.75)),
-    _az("Standard_NC48ads_A100_v4", "A100-80GB", 2, 80, 48, 440, _est(7.346, _AZURE_EST, "2025-11")),
-    _az("Standard_NC96ads_A100_v4", "A100-80GB", 4, 80, 96, 880, _est(14.692, _AZURE_EST, "2025-11")),
-    _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900, _est(27.197, _AZURE_EST, "2025-11")),
-    _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900, _est(32.77, _AZURE_EST, "2025-11")),
+    _az("Standard_NC48ads_A100_v4", "A100-80GB", 2, 80, 48, 440, _p(7.346, _AZURE_TABLES, "2025-11")),
+    _az("Standard_NC96ads_A100_v4", "A100-80GB", 4, 80, 96, 880, _p(14.692, _AZURE_TABLES, "2025-11")),
+    _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900, _p(27.197, _AZURE_TABLES, "2025-11")),
+    _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900, _p(32.768, _AZURE_TABLES, "2025-11")),
     _az("Standard_ND96isr_H100_v5", "H100-80GB", 8, 80, 96, 1900, _est(98.32, _AZURE_EST, "2025-11")),
 )
 
