@@ -24,8 +24,8 @@ AUTO = "auto"
 GIB = 1024**3
 HOURS_PER_MONTH = 730  # the convention of the AWS, GCP and Azure price calculators
 # CUDA context + NCCL buffers + the activation peak of vLLM's profiling pass + CUDA graphs, per GPU.
-# vLLM logs ~0.1-0.5 GiB non-torch memory and ~1-1.5 GiB activation peak for 7-8B models at the
-# default batch size; 2 GiB keeps a margin without rejecting configs that run.
+# vLLM start-up logs show ~0.1-0.5 GiB non-torch memory and ~1-1.5 GiB activation peak for 7-8B
+# models at the default batch size (Llama 3.1 8B on an H100: 0.35 + 1.24 GiB); 2 GiB keeps a margin.
 RUNTIME_GIB_PER_GPU = 2.0
 WEIGHT_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 QUANTIZED = ("fp8", "int8", "int4")  # tried, in this order, when nothing fits unquantized

@@ -11,6 +11,11 @@ Published figures used below (each test names the one it checks):
   qk_rope_head_dim 64, released in FP8 — so a bf16 copy is ~1.34 TB.
 - VLLM-MEM: vLLM docs "Conserving memory": the model must fit with its KV cache in
   gpu_memory_utilization x GPU memory, else vLLM refuses to start.
+- VLLM-LOG: a vLLM start-up log (Llama 3.1 8B bf16, one H100 80GB, gpu_memory_utilization 0.90,
+  max_model_len 32768) quoted in a public repo's log-parser tests: "model weights take 14.99GiB;
+  non_torch_memory takes 0.35GiB; PyTorch activation peak memory takes 1.24GiB; the rest of the
+  memory reserved for KV Cache is 54.62GiB ... GPU KV cache size: 447,088 tokens ... Maximum
+  concurrency for 32,768 tokens per request: 13.64x".
 """
 
 from __future__ import annotations
@@ -97,6 +102,16 @@ def test_8b_bf16_fits_one_24gb_gpu_at_modest_context(tmp_path):
     assert (cfg.gpu.instance_type, report["fits"], report["kvShape"]) == ("g6.xlarge", True, "config.json")
     assert report["kvCacheGiBPerSequence"] == pytest.approx(8192 * 131072 / sizing.GIB, abs=0.01)
     assert report["neededGiB"] < report["availableGiB"] < 24
+
+
+def test_kv_cache_budget_matches_a_vllm_startup_log(tmp_path):
+    """VLLM-LOG: our weights, runtime and KV-cache tokens are within 1-3% of what vLLM measured."""
+    model = {"paramsBillions": 8.03, "maxModelLen": 32768, "hfConfigDir": hf_dir(tmp_path, "llama8b", LLAMA31_8B)}
+    fit = sizing.report(parse("aws-dev", {"gpu": {"instanceType": "p5.48xlarge"}, "model": model}))["fit"]
+    assert fit["weightsGiB"] == pytest.approx(14.99, rel=0.01)
+    assert 0.35 + 1.24 <= fit["runtimeGiB"] <= 2.5  # vLLM's non-torch + activation peak, with a margin
+    assert fit["kvCacheTokens"] == pytest.approx(447_088, rel=0.03)
+    assert fit["fullLengthSequences"] == 13  # vLLM: 13.64x concurrency at 32,768 tokens
 
 
 def test_8b_bf16_does_not_fit_a_16gb_t4_and_names_the_cheapest_fix():
