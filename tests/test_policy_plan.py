@@ -11,7 +11,10 @@ import sys
 import pytest
 
 from infra.plan import cli as plan_cli
+from infra.plan import policy
+from infra.plan.engine import Plan
 from infra.plan.stackfile import ROOT
+from policy.rules import RULES
 from tests.harness import DEV_STACKS, dev_plan, plan
 
 
@@ -19,6 +22,81 @@ from tests.harness import DEV_STACKS, dev_plan, plan
 def test_dev_stack_is_policy_clean(stack):
     findings = dev_plan(stack).policy
     assert findings == [], "\n".join(f"{f['rule']} {f['urn']}: {f['message']}" for f in findings)
+
+
+def _first(p: Plan, type_: str):
+    return next(r for r in p.resources if r.type == type_)
+
+
+def _drop(p: Plan, type_: str) -> None:
+    p.resources = [r for r in p.resources if r.type != type_]
+
+
+def _strip_container_hardening(p: Plan) -> None:
+    deployment = next(r for r in p.resources if r.type == "kubernetes:apps/v1:Deployment" and r.name == "llm")
+    for container in deployment.inputs["spec"]["template"]["spec"]["containers"]:
+        container["securityContext"] = {}
+
+
+# Violations planted on the REAL dev plans: the rules read the shapes the platforms register.
+PLANTED = {
+    "aws-dev": [
+        (
+            lambda p: _first(p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs.update(
+                blockPublicAcls=False
+            ),
+            "aws-s3-public-access-block",
+        ),
+        (lambda p: _drop(p, "aws:s3/bucketPolicy:BucketPolicy"), "aws-s3-tls-only"),
+        (
+            lambda p: _first(p, "aws:eks/cluster:Cluster").inputs["vpcConfig"].update(publicAccessCidrs=["0.0.0.0/0"]),
+            "aws-eks-public-endpoint",
+        ),
+    ],
+    "gcp-dev": [
+        (
+            lambda p: _first(p, "gcp:storage/bucket:Bucket").inputs.update(publicAccessPrevention="inherited"),
+            "gcp-bucket-public-access-prevention",
+        ),
+        (
+            lambda p: _first(p, "gcp:container/cluster:Cluster").inputs.pop("workloadIdentityConfig"),
+            "gcp-gke-workload-identity",
+        ),
+    ],
+    "azure-dev": [
+        (
+            lambda p: _first(p, "azure-native:storage:StorageAccount").inputs.update(publicNetworkAccess="Enabled"),
+            "azure-storage-no-public-network",
+        ),
+        (lambda p: _drop(p, "azure-native:network:PrivateEndpoint"), "azure-storage-private-endpoint"),
+    ],
+}
+KUBERNETES = [
+    (_strip_container_hardening, "k8s-no-privilege-escalation"),
+    (_strip_container_hardening, "k8s-drop-capabilities"),
+    (lambda p: _drop(p, "kubernetes:networking.k8s.io/v1:NetworkPolicy"), "k8s-network-policy"),
+]
+
+
+@pytest.mark.parametrize("stack", DEV_STACKS)
+def test_rules_apply_to_the_real_resources(stack):
+    """Each resource rule of the stack's cloud (and Kubernetes) finds resources of its types to check,
+    so a clean result means checked, not skipped."""
+    p = dev_plan(stack)
+    prefixes = (stack.split("-")[0] + "-", "k8s-")
+    for rule in (r for r in RULES if r.name.startswith(prefixes) and r.check is not None):
+        assert any(rule.applies(r.type) for r in p.resources), f"{rule.name}: nothing to check in {stack}"
+
+
+@pytest.mark.parametrize(
+    ("stack", "mutate", "rule"),
+    [(s, m, r) for s in DEV_STACKS for m, r in PLANTED[s] + KUBERNETES],
+    ids=[f"{s}-{r}" for s in DEV_STACKS for _, r in PLANTED[s] + KUBERNETES],
+)
+def test_violation_planted_on_the_dev_plan_is_caught(stack, mutate, rule):
+    p = dev_plan(stack)
+    mutate(p)
+    assert rule in {f["rule"] for f in policy.check(p.resources)}
 
 
 @pytest.fixture(scope="module")
