@@ -254,7 +254,7 @@ def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
     if cfg.cloud == "azure" and cfg.environment != "prod":
         counts["control-plane"] = 0  # AKS Free tier for dev
     if cfg.network.egress == "nat":
-        counts["nat"] = gpu_nodes + 1 if cfg.cloud == "gcp" else 1  # GCP bills per VM (+1 system node)
+        counts["nat"] = gpu_nodes if cfg.cloud == "gcp" else 1  # Cloud NAT bills per VM (system pool excluded)
     if cfg.cloud == "aws":
         from infra.config import AwsConfig  # runtime import: infra.config imports this module
 

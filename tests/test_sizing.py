@@ -243,7 +243,7 @@ def test_cost_arithmetic_gcp_dev_spot():
     cost = sizing.cost(parse("gcp-dev", {}))
     price = catalog.instances("gcp")["g2-standard-8"].price
     for key, nodes in (("atMinReplicas", 1), ("atMaxReplicas", 2)):
-        fixed = _fixed_per_hour("gcp", {"control-plane": 1, "nat": nodes + 1})  # Cloud NAT bills per VM
+        fixed = _fixed_per_hour("gcp", {"control-plane": 1, "nat": nodes})  # Cloud NAT bills per VM
         assert cost[key]["spot"]["perHour"] == round(nodes * price.spot + fixed, 2)
         assert cost[key]["onDemand"]["perMonth"] == round((nodes * price.on_demand + fixed) * 730, 2)
     assert cost["billing"] == "spot"
