@@ -220,10 +220,15 @@ class AwsConfig(_Section):
         pattern=r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$",
     )
 
-    @field_validator("device_plugin_image")
+    # EKS has no built-in node autoscaler: without one a GPU group at 0 nodes never grows.
+    cluster_autoscaler: bool = True
+    # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
+    cluster_autoscaler_image: str | None = Field(default=None, pattern=r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$")
+
+    @field_validator("device_plugin_image", "cluster_autoscaler_image")
     @classmethod
-    def _plugin_pinned(cls, v: str) -> str:
-        if v.endswith(":latest"):
+    def _images_pinned(cls, v: str | None) -> str | None:
+        if v is not None and v.endswith(":latest"):
             raise ValueError("use a pinned tag or digest, not :latest")
         return v
 

@@ -22,6 +22,7 @@ def test_section_is_optional_with_secure_defaults():
     assert defaults.ami_type == "al2023"
     assert defaults.restrict_reads_to_vpc_endpoint is True
     assert defaults.admin_role_arns == ()
+    assert defaults.cluster_autoscaler is True
     assert not defaults.device_plugin_image.endswith(":latest")
 
 
@@ -52,6 +53,8 @@ def test_keys_parse():
         ({"adminRoleArns": ["admin"]}, ["aws.adminRoleArns[0]", "'admin'", "does not match"]),
         ({"devicePluginImage": "nvcr.io/nvidia/k8s-device-plugin:latest"}, ["aws.devicePluginImage", "pinned"]),
         ({"gpuDiskGib": 10}, ["aws.gpuDiskGib", "10", "greater than or equal to 50"]),
+        ({"clusterAutoscalerImage": "registry.k8s.io/autoscaling/cluster-autoscaler:latest"}, ["pinned"]),
+        ({"clusterAutoscaler": "maybe"}, ["aws.clusterAutoscaler", "'maybe'", "valid boolean"]),
         ({"amiTyp": "al2023"}, ["aws.amiTyp", "not a known key", "amiType, identity"]),
     ],
 )

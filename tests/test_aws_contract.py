@@ -88,8 +88,8 @@ def test_identity_scheduling_and_lb(built):
     assert platform.internal_lb_annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
 
 
-def test_ready_is_gpu_nodes_device_plugin_and_identity_binding(built):
-    assert built["ready"] == ["gpu-nodes", "gpu-device-plugin", "serving-identity-association"]
+def test_ready_is_gpu_nodes_autoscaler_device_plugin_and_identity_binding(built):
+    assert built["ready"] == ["gpu-nodes", "cluster-autoscaler", "gpu-device-plugin", "serving-identity-association"]
 
 
 def test_egress_is_s3_prefix_list_and_the_pod_identity_agent(built):

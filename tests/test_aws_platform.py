@@ -72,6 +72,7 @@ def test_every_aws_resource_uses_the_explicit_provider_inside_a_component(dev):
         "llz:aws:Cluster",
         "llz:aws:GpuPool",
         "llz:aws:ServingIdentity",
+        "llz:aws:ClusterAutoscaler",
     }
     aws_resources = [r for r in dev.resources if r.type.startswith("aws:")]
     assert len(aws_resources) > 50
@@ -427,7 +428,7 @@ def test_pod_identity_trust_and_association(dev):
     (trust,) = policy_doc(role, "assumeRolePolicy")["Statement"]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert set(trust["Action"]) == {"sts:AssumeRole", "sts:TagSession"}
-    assoc = dev.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assoc = dev.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "serving-identity-association")
     assert (assoc.inputs["namespace"], assoc.inputs["serviceAccount"]) == ("llm", "vllm")
     assert assoc.inputs["clusterName"] == dev.one(CLUSTER).outputs["name"]
     assert assoc.inputs["roleArn"] == role.outputs["arn"]
@@ -468,6 +469,7 @@ def test_irsa_mode_trusts_exactly_the_serving_service_account():
         f"{host}:sub": "system:serviceaccount:llm:vllm",
         f"{host}:aud": "sts.amazonaws.com",
     }
-    assert p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation") == []
-    sa = p.one("kubernetes:core/v1:ServiceAccount")
+    associations = p.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert [a.inputs["namespace"] for a in associations] == ["kube-system"]  # only the autoscaler's
+    sa = p.one("kubernetes:core/v1:ServiceAccount", "llm-sa")
     assert sa.get("metadata.annotations") == {"eks.amazonaws.com/role-arn": _serving_role(p).outputs["arn"]}

@@ -4,8 +4,9 @@
 Network (private subnets in N AZs, optional NAT) -> Endpoints (S3 gateway + interface endpoints)
 -> WeightsBucket (KMS, TLS-only, optionally VPC-endpoint-only reads) -> Cluster (EKS, add-ons,
 system nodes) -> GpuPool (GPU node group, autoscaler tags, NVIDIA device plugin on AL2023) ->
-ServingIdentity (Pod Identity or IRSA role reading only the model prefix), and returns the
-Platform the serving component deploys onto. docs/aws.md explains the choices.
+ServingIdentity (Pod Identity or IRSA role reading only the model prefix) -> ClusterAutoscaler
+(EKS has none built in), and returns the Platform the serving component deploys onto.
+docs/aws.md explains the choices.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, default_image
 from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
 from infra.aws.endpoints import Endpoints, EndpointsArgs
@@ -26,6 +28,7 @@ from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
 
 GPU_LABELS = {"llz.io/pool": "gpu"}
+SYSTEM_LABELS = {"llz.io/pool": "system"}
 POD_IDENTITY_AGENT = EgressRule("169.254.170.23/32", (80,), "EKS Pod Identity agent: the pod's AWS credentials")
 # Both controllers' spellings: the in-tree/cloud-controller-manager service controller reads
 # `aws-load-balancer-internal`; the AWS Load Balancer Controller (if installed) reads `-scheme`.
@@ -111,6 +114,7 @@ def build(cfg: StackConfig) -> Platform:
             admin_principal_arns=aws_cfg.admin_role_arns,
             deletion_protection=cfg.deletion_protection,
             system_instance_type=aws_cfg.system_instance_type,
+            system_labels=SYSTEM_LABELS,
             ami=ami,
             partition=partition,
             # Without NAT, nodes can only join (ECR + its S3 layers, STS, EC2) once the endpoints exist.
@@ -165,6 +169,21 @@ def build(cfg: StackConfig) -> Platform:
         on_aws,
     )
 
+    autoscaler = None
+    if aws_cfg.cluster_autoscaler:
+        autoscaler = ClusterAutoscaler(
+            "cluster-autoscaler",
+            ClusterAutoscalerArgs(
+                cluster_name=cluster_name,
+                cluster=cluster.name,
+                region=region,
+                image=aws_cfg.cluster_autoscaler_image or default_image(cfg.cluster.kubernetes_version),
+                node_selector=SYSTEM_LABELS,
+                pod_identity_agent=cluster.pod_identity_agent,
+            ),
+            pulumi.ResourceOptions(providers=[provider, k8s_provider], depends_on=[cluster.system_nodes]),
+        )
+
     credentials = (
         POD_IDENTITY_AGENT
         if aws_cfg.identity == "pod-identity"
@@ -189,7 +208,14 @@ def build(cfg: StackConfig) -> Platform:
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
         egress=[*_s3_egress(region, invoke), credentials],
-        ready=[gpu.node_group, *([gpu.device_plugin] if gpu.device_plugin else []), identity.binding],
+        # The serving pods wait for: GPU nodes that can exist (group + autoscaler), schedulable
+        # GPUs (device plugin) and their AWS identity.
+        ready=[
+            gpu.node_group,
+            *([autoscaler.deployment] if autoscaler else []),
+            *([gpu.device_plugin] if gpu.device_plugin else []),
+            identity.binding,
+        ],
         exports={
             "region": region,
             "clusterName": cluster.name,

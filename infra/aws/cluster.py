@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -100,6 +100,7 @@ class ClusterArgs:
     admin_principal_arns: Sequence[str]
     deletion_protection: bool
     system_instance_type: str
+    system_labels: Mapping[str, str]
     ami: AmiFamily
     partition: str
     nodes_depend_on: Sequence[pulumi.Resource] = ()  # e.g. the interface endpoints when there is no NAT
@@ -252,7 +253,7 @@ class Cluster(pulumi.ComponentResource):
             launch_template=launch_template_ref(template),
             scaling_config={"min_size": 1, "desired_size": 2, "max_size": 3},
             update_config={"max_unavailable": 1},
-            labels={"llz.io/pool": "system"},
+            labels=dict(args.system_labels),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=self.node_prerequisites, ignore_changes=["scalingConfig.desiredSize"]
             ),
