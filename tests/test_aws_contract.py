@@ -109,5 +109,6 @@ def test_irsa_platform_annotates_the_service_account_and_allows_sts():
     )
     assert irsa["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
     assert irsa["exports"]["identityMode"] == "irsa"
+    assert irsa["platform"].identity.env == {"AWS_REGION": "us-east-1", "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
     cidrs = {(e.cidr, tuple(e.ports)) for e in irsa["platform"].egress}
     assert ("10.40.0.0/16", (443,)) in cidrs and not any(c == "169.254.170.23/32" for c, _ in cidrs)

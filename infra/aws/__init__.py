@@ -184,9 +184,10 @@ def build(cfg: StackConfig) -> Platform:
             pulumi.ResourceOptions(providers=[provider, k8s_provider], depends_on=[cluster.system_nodes]),
         )
 
+    irsa = aws_cfg.identity == "irsa"
     credentials = (
         POD_IDENTITY_AGENT
-        if aws_cfg.identity == "pod-identity"
+        if not irsa
         else EgressRule(str(cfg.network.cidr), (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
     )
     return Platform(
@@ -203,7 +204,8 @@ def build(cfg: StackConfig) -> Platform:
             cfg.serving.namespace,
             cfg.serving.service_account,
             service_account_annotations=identity.service_account_annotations,
-            env={"AWS_REGION": region},
+            # IRSA: regional STS, which resolves to the VPC's interface endpoint (the global one would not).
+            env={"AWS_REGION": region, **({"AWS_STS_REGIONAL_ENDPOINTS": "regional"} if irsa else {})},
         ),
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
