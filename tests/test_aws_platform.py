@@ -381,6 +381,22 @@ def test_bucket_blocks_public_access_and_acls(dev):
         assert deprecated not in bucket.inputs
 
 
+def test_bucket_expires_old_versions_and_failed_uploads(dev):
+    lifecycle = dev.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    assert lifecycle.inputs["bucket"] == dev.one("aws:s3/bucket:Bucket").id
+    (rule,) = lifecycle.inputs["rules"]
+    assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+    assert rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 7
+    assert "expiration" not in rule, "current weights must never expire"
+
+
+def test_default_security_group_is_stripped(dev):
+    default = dev.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default.inputs["vpcId"] == dev.one(VPC).id
+    assert default.inputs.get("ingress", []) == [] and default.inputs.get("egress", []) == []
+
+
 def test_bucket_sse_kms_with_the_stacks_key_and_bucket_key(dev):
     key = dev.one("aws:kms/key:Key", "weights-key")
     assert key.inputs["enableKeyRotation"] is True

@@ -1,5 +1,8 @@
 """The private weights bucket: no public access, no ACLs, SSE-KMS with our own key, versioned, TLS only.
 
+Old object versions expire after 30 days (weights are large; versioning is for undoing a bad
+push, not an archive).
+
 Optionally (default on) reads of data are denied unless they arrive through the VPC's S3
 gateway endpoint. That deny names only the read actions and exempts the deployer and the
 configured admins by `aws:PrincipalArn`, so it cannot lock Pulumi, the console or CI out of the
@@ -16,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket")
+NONCURRENT_DAYS = 30  # how long a replaced weights file can be restored
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,21 @@ class WeightsBucket(pulumi.ComponentResource):
         )
         aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
+        )
+        # Versioning keeps overwritten weights; drop old versions and failed multipart uploads.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "id": "expire-old-versions-and-failed-uploads",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_DAYS},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
+            opts=child,
         )
         aws.s3.BucketPolicy(
             f"{name}-policy",

@@ -64,6 +64,9 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         self.vpc_id = vpc.id
+        # Adopt the VPC's default security group and strip its allow-all rules (CIS AWS 5.4):
+        # anything launched without an explicit group then gets no network access.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
 
         nat = None
         if args.nat_egress:
