@@ -137,6 +137,20 @@ CATALOG: tuple[GpuInstance, ...] = (
 )
 
 
+# On-demand USD/hour of the CPU types the platforms use for the always-on system pool (reference regions).
+_CPU_TABLES = "public repo price tables (several agree)"
+SYSTEM_NODE_PRICES: dict[str, Price] = {
+    "m6i.large": _p(0.096, f"EC2 us-east-1, {_CPU_TABLES}", "2025-11"),
+    "m6i.xlarge": _p(0.192, f"EC2 us-east-1, {_CPU_TABLES}", "2025-11"),
+    "m5.large": _p(0.096, f"EC2 us-east-1, {_CPU_TABLES}", "2025-11"),
+    "e2-standard-2": _p(0.067, f"GCE us-central1, {_CPU_TABLES}", "2025-11"),
+    "e2-standard-4": _p(0.134, f"GCE us-central1, {_CPU_TABLES}", "2025-11"),
+    "Standard_D2ds_v5": _p(0.113, f"Azure East US, {_CPU_TABLES}", "2025-11"),
+    "Standard_D4ds_v5": _p(0.226, f"Azure East US, {_CPU_TABLES}", "2025-11"),
+    "Standard_D4s_v5": _p(0.192, f"Azure East US, {_CPU_TABLES}", "2025-11"),
+}
+
+
 def instances(cloud: Cloud) -> dict[str, GpuInstance]:
     """The catalog's GPU instance types of one cloud, by name."""
     return {i.name: i for i in CATALOG if i.cloud == cloud}

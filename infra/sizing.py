@@ -38,7 +38,9 @@ _GQA_KV_HEADS, _GQA_HEAD_DIM, _DEPTH_COEFF = 8, 128, 12 * 128**2
 # keeps them in sync without the plan importing the AWS SDK).
 AWS_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "eks-auth", "logs", "ec2")
 AWS_NO_EGRESS_ENDPOINTS = ("elasticloadbalancing", "autoscaling")  # added when network.egress is none
-_EXCLUDES = "system node pool, disks, load balancers, storage, data processed/transferred, logs, taxes"
+# System (CPU) pool sizes the platforms create: EKS desired 2; GKE min 1 per zone x 3 zones (regional).
+AWS_SYSTEM_NODES, GKE_SYSTEM_NODES = 2, 3
+_EXCLUDES = "disks, load balancers, storage, data processed/transferred, logs, autoscaled extra system nodes, taxes"
 
 
 @dataclass(frozen=True)
@@ -248,32 +250,55 @@ def _nodes(cfg: StackConfig, replicas: int) -> int:
     return min(cfg.gpu.max_nodes, max(cfg.gpu.min_nodes, math.ceil(replicas / per_node)))
 
 
+def system_pool(cfg: StackConfig) -> tuple[str, int]:
+    """The CPU node type and count the platform keeps for cluster add-ons (always on)."""
+    from infra.config import AwsConfig  # runtime import: infra.config imports this module
+
+    if cfg.cloud == "aws":
+        return (cfg.aws or AwsConfig()).system_instance_type, AWS_SYSTEM_NODES
+    if cfg.cloud == "gcp" and cfg.gcp:
+        return cfg.gcp.system_machine_type, GKE_SYSTEM_NODES
+    assert cfg.azure, "azure stacks always have the azure section"
+    return cfg.azure.system_vm_size, cfg.azure.system_node_count
+
+
+def _line(item: str, count: int, each: float, source: str) -> dict[str, Any]:
+    return {
+        "item": item,
+        "count": count,
+        "usdPerHourEach": each,
+        "usdPerHour": round(each * count, 4),
+        "source": source,
+    }
+
+
 def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
     parts = catalog.fixed_parts(cfg.cloud)
+    system_type, system_nodes = system_pool(cfg)
     counts: dict[str, int] = {"control-plane": 1}
     if cfg.cloud == "azure" and cfg.environment != "prod":
         counts["control-plane"] = 0  # AKS Free tier for dev
     if cfg.network.egress == "nat":
-        counts["nat"] = gpu_nodes if cfg.cloud == "gcp" else 1  # Cloud NAT bills per VM (system pool excluded)
+        counts["nat"] = gpu_nodes + system_nodes if cfg.cloud == "gcp" else 1  # Cloud NAT bills per VM
     if cfg.cloud == "aws":
-        from infra.config import AwsConfig  # runtime import: infra.config imports this module
+        from infra.config import AwsConfig
 
         zones = (cfg.aws or AwsConfig()).availability_zones
         extra = AWS_NO_EGRESS_ENDPOINTS if cfg.network.egress == "none" else ()
         counts["endpoints"] = len(AWS_INTERFACE_ENDPOINTS + extra) * zones
     if cfg.cloud == "azure":
         counts["endpoints"] = 1
-    return [
-        {
-            "item": parts[key].label,
-            "count": count,
-            "usdPerHourEach": parts[key].usd_per_hour,
-            "usdPerHour": round(parts[key].usd_per_hour * count, 4),
-            "source": f"{parts[key].source} ({parts[key].as_of})",
-        }
+    lines = [
+        _line(parts[key].label, count, parts[key].usd_per_hour, f"{parts[key].source} ({parts[key].as_of})")
         for key, count in counts.items()
         if count and key in parts
     ]
+    system = catalog.SYSTEM_NODE_PRICES.get(system_type)
+    if system:
+        lines.append(
+            _line(f"system node {system_type}", system_nodes, system.on_demand, f"{system.source} ({system.as_of})")
+        )
+    return lines
 
 
 def _scenario(cfg: StackConfig, replicas: int) -> dict[str, Any]:
@@ -304,6 +329,9 @@ def cost(cfg: StackConfig) -> dict[str, Any]:
         notes.append(f"prices are for {catalog.REFERENCE_REGION[cfg.cloud]}; {cfg.region} may differ")
     if cfg.gpu.spot and (price is None or price.spot is None):
         notes.append("spot price unknown for this type: the on-demand figure is the upper bound")
+    system_type = system_pool(cfg)[0]
+    if system_type not in catalog.SYSTEM_NODE_PRICES:
+        notes.append(f"system node type {system_type} has no catalog price: not in the totals")
     if cfg.cloud == "azure" and cfg.environment != "prod":
         notes.append("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier")
     capacity = cfg.gpu.max_nodes * max(1, instance.gpus // cfg.model.tensor_parallel_size)

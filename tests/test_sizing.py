@@ -229,7 +229,8 @@ def test_cost_arithmetic_aws_dev():
     cfg = parse("aws-dev", {})
     cost = sizing.cost(cfg)
     node = catalog.instances("aws")["g6.xlarge"].price.on_demand
-    fixed = _fixed_per_hour("aws", {"control-plane": 1, "nat": 1, "endpoints": 6 * 2})  # 6 endpoints x 2 AZs
+    system = 2 * catalog.SYSTEM_NODE_PRICES["m6i.large"].on_demand  # EKS system group: 2 x m6i.large
+    fixed = _fixed_per_hour("aws", {"control-plane": 1, "nat": 1, "endpoints": 6 * 2}) + system  # 6 x 2 AZs
     for key, nodes in (("atMinReplicas", 1), ("atMaxReplicas", 2)):
         scenario = cost[key]
         assert scenario["gpuNodes"] == nodes
@@ -243,7 +244,8 @@ def test_cost_arithmetic_gcp_dev_spot():
     cost = sizing.cost(parse("gcp-dev", {}))
     price = catalog.instances("gcp")["g2-standard-8"].price
     for key, nodes in (("atMinReplicas", 1), ("atMaxReplicas", 2)):
-        fixed = _fixed_per_hour("gcp", {"control-plane": 1, "nat": nodes})  # Cloud NAT bills per VM
+        system = 3 * catalog.SYSTEM_NODE_PRICES["e2-standard-2"].on_demand  # 1 per zone x 3 zones
+        fixed = _fixed_per_hour("gcp", {"control-plane": 1, "nat": nodes + 3}) + system  # NAT bills per VM
         assert cost[key]["spot"]["perHour"] == round(nodes * price.spot + fixed, 2)
         assert cost[key]["onDemand"]["perMonth"] == round((nodes * price.on_demand + fixed) * 730, 2)
     assert cost["billing"] == "spot"
@@ -296,3 +298,9 @@ def test_auto_with_a_tensor_parallel_size_no_node_has():
         "llm-landing-zone:model.tensorParallelSize = 16: the largest aws node has 8 GPU(s); "
         "need 1 <= tensorParallelSize <= 8"
     )
+
+
+def test_unpriced_system_node_type_is_named_not_guessed():
+    cost = sizing.cost(parse("aws-dev", {"aws": {"systemInstanceType": "c7i.large"}}))
+    assert "system node type c7i.large has no catalog price: not in the totals" in cost["notes"]
+    assert not [line for line in cost["atMinReplicas"]["fixed"] if line["item"].startswith("system node")]

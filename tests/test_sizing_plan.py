@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from infra import catalog, config
+from infra import catalog, config, sizing
 from infra.plan import render
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import ROOT
@@ -138,3 +138,15 @@ def test_cost_counts_match_the_planned_gcp_and_azure_resources():
     assert "AKS Standard tier" not in counts  # Free tier in dev: no fee
     assert counts["NAT gateway (+ $0.045/GB processed)"] == len(azure.of_type("azure-native:network:NatGateway"))
     assert counts["blob private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint"))
+
+
+def test_system_pool_assumptions_match_the_planned_pools():
+    aws = dev_plan("aws-dev").one("aws:eks/nodeGroup:NodeGroup", "eks-system")
+    assert (aws.get("instanceTypes.0"), aws.get("scalingConfig.desiredSize")) == ("m6i.large", sizing.AWS_SYSTEM_NODES)
+    gcp = dev_plan("gcp-dev").one("gcp:container/nodePool:NodePool", "gke-system")
+    assert gcp.get("autoscaling.minNodeCount") == 1 and sizing.GKE_SYSTEM_NODES == 3  # per zone, regional cluster
+    assert gcp.get("nodeConfig.machineType") == "e2-standard-2"
+    azure_cfg = config.parse(config.from_pulumi_config(stack_file("azure-dev").config))
+    cluster = dev_plan("azure-dev").one("azure-native:containerservice:ManagedCluster")
+    pool = cluster.get("agentPoolProfiles.0")
+    assert (pool["vmSize"], pool["count"]) == sizing.system_pool(azure_cfg)
