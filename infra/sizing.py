@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from infra import catalog
 
 if TYPE_CHECKING:  # typing only: infra.config imports this module
-    from infra.config import ModelConfig, StackConfig
+    from infra.config import AwsConfig, ModelConfig, StackConfig
 
 AUTO = "auto"
 GIB = 1024**3
@@ -250,12 +250,16 @@ def _nodes(cfg: StackConfig, replicas: int) -> int:
     return min(cfg.gpu.max_nodes, max(cfg.gpu.min_nodes, math.ceil(replicas / per_node)))
 
 
-def system_pool(cfg: StackConfig) -> tuple[str, int]:
-    """The CPU node type and count the platform keeps for cluster add-ons (always on)."""
+def _aws_section(cfg: StackConfig) -> AwsConfig:
     from infra.config import AwsConfig  # runtime import: infra.config imports this module
 
+    return cfg.aws or AwsConfig()  # every aws key is optional, so the section may be absent
+
+
+def system_pool(cfg: StackConfig) -> tuple[str, int]:
+    """The CPU node type and count the platform keeps for cluster add-ons (always on)."""
     if cfg.cloud == "aws":
-        return (cfg.aws or AwsConfig()).system_instance_type, AWS_SYSTEM_NODES
+        return _aws_section(cfg).system_instance_type, AWS_SYSTEM_NODES
     if cfg.cloud == "gcp" and cfg.gcp:
         return cfg.gcp.system_machine_type, GKE_SYSTEM_NODES
     assert cfg.azure, "azure stacks always have the azure section"
@@ -281,9 +285,7 @@ def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
     if cfg.network.egress == "nat":
         counts["nat"] = gpu_nodes + system_nodes if cfg.cloud == "gcp" else 1  # Cloud NAT bills per VM
     if cfg.cloud == "aws":
-        from infra.config import AwsConfig
-
-        zones = (cfg.aws or AwsConfig()).availability_zones
+        zones = _aws_section(cfg).availability_zones
         extra = AWS_NO_EGRESS_ENDPOINTS if cfg.network.egress == "none" else ()
         counts["endpoints"] = len(AWS_INTERFACE_ENDPOINTS + extra) * zones
     if cfg.cloud == "azure":
