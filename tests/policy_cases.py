@@ -945,6 +945,10 @@ def scenarios() -> dict[str, Program]:
     unknown = program("aws", set_path("weights-policy", "policy", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"))
     unknown["serving-read"][1]["policy"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi_policy's unknown string
     out["unknown:preview"] = unknown
+    aks = program("azure")
+    aks["aks"][1].update(disableLocalAccounts="1c4a061d-8072-4f0a-a4cb-0ff528b18fe7")  # unknown boolean
+    aks["weights"][1].update(allowSharedKeyAccess="1c4a061d-8072-4f0a-a4cb-0ff528b18fe7")
+    out["unknown:preview-booleans"] = aks
     return out
 
 

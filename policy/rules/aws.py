@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, is_true, json_doc, known
+from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, json_doc, known, not_true
 
 BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
@@ -43,7 +43,7 @@ def _missing_on_buckets(stack: Stack, types: tuple[str, ...], what: str) -> Iter
 
 
 def _pab(res: Res) -> Iterator[str]:
-    off = [flag for flag in PAB_FLAGS if not is_true(res.props.get(flag))]
+    off = [flag for flag in PAB_FLAGS if not_true(res.props.get(flag))]
     if off:
         yield f"public access block must set all four flags true; not set: {', '.join(off)}"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, is_true, known
+from .model import Res, Rule, Stack, allowlist, as_list, dig, is_true, known, not_false, not_true
 
 STORAGE_ACCOUNT = ("azure-native:storage:StorageAccount",)
 BLOB_CONTAINER = ("azure-native:storage:BlobContainer",)
@@ -27,7 +27,7 @@ _BROAD_SCOPES = (
 
 
 def _blob_public(res: Res) -> Iterator[str]:
-    if res.type in STORAGE_ACCOUNT and not is_false(res.props.get("allowBlobPublicAccess")):
+    if res.type in STORAGE_ACCOUNT and not_false(res.props.get("allowBlobPublicAccess")):
         yield "allowBlobPublicAccess must be false"
     access = res.props.get("publicAccess")
     if res.type in BLOB_CONTAINER and known(access) and access not in (None, "None"):
@@ -35,7 +35,7 @@ def _blob_public(res: Res) -> Iterator[str]:
 
 
 def _shared_key(res: Res) -> Iterator[str]:
-    if not is_false(res.props.get("allowSharedKeyAccess")):
+    if not_false(res.props.get("allowSharedKeyAccess")):
         yield "allowSharedKeyAccess must be false (Entra ID only, no account keys)"
 
 
@@ -81,14 +81,14 @@ def _private_endpoint(stack: Stack) -> Iterator[tuple[Res, str]]:
 
 
 def _local_accounts(res: Res) -> Iterator[str]:
-    if not is_true(res.props.get("disableLocalAccounts")):
+    if not_true(res.props.get("disableLocalAccounts")):
         yield "disableLocalAccounts must be true (Entra ID only, no static admin kubeconfig)"
 
 
 def _workload_identity(res: Res) -> Iterator[str]:
-    if not is_true(res.get("oidcIssuerProfile.enabled")):
+    if not_true(res.get("oidcIssuerProfile.enabled")):
         yield "oidcIssuerProfile.enabled must be true"
-    if not is_true(res.get("securityProfile.workloadIdentity.enabled")):
+    if not_true(res.get("securityProfile.workloadIdentity.enabled")):
         yield "securityProfile.workloadIdentity.enabled must be true"
 
 

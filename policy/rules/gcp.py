@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .model import Res, Rule, allowlist, as_list, dig, is_false, is_true, json_doc, known
+from .model import Res, Rule, allowlist, as_list, dig, is_false, is_true, json_doc, known, not_true
 
 BUCKET = ("gcp:storage/bucket:Bucket",)
 CLUSTER = ("gcp:container/cluster:Cluster",)
@@ -37,7 +37,7 @@ def _public_access_prevention(res: Res) -> Iterator[str]:
 
 
 def _ubla(res: Res) -> Iterator[str]:
-    if not is_true(res.props.get("uniformBucketLevelAccess")):
+    if not_true(res.props.get("uniformBucketLevelAccess")):
         yield "uniformBucketLevelAccess must be true (no per-object ACLs)"
 
 
@@ -50,7 +50,7 @@ def _cmek(res: Res) -> Iterator[str]:
 
 
 def _private_nodes(res: Res) -> Iterator[str]:
-    if res.type in CLUSTER and not is_true(res.get("privateClusterConfig.enablePrivateNodes")):
+    if res.type in CLUSTER and not_true(res.get("privateClusterConfig.enablePrivateNodes")):
         yield "privateClusterConfig.enablePrivateNodes must be true (nodes without public IPs)"
     if res.type in NODE_POOL and is_false(res.get("networkConfig.enablePrivateNodes")):
         yield "networkConfig.enablePrivateNodes is false: this pool's nodes get public IPs"

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .model import SECRET, Res, Rule, Stack, as_list, dig, is_false, is_true, known
+from .model import SECRET, Res, Rule, Stack, as_list, dig, is_true, known, not_false
 
 SERVICE = ("kubernetes:core/v1:Service",)
 NETWORK_POLICY = ("kubernetes:networking.k8s.io/v1:NetworkPolicy",)
@@ -63,7 +63,7 @@ def _privilege_escalation(res: Res) -> Iterator[str]:
         context = c.get("securityContext") or {}
         if is_true(context.get("privileged")):
             yield f"{label} is privileged"
-        if not is_false(context.get("allowPrivilegeEscalation")):
+        if not_false(context.get("allowPrivilegeEscalation")):
             yield f"{label}: securityContext.allowPrivilegeEscalation must be false"
 
 

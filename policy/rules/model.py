@@ -147,6 +147,16 @@ def is_false(value: Any) -> bool:
     return value is False or (isinstance(value, str) and value.lower() == "false")
 
 
+def not_true(value: Any) -> bool:
+    """A setting that must be true and is missing or false (unknown is not a violation)."""
+    return known(value) and not is_true(value)
+
+
+def not_false(value: Any) -> bool:
+    """A setting that must be false and is missing or true (unknown is not a violation)."""
+    return known(value) and not is_false(value)
+
+
 def json_doc(value: Any) -> Any:
     """A JSON document given as a string (IAM policies) or already as data; None if unreadable."""
     if isinstance(value, str):
