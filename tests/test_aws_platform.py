@@ -111,6 +111,20 @@ def test_vpc_dns_and_private_subnets_in_two_azs(dev):
     assert sorted(assoc[s.id] for s in subnets) == sorted(rt.id for rt in private_route_tables(dev))
 
 
+def test_vpc_flow_logs_go_to_a_retained_log_group(dev):
+    flow = dev.one("aws:ec2/flowLog:FlowLog")
+    group = dev.one("aws:cloudwatch/logGroup:LogGroup", "network-flow-logs")
+    assert flow.inputs["vpcId"] == dev.one(VPC).id and flow.inputs["trafficType"] == "ALL"
+    assert flow.inputs["logDestination"] == group.outputs["arn"] and group.inputs["retentionInDays"] == 90
+    role = dev.one(ROLE, "network-flow-logs")
+    assert flow.inputs["iamRoleArn"] == role.outputs["arn"]
+    assert policy_doc(role, "assumeRolePolicy")["Statement"][0]["Principal"] == {
+        "Service": "vpc-flow-logs.amazonaws.com"
+    }
+    (statement,) = policy_doc(dev.one(ROLE_POLICY, "network-flow-logs"))["Statement"]
+    assert statement["Resource"] == [group.outputs["arn"], group.outputs["arn"] + ":*"]
+
+
 def test_nat_egress_on_routes_private_tables_through_one_nat(dev):
     nat = dev.one("aws:ec2/natGateway:NatGateway")
     public_ids = {s.id for s in dev.of_type(SUBNET) if "-public-" in s.name}
@@ -193,7 +207,7 @@ def test_eks_cluster_access_endpoint_encryption_logs(dev):
         "controllerManager",
         "scheduler",
     }
-    logs = dev.one("aws:cloudwatch/logGroup:LogGroup")
+    logs = dev.one("aws:cloudwatch/logGroup:LogGroup", "eks-logs")
     assert logs.inputs["name"] == "/aws/eks/llz-aws-dev/cluster" and logs.inputs["retentionInDays"] > 0
     assert logs.urn in cluster.dependencies
     assert cluster.inputs["deletionProtection"] is False

@@ -3,11 +3,13 @@
 Nodes never get public IPs. With `network.egress: nat` a single NAT gateway in a small public
 subnet gives the private route tables a default route (image pulls from Docker Hub / nvcr.io);
 with `none` there is no internet gateway at all and the VPC endpoints are the only way out.
+VPC flow logs (accepted and rejected) go to CloudWatch Logs for 90 days.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from infra.config import ConfigError
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
 _PUBLIC_SPLIT = 3
+FLOW_LOG_RETENTION_DAYS = 90
 
 
 def subnet_plan(
@@ -67,6 +70,8 @@ class Network(pulumi.ComponentResource):
         # Adopt the VPC's default security group and strip its allow-all rules (CIS AWS 5.4):
         # anything launched without an explicit group then gets no network access.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
+
+        self._flow_logs(name, vpc, child)
 
         nat = None
         if args.nat_egress:
@@ -139,4 +144,53 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "privateRouteTableIds": self.private_route_table_ids,
             }
+        )
+
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, opts: pulumi.ResourceOptions) -> None:
+        """Every accepted and rejected flow to CloudWatch Logs, for audit and debugging egress."""
+        log_group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=FLOW_LOG_RETENTION_DAYS, opts=opts)
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=opts,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=600,
+            opts=opts,
         )
