@@ -1002,6 +1002,75 @@ def pack_entry_point() -> list[dict[str, str]]:
     ] + [{"pack": recorded["name"], "level": recorded["enforcement_level"].value}]
 
 
+def grpc_report() -> dict[str, Any]:
+    """Start the pack as the Pulumi CLI does (`python -m pulumi.policy <engine> <pack dir>`, which
+    prints the analyzer's port) and call its gRPC Analyzer as the engine would: GetAnalyzerInfo,
+    Analyze for each resource, AnalyzeStack once. The AWS program carries two planted violations: an
+    open EKS endpoint (a resource policy) and a public access block flag off (a stack policy)."""
+    import subprocess
+    import sys
+
+    import grpc
+    from google.protobuf import empty_pb2, json_format, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    prog = program("aws", set_path("eks", "vpcConfig.publicAccessCidrs", ["0.0.0.0/0"]))
+    set_path("weights-pab", "blockPublicPolicy", False)(prog)
+    views = resources(prog)
+
+    def struct(props: dict[str, Any]) -> struct_pb2.Struct:
+        return json_format.ParseDict(props, struct_pb2.Struct())
+
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "policy"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        port = server.stdout.readline().strip()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
+            info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=60)
+            analyzed = []
+            for r in views:
+                request = analyzer_pb2.AnalyzeRequest(
+                    type=r.type, properties=struct(dict(r.props)), urn=r.urn, name=r.name
+                )
+                analyzed += [
+                    [d.policyName, r.urn, d.enforcementLevel] for d in stub.Analyze(request, timeout=60).diagnostics
+                ]
+            stack_request = analyzer_pb2.AnalyzeStackRequest(
+                resources=[
+                    analyzer_pb2.AnalyzerResource(
+                        type=r.type,
+                        properties=struct(dict(r.props)),
+                        urn=r.urn,
+                        name=r.name,
+                        parent=r.parent or "",
+                        dependencies=list(r.dependencies),
+                    )
+                    for r in views
+                ]
+            )
+            stacked = [
+                [d.policyName, d.urn, d.enforcementLevel]
+                for d in stub.AnalyzeStack(stack_request, timeout=60).diagnostics
+            ]
+    finally:
+        server.kill()
+        server.wait()
+    return {
+        "policies": [[p.name, p.enforcementLevel] for p in info.policies],
+        "analyze": analyzed,
+        "analyzeStack": stacked,
+        "urns": {r.name: r.urn for r in views},
+        "mandatory": analyzer_pb2.EnforcementLevel.Value("MANDATORY"),
+    }
+
+
 if __name__ == "__main__":
     report = {sid: [[f.rule, f.urn, f.message] for f in crossguard_findings(p)] for sid, p in scenarios().items()}
-    print(json.dumps({"findings": report, "pack": pack_entry_point()}))
+    print(json.dumps({"findings": report, "pack": pack_entry_point(), "grpc": grpc_report()}))

@@ -89,6 +89,16 @@ def test_pack_entry_point_registers_every_rule(crossguard):
         assert policy["kind"] == ("StackValidationPolicy" if rule.check_stack else "ResourceValidationPolicy")
 
 
+def test_pack_over_grpc_as_the_engine_calls_it(crossguard):
+    """The pack's real analyzer server (started as the CLI starts it) lists every rule and reports the
+    planted violations: Analyze for a resource policy, AnalyzeStack for a stack policy."""
+    report = crossguard["grpc"]
+    mandatory, urns = report["mandatory"], report["urns"]
+    assert [name for name, _ in report["policies"]] == [r.name for r in RULES]
+    assert report["analyze"] == [["aws-eks-public-endpoint", urns["eks"], mandatory]]
+    assert report["analyzeStack"] == [["aws-s3-public-access-block", urns["weights-pab"], mandatory]]
+
+
 def test_unknown_values_during_preview_are_not_violations(crossguard):
     """During `pulumi preview` a policy document built from ARNs is unknown: CrossGuard must not fail it
     (it is checked again at `pulumi up`, when the value is known)."""
