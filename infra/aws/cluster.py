@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.identity import service_trust
+
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = 90
 _PRIVATE_RANGES = tuple(
@@ -36,17 +38,6 @@ def split_api_cidrs(
     """(public, private) CIDRs: public ones go on the public endpoint's allow list."""
     private = [c for c in cidrs if any(c.subnet_of(r) for r in _PRIVATE_RANGES)]
     return [str(c) for c in cidrs if c not in private], [str(c) for c in private]
-
-
-def assume_role_policy(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
-            ],
-        }
-    )
 
 
 def node_launch_template(
@@ -123,7 +114,7 @@ class Cluster(pulumi.ComponentResource):
         policy_arn = f"arn:{args.partition}:iam::aws:policy"
 
         cluster_role = aws.iam.Role(
-            f"{name}-cluster", assume_role_policy=assume_role_policy("eks.amazonaws.com"), opts=child
+            f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com"), opts=child
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-policy",
@@ -213,9 +204,7 @@ class Cluster(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.node_role = aws.iam.Role(
-            f"{name}-node", assume_role_policy=assume_role_policy("ec2.amazonaws.com"), opts=child
-        )
+        self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)
         attachments = [
             aws.iam.RolePolicyAttachment(
                 f"{name}-node-{policy}", role=self.node_role.name, policy_arn=f"{policy_arn}/{policy}", opts=child

@@ -55,19 +55,20 @@ def read_prefix_policy(bucket_arn: str, prefix: str, key_arn: str, region: str) 
     )
 
 
-def pod_identity_trust() -> str:
+def service_trust(service: str) -> str:
+    """Trust an AWS service principal (EKS, EC2, Pod Identity) with AssumeRole + TagSession."""
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
-                }
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
             ],
         }
     )
+
+
+def pod_identity_trust() -> str:
+    return service_trust(POD_IDENTITY_PRINCIPAL)
 
 
 def irsa_trust(provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.identity import service_trust
 from infra.config import ConfigError
 
 # Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
@@ -151,18 +152,7 @@ class Network(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=FLOW_LOG_RETENTION_DAYS, opts=opts)
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
             opts=opts,
         )
         aws.iam.RolePolicy(
