@@ -175,11 +175,12 @@ class ServingConfig(_Section):
     # Longest generation to let finish on rollout / scale-down: sizes preStop + terminationGracePeriodSeconds.
     max_request_seconds: int = Field(default=600, ge=10, le=7200)
     allowed_clients: tuple[ServingPeer, ...] = ()  # in-cluster callers; empty: none (port-forward still works)
-    allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = ()  # callers through the load balancer (expose *-lb)
+    # Callers through the load balancer; required for internal-lb; public-lb without it is open to all.
+    allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = ()
     autoscaling: ServingAutoscaling = ServingAutoscaling()
     metrics: ServingMetrics = ServingMetrics()
     resources: ServingResources = ServingResources()
-    run_as_user: int = Field(default=1000, ge=1)  # non-root UID/GID for every container
+    run_as_user: int = Field(default=10001, ge=1)  # non-root UID/GID for every container (> 10000: no host clash)
 
     @field_validator("image", "puller_image")
     @classmethod
@@ -190,7 +191,8 @@ class ServingConfig(_Section):
 
     @model_validator(mode="after")
     def _lb_needs_callers(self) -> ServingConfig:
-        if self.expose != "cluster-ip" and not self.allowed_cidrs:
+        # public-lb is checked against insecure.publicLoadBalancer first, in StackConfig.
+        if self.expose == "internal-lb" and not self.allowed_cidrs:
             raise _KeyError(
                 "serving.allowedCidrs",
                 [],

@@ -268,6 +268,15 @@ def test_public_lb_only_with_the_insecure_switch():
     assert service.get("spec.type") == "LoadBalancer"
     assert service.get("metadata.annotations", {}) == {}, "a public LB must not carry the internal-LB annotations"
     assert service.get("spec.loadBalancerSourceRanges") == ["198.51.100.0/24"]
+    peers = served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
+    assert {"ipBlock": {"cidr": "198.51.100.0/24"}} in peers and {"ipBlock": {"cidr": "0.0.0.0/0"}} not in peers
+
+
+def test_public_lb_without_cidrs_is_open_only_by_the_insecure_switch():
+    served = Serving.of(plan("gcp-dev", {"serving": {"expose": "public-lb"}, "insecure": {"publicLoadBalancer": True}}))
+    assert served.one("Service").get("spec.loadBalancerSourceRanges") is None
+    peers = served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
+    assert {"ipBlock": {"cidr": "0.0.0.0/0"}} in peers
 
 
 def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack):

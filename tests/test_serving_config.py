@@ -20,6 +20,10 @@ BAD = [
     ),
     ({"serving": {"expose": "internal-lb"}}, "serving.allowedCidrs = []: expose=internal-lb needs the caller CIDRs"),
     ({"serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]}}, "insecure.publicLoadBalancer"),
+    (
+        {"serving": {"expose": "public-lb"}},
+        "serving.expose = 'public-lb': a public load balancer needs insecure.publicLoadBalancer",
+    ),
     ({"serving": {"expose": "nodeport"}}, "serving.expose = 'nodeport'"),
     (
         {"serving": {"pullerImage": "ghcr.io/x/llz:latest"}},

@@ -24,6 +24,13 @@ DNS_PEERS = (
 )
 
 
+def load_balancer_sources(serving: ServingConfig) -> list[str]:
+    """Who may call through the LB: the configured CIDRs; everyone only for an (insecure) public LB without them."""
+    if serving.expose == "cluster-ip":
+        return []
+    return [str(c) for c in serving.allowed_cidrs] or ["0.0.0.0/0"]
+
+
 def service_spec(serving: ServingConfig, selector: Mapping[str, str]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "type": "ClusterIP",
@@ -31,12 +38,10 @@ def service_spec(serving: ServingConfig, selector: Mapping[str, str]) -> dict[st
         "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
     }
     if serving.expose != "cluster-ip":
-        spec |= {
-            "type": "LoadBalancer",
-            "loadBalancerSourceRanges": [str(c) for c in serving.allowed_cidrs],
-            # Keep the caller's source IP, so the NetworkPolicy's ipBlocks see the real client.
-            "externalTrafficPolicy": "Local",
-        }
+        # Keep the caller's source IP, so the NetworkPolicy's ipBlocks see the real client.
+        spec |= {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}
+        if serving.allowed_cidrs:
+            spec["loadBalancerSourceRanges"] = [str(c) for c in serving.allowed_cidrs]
     return spec
 
 
@@ -55,9 +60,7 @@ def ingress_peers(serving: ServingConfig) -> list[dict[str, Any]]:
     peers = [_peer(p) for p in serving.allowed_clients]
     if serving.metrics.scrape_annotations or serving.metrics.service_monitor:
         peers.append(_peer(serving.metrics.scraper))
-    if serving.expose != "cluster-ip":
-        peers += [{"ipBlock": {"cidr": str(c)}} for c in serving.allowed_cidrs]
-    return peers
+    return peers + [{"ipBlock": {"cidr": cidr}} for cidr in load_balancer_sources(serving)]
 
 
 def default_deny_spec() -> dict[str, Any]:

@@ -33,6 +33,7 @@ _VLLM_ENV = {
     "VLLM_CACHE_ROOT": "/cache/vllm",
     "TRITON_CACHE_DIR": "/cache/triton",
     "TORCHINDUCTOR_CACHE_DIR": "/cache/inductor",
+    "NUMBA_CACHE_DIR": "/cache/numba",
     "TMPDIR": "/tmp",
 }
 
