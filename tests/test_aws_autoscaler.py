@@ -48,6 +48,7 @@ def test_deployment_discovers_this_clusters_groups_and_runs_on_system_nodes(dev)
     )
     assert association.inputs["serviceAccount"] == "cluster-autoscaler"
     assert association.urn in ca.dependencies
+    assert system.urn in ca.dependencies  # its pod needs a system node to become ready
 
 
 def test_role_may_only_resize_this_clusters_groups(dev):

@@ -180,8 +180,9 @@ def build(cfg: StackConfig) -> Platform:
                 image=aws_cfg.cluster_autoscaler_image or default_image(cfg.cluster.kubernetes_version),
                 node_selector=SYSTEM_LABELS,
                 pod_identity_agent=cluster.pod_identity_agent,
+                system_nodes=cluster.system_nodes,
             ),
-            pulumi.ResourceOptions(providers=[provider, k8s_provider], depends_on=[cluster.system_nodes]),
+            pulumi.ResourceOptions(providers=[provider, k8s_provider]),
         )
 
     irsa = aws_cfg.identity == "irsa"

@@ -139,6 +139,7 @@ class ClusterAutoscalerArgs:
     region: str
     image: str
     node_selector: dict[str, str]  # the system group
+    system_nodes: pulumi.Resource  # the Deployment's pod needs a node to become ready
     pod_identity_agent: pulumi.Resource
 
 
@@ -230,6 +231,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                     },
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[association]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[association, args.system_nodes]),
         )
         self.register_outputs({"deployment": self.deployment.metadata.name})
