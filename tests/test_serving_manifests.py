@@ -25,7 +25,10 @@ CUSTOM_GROUPS = ("monitoring.coreos.com/",)
 
 def schema_version(stack: str) -> tuple[str, str]:
     """(version to validate against, note): the stack's version, or the newest known if it is newer."""
-    wanted = config.parse(config.from_pulumi_config(stack_file(stack).config)).cluster.kubernetes_version
+    return schema_for(config.parse(config.from_pulumi_config(stack_file(stack).config)).cluster.kubernetes_version)
+
+
+def schema_for(wanted: str) -> tuple[str, str]:
     known = sorted({kv_utils.major_minor(v) for v in kv_utils.all_versions()}, key=lambda v: int(v.split(".")[1]))
     if wanted in known:
         return wanted, f"Kubernetes {wanted} (the stack's version)"
@@ -109,3 +112,11 @@ def test_validation_catches_an_unknown_field():
     version, _ = schema_version("gcp-dev")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, version, strict=True)
+
+
+def test_a_version_newer_than_the_schemas_falls_back_to_the_newest_and_says_so():
+    newest = max((kv_utils.major_minor(v) for v in kv_utils.all_versions()), key=lambda v: int(v.split(".")[1]))
+    version, note = schema_for("1.99")
+    assert version == newest
+    assert "1.99 is newer than kubernetes-validate knows" in note
+    assert schema_for(newest) == (newest, f"Kubernetes {newest} (the stack's version)")
