@@ -11,7 +11,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import shutil
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +29,7 @@ from serving.stores import DEFAULT_CHUNK, MIB, MissingObject, Store, open_store
 from serving.uri import WeightsUri, parse
 
 DEFAULT_WORKERS = 8
+WINDOW = 2  # chunks in flight per worker: a slow range does not stall the others
 PART = ".llz-part"
 DIGEST_MARK = ".llz-digest"  # in the partial folder: which model version its bytes belong to
 
@@ -194,52 +197,90 @@ def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, c
     fetched = 0
     window: deque[tuple[_Chunk, Future[bytes]]] = deque()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="llz-pull")
+    writer = _Writer(reporter)
     try:
         for f in files:  # empty files, and files whose bytes were all on disk already
             if f.hasher is not None and f.have == f.entry.size:
                 _finish(f)
+        writer.start()
         for c in chunks:
             window.append((c, pool.submit(fetch, c)))
-            if len(window) >= workers + 2:  # bounds memory to (workers + 2) * chunk
-                fetched += _consume(*window.popleft(), reporter)
+            if len(window) >= WINDOW * workers:  # bounds memory to about (WINDOW * workers + 2) chunks
+                fetched += _hash_then_write(*window.popleft(), writer)
         while window:
-            fetched += _consume(*window.popleft(), reporter)
+            fetched += _hash_then_write(*window.popleft(), writer)
+        writer.close()
     except MissingObject as e:
         raise PullError(f"missing object {e}: listed in {MANIFEST} but not in the store") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        writer.close(raise_error=False)
         for f in files:
             if f.out is not None:
                 f.out.close()
     return fetched
 
 
-def _consume(c: _Chunk, future: Future[bytes], reporter: Reporter) -> int:
+def _hash_then_write(c: _Chunk, future: Future[bytes], writer: _Writer) -> int:
+    """Hash in order here while the writer thread appends the previous chunk (both release the GIL)."""
     data = future.result()
-    f = c.file
-    if f.out is None:
-        f.out = f.part.open("ab")
-    try:
-        f.out.write(data)
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise PullError(f"no space left on device writing {f.part}") from None
-        raise
-    f.hasher.update(data)
-    reporter.advance(len(data))
-    if c.offset + c.length == f.entry.size:
-        f.out.close()
-        f.out = None
-        _finish(f)
-        seconds = time.monotonic() - f.started
-        reporter.event(
-            "pull.file",
-            path=f.entry.path,
-            bytes=f.entry.size,
-            seconds=round(seconds, 2),
-            MBps=rate(f.entry.size - f.have, seconds),
-        )
+    c.file.hasher.update(data)
+    writer.put(c, data)
     return len(data)
+
+
+class _Writer(threading.Thread):
+    """Appends chunks to their part files in order and finishes each file after its last chunk."""
+
+    def __init__(self, reporter: Reporter):
+        super().__init__(name="llz-write", daemon=True)
+        self.reporter = reporter
+        self.queue: queue.Queue[tuple[_Chunk, bytes] | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+
+    def put(self, c: _Chunk, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((c, data))
+
+    def close(self, raise_error: bool = True) -> None:
+        if self.is_alive():
+            self.queue.put(None)
+            self.join()
+        if raise_error and self.error is not None:
+            raise self.error
+
+    def run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(*item)
+                except BaseException as e:  # handed to the downloading thread by put() / close()
+                    self.error = e
+
+    def _write(self, c: _Chunk, data: bytes) -> None:
+        f = c.file
+        if f.out is None:
+            f.out = f.part.open("ab")
+        try:
+            f.out.write(data)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise PullError(f"no space left on device writing {f.part}") from None
+            raise
+        self.reporter.advance(len(data))
+        if c.offset + c.length == f.entry.size:
+            f.out.close()
+            f.out = None
+            _finish(f)
+            seconds = time.monotonic() - f.started
+            self.reporter.event(
+                "pull.file",
+                path=f.entry.path,
+                bytes=f.entry.size,
+                seconds=round(seconds, 2),
+                MBps=rate(f.entry.size - f.have, seconds),
+            )
 
 
 def _finish(f: _File) -> None:

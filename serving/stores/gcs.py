@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 
+from google.api_core import exceptions
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
+from requests.adapters import HTTPAdapter
 
 from serving.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
 
@@ -13,7 +16,12 @@ from serving.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
 class GcsStore:
     def __init__(self, bucket: str, workers: int, chunk_size: int):
         self.client = storage.Client()
+        pool = HTTPAdapter(pool_connections=2, pool_maxsize=2 * workers)  # requests' default keeps only 10
+        for scheme in ("https://", "http://"):
+            self.client._http.mount(scheme, pool)
         self.bucket = self.client.bucket(bucket)
+        self._media: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def stat(self, key: str) -> ObjectInfo | None:
         blob = self.bucket.get_blob(key)
@@ -22,11 +30,34 @@ class GcsStore:
         return ObjectInfo(blob.size, (blob.metadata or {}).get(SHA256_META))
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
-        try:
-            # checksum=None: GCS checksums cover whole objects only; we verify sha256 ourselves.
-            return self.bucket.blob(key).download_as_bytes(start=start, end=start + length - 1, checksum=None)
-        except NotFound as e:
-            raise MissingObject(f"gs://{self.bucket.name}/{key}") from e
+        """One ranged GET of the object's generation-pinned mediaLink, on the client's authorized session.
+
+        Blob.download_as_bytes streams the body in 8 KiB Python steps, which caps 8 parallel reads
+        at ~280 MB/s on 2 cores; reading the same response in one call runs at ~2.5 GB/s. The
+        session is the client's own (same credentials, endpoint and emulator override).
+        """
+        response = self.client._http.get(
+            self._media_link(key), headers={"Range": f"bytes={start}-{start + length - 1}"}, stream=True, timeout=120
+        )
+        with response:
+            if response.status_code == 404:
+                self._media.pop(key, None)
+                raise MissingObject(f"gs://{self.bucket.name}/{key}")
+            if response.status_code not in (200, 206):
+                raise exceptions.from_http_response(response)
+            return response.raw.read(length, decode_content=False)
+
+    def _media_link(self, key: str) -> str:
+        with self._lock:
+            link = self._media.get(key)
+        if link is None:
+            blob = self.bucket.get_blob(key)
+            if blob is None:
+                raise MissingObject(f"gs://{self.bucket.name}/{key}")
+            link = blob.media_link  # pins the generation: every range comes from the same object version
+            with self._lock:
+                self._media[key] = link
+        return link
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
