@@ -174,7 +174,7 @@ def _check_space(work: Path, needed: int) -> None:
 
 
 def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, chunk: int, reporter: Reporter) -> int:
-    """Fetch chunks in parallel, consume them in order: append to the part file and hash."""
+    """Fetch chunks in parallel; hash them in order here while a writer thread appends them to disk."""
     chunks = (
         _Chunk(f, off, min(chunk, f.entry.size - off))
         for f in files
