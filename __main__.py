@@ -4,7 +4,7 @@ import importlib
 
 import pulumi
 
-from infra import config
+from infra import config, sizing
 from infra.inference import ModelServing, ModelServingArgs
 
 cfg = config.load()  # every bad value fails here, before any resource is registered
@@ -19,5 +19,7 @@ pulumi.export("endpoint", serving.endpoint)
 pulumi.export("servedModelName", serving.served_model_name)
 pulumi.export("weightsUri", platform.weights_uri)
 pulumi.export("kubeconfig", platform.kubeconfig)
+pulumi.export("apiKey", serving.api_key)
+pulumi.export("costEstimate", sizing.cost_summary(cfg))
 for key, value in platform.exports.items():
     pulumi.export(key, value)

@@ -128,9 +128,7 @@ _PINNED_IMAGE = r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 _LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 _LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
-_Labels = dict[
-    typing.Annotated[str, Field(pattern=_LABEL_KEY)], typing.Annotated[str, Field(pattern=_LABEL_VALUE)]
-]
+_Labels = dict[typing.Annotated[str, Field(pattern=_LABEL_KEY)], typing.Annotated[str, Field(pattern=_LABEL_VALUE)]]
 
 
 class ServingPeer(_Section):

@@ -359,6 +359,19 @@ def cost(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+def cost_summary(cfg: StackConfig) -> dict[str, Any]:
+    """The stack output: estimated USD/hour at min and max replicas in the stack's billing mode."""
+    full = cost(cfg)
+    mode = "spot" if full["billing"] == "spot" and full["atMinReplicas"]["spot"] else "onDemand"
+    return {
+        "estimate": True,
+        "billing": full["billing"],
+        "usdPerHourAtMinReplicas": full["atMinReplicas"][mode]["perHour"],
+        "usdPerHourAtMaxReplicas": full["atMaxReplicas"][mode]["perHour"],
+        "usdPerMonthAtMinReplicas": full["atMinReplicas"][mode]["perMonth"],
+    }
+
+
 def report(cfg: StackConfig) -> dict[str, Any]:
     """The plan's sizing section: the fit of the configured (or auto-chosen) type, and the cost."""
     f = fit(cfg.model, cfg.gpu_instance, cfg.model.tensor_parallel_size, cfg.serving.gpu_memory_utilization)

@@ -99,6 +99,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, pulumi.Resource):
         return f"<resource {type(value).__name__}>"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire format has only doubles; Kubernetes rejects 8000.0 for an int field
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
