@@ -201,7 +201,7 @@ def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, c
     try:
         for f in files:  # empty files, and files whose bytes were all on disk already
             if f.hasher is not None and f.have == f.entry.size:
-                _finish(f)
+                _finish(f, reporter)
         writer.start()
         for c in chunks:
             window.append((c, pool.submit(fetch, c)))
@@ -272,18 +272,11 @@ class _Writer(threading.Thread):
         if c.offset + c.length == f.entry.size:
             f.out.close()
             f.out = None
-            _finish(f)
-            seconds = time.monotonic() - f.started
-            self.reporter.event(
-                "pull.file",
-                path=f.entry.path,
-                bytes=f.entry.size,
-                seconds=round(seconds, 2),
-                MBps=rate(f.entry.size - f.have, seconds),
-            )
+            _finish(f, self.reporter)
 
 
-def _finish(f: _File) -> None:
+def _finish(f: _File, reporter: Reporter) -> None:
+    """Verify a fully written part file and give it its real name."""
     f.part.touch()
     got = f.hasher.hexdigest()
     if got != f.entry.sha256:
@@ -293,6 +286,14 @@ def _finish(f: _File) -> None:
             "the object is corrupt or changed after the push"
         )
     os.replace(f.part, f.final)
+    seconds = time.monotonic() - f.started
+    reporter.event(
+        "pull.file",
+        path=f.entry.path,
+        bytes=f.entry.size,
+        seconds=round(seconds, 2),
+        MBps=rate(f.entry.size - f.have, seconds),
+    )
 
 
 def _install(work: Path, dest: Path) -> None:

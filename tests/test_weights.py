@@ -6,6 +6,7 @@ the CLI; in-process where a fault must be injected at an exact point (a crash mi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from serving.manifest import MANIFEST, Manifest
 from serving.progress import Reporter
 from serving.pull import PullError, pull
 from serving.push import push
-from serving.stores import MIB, open_store
+from serving.stores import MIB, ObjectInfo, open_store
 from serving.uri import parse
 from tests.emulators import ROOT, Emulator
 
@@ -389,3 +390,54 @@ def test_uri_forms(uri, env, parsed, monkeypatch):
 def test_bad_uris(uri):
     with pytest.raises(ValueError):
         parse(uri)
+
+
+class MemoryStore:
+    """A dict as a store: for output-format tests that need no emulator."""
+
+    def __init__(self):
+        self.objects: dict[str, bytes] = {}
+
+    def stat(self, key):
+        return ObjectInfo(len(self.objects[key]), None) if key in self.objects else None
+
+    def read_range(self, key, start, length):
+        return self.objects[key][start : start + length]
+
+    def get_bytes(self, key):
+        return self.objects.get(key)
+
+    def put_bytes(self, key, data):
+        self.objects[key] = data
+
+    def delete(self, key):
+        self.objects.pop(key, None)
+
+    def upload(self, file):
+        self.objects[file.key] = file.path.read_bytes()
+
+
+def test_terminal_gets_a_progress_bar_and_a_pod_gets_json_lines(model, tmp_path):
+    store, terminal, pod = MemoryStore(), io.StringIO(), io.StringIO()
+    push(model, "s3://b/m", store=store, reporter=Reporter(stream=terminal, tty=True))
+    pull("s3://b/m", tmp_path / "tty", store=store, chunk_size=CHUNK, reporter=Reporter(stream=terminal, tty=True))
+    assert "━" in terminal.getvalue() and "pull 5 files" in terminal.getvalue()
+    assert "pull.done: digest=" in terminal.getvalue()
+
+    pull("s3://b/m", tmp_path / "pod", store=store, chunk_size=CHUNK, reporter=Reporter(stream=pod, tty=False))
+    lines = [json.loads(line) for line in pod.getvalue().splitlines()]
+    assert [e["event"] for e in lines] == ["pull.start"] + ["pull.file"] * 5 + ["pull.done"]
+    assert {"bytes", "seconds", "MBps"} <= set(lines[-1]) and {"bytes", "seconds", "MBps"} <= set(lines[1])
+
+
+def test_disk_full_while_writing_is_one_clear_error(model, tmp_path):
+    """A real ENOSPC from the kernel: the part file of one shard is /dev/full."""
+    store = MemoryStore()
+    push(model, "s3://b/m", store=store, reporter=Reporter(tty=False))
+    partial = tmp_path / ".weights.llz-partial"
+    partial.mkdir()
+    (partial / ".llz-digest").write_text(Manifest.of_folder(model).digest)
+    (partial / "model-00001-of-00002.safetensors.llz-part").symlink_to("/dev/full")
+    with pytest.raises(PullError, match=r"^no space left on device writing .*model-00001-of-00002"):
+        pull("s3://b/m", tmp_path / "weights", store=store, chunk_size=CHUNK, reporter=Reporter(tty=False))
+    assert not (tmp_path / "weights").exists()
