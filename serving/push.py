@@ -47,8 +47,7 @@ def push(
 
     manifest = Manifest.of_folder(folder, workers)
     key = loc.key(MANIFEST)
-    remote = store.get_bytes(key)
-    if remote is not None and Manifest.from_json(remote, f"{loc}/{MANIFEST}").digest != manifest.digest:
+    if _remote_digest(store, key, f"{loc}/{MANIFEST}") not in (None, manifest.digest):
         store.delete(key)  # the old set stops looking complete before any of its files change
 
     todo, skipped = [], []
@@ -82,3 +81,14 @@ def push(
         uri=str(loc),
     )
     return result
+
+
+def _remote_digest(store: Store, key: str, where: str) -> str | None:
+    """The digest of the manifest already at the prefix; "" for one that is not valid."""
+    remote = store.get_bytes(key)
+    if remote is None:
+        return None
+    try:
+        return Manifest.from_json(remote, where).digest
+    except ManifestError:
+        return ""

@@ -441,3 +441,10 @@ def test_disk_full_while_writing_is_one_clear_error(model, tmp_path):
     with pytest.raises(PullError, match=r"^no space left on device writing .*model-00001-of-00002"):
         pull("s3://b/m", tmp_path / "weights", store=store, chunk_size=CHUNK, reporter=Reporter(tty=False))
     assert not (tmp_path / "weights").exists()
+
+
+def test_push_replaces_a_manifest_that_is_not_valid(model):
+    store = MemoryStore()
+    store.put_bytes(f"m/{MANIFEST}", b"{not json")
+    result = push(model, "s3://b/m", store=store, reporter=Reporter(tty=False))
+    assert Manifest.from_json(store.get_bytes(f"m/{MANIFEST}"), "store").digest == result.digest

@@ -20,7 +20,9 @@ class S3Store:
     def __init__(self, bucket: str, workers: int, chunk_size: int):
         self.bucket = bucket
         self.client = boto3.client(
-            "s3", config=Config(max_pool_connections=2 * workers, retries={"mode": "standard", "max_attempts": 5})
+            # pool: a push runs workers/2 files x `workers` parts at once
+            "s3",
+            config=Config(max_pool_connections=4 * workers, retries={"mode": "standard", "max_attempts": 5}),
         )
         # Parts of 16 MiB keep a 10 GB shard well under S3's 10,000-part limit.
         self.transfer = TransferConfig(
