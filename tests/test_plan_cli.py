@@ -61,8 +61,12 @@ def test_manifests_are_kubernetes_objects(tmp_path):
 def test_all_stacks(tmp_path):
     result = llz("plan", "--all", "--quiet", "--json", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["aws-dev.json", "azure-dev.json", "gcp-dev.json"]
-    assert result.stdout.count(" resources: ") == 3
+    shipped = sorted(p.name.removeprefix("Pulumi.") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    assert {"aws-dev.yaml", "gcp-dev.yaml", "azure-dev.yaml", "aws-prod.yaml"} <= set(shipped)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [s.replace(".yaml", ".json") for s in shipped]
+    assert result.stdout.count(" resources: ") == len(shipped)
+    for path in tmp_path.glob("*.json"):  # --all exits 0 only when every stack is policy-clean
+        assert json.loads(path.read_text())["policy"] == [], path.name
 
 
 def test_markdown_summary(tmp_path):

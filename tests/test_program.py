@@ -92,3 +92,18 @@ def test_planning_one_stack_never_imports_another_clouds_sdk(stack):
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert json.loads(out.splitlines()[-1]) == [CLOUD_SDKS[cloud]]
+
+
+def test_aws_prod_example_is_locked_down():
+    """The shipped prod example: no internet path, deletion protection, internal LB only."""
+    plan = dev_plan("aws-prod")
+    assert plan.one("aws:eks/cluster:Cluster").get("deletionProtection") is True
+    assert not [
+        r
+        for r in plan.resources
+        if r.type in ("aws:ec2/natGateway:NatGateway", "aws:ec2/internetGateway:InternetGateway")
+    ]
+    service = plan.one("kubernetes:core/v1:Service")
+    assert service.get("spec.type") == "LoadBalancer"
+    assert service.get("metadata.annotations")["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert plan.policy == []
