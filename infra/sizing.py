@@ -27,6 +27,9 @@ HOURS_PER_MONTH = 730  # the convention of the AWS, GCP and Azure price calculat
 # vLLM start-up logs show ~0.1-0.5 GiB non-torch memory and ~1-1.5 GiB activation peak for 7-8B
 # models at the default batch size (Llama 3.1 8B on an H100: 0.35 + 1.24 GiB); 2 GiB keeps a margin.
 RUNTIME_GIB_PER_GPU = 2.0
+# Headroom on a pulled copy of the weights for config/tokenizer files and the puller's manifest.
+WEIGHTS_HEADROOM = 1.1
+IMAGE_DISK_GB = 60  # vLLM image (compressed layers + unpacked snapshot) and the system images
 WEIGHT_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 QUANTIZED = ("fp8", "int8", "int4")  # tried, in this order, when nothing fits unquantized
 _TP_SIZES = (1, 2, 4, 8)  # vLLM shards attention heads evenly: powers of two that divide a node
@@ -357,6 +360,12 @@ def cost(cfg: StackConfig) -> dict[str, Any]:
         "excludes": _EXCLUDES,
         "notes": notes,
     }
+
+
+def gpu_node_disk_gb(weights_gb: float, floor_gb: int = 100) -> int:
+    """GPU node disk: the vLLM image plus one pulled copy of the weights (the pod's emptyDir), in
+    10 GB steps. The same rule on every cloud; a cloud with a larger minimum passes its floor."""
+    return max(floor_gb, math.ceil((weights_gb * WEIGHTS_HEADROOM + IMAGE_DISK_GB) / 10) * 10)
 
 
 def cost_summary(cfg: StackConfig) -> dict[str, Any]:

@@ -325,7 +325,7 @@ def test_gpu_node_group(dev):
 
 
 def test_gpu_disk_grows_with_the_model_and_can_be_set():
-    from infra.aws.gpu_pool import gpu_disk_gib
+    from infra.sizing import gpu_node_disk_gb as gpu_disk_gib
 
     assert gpu_disk_gib(16) == 100
     assert gpu_disk_gib(141) == 220  # 70B bf16: one copy of the weights + images

@@ -20,12 +20,13 @@ from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, defau
 from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
 from infra.aws.endpoints import Endpoints, EndpointsArgs
-from infra.aws.gpu_pool import GPU_TAINT, GpuPool, GpuPoolArgs, gpu_disk_gib
+from infra.aws.gpu_pool import GPU_TAINT, GpuPool, GpuPoolArgs
 from infra.aws.identity import ServingIdentity, ServingIdentityArgs
 from infra.aws.network import Network, NetworkArgs, subnet_plan
 from infra.config import AwsConfig, ConfigError, StackConfig
 from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
+from infra.sizing import gpu_node_disk_gb
 
 GPU_LABELS = {"llz.io/pool": "gpu"}
 SYSTEM_LABELS = {"llz.io/pool": "system"}
@@ -144,7 +145,7 @@ def build(cfg: StackConfig) -> Platform:
             spot=cfg.gpu.spot,
             min_nodes=cfg.gpu.min_nodes,
             max_nodes=cfg.gpu.max_nodes,
-            disk_gib=aws_cfg.gpu_disk_gib or gpu_disk_gib(cfg.model.weights_gb),
+            disk_gib=aws_cfg.gpu_disk_gib or gpu_node_disk_gb(cfg.model.weights_gb),
             ami=ami,
             labels=GPU_LABELS,
             device_plugin_image=aws_cfg.device_plugin_image,

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,12 +25,6 @@ from infra.platform import Toleration
 GPU_TAINT = Toleration("nvidia.com/gpu")
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
-_IMAGE_GIB = 60  # vLLM image (compressed layers + unpacked snapshot) and system images
-
-
-def gpu_disk_gib(weights_gb: float) -> int:
-    """Node disk for the vLLM image plus one pulled copy of the weights (emptyDir), 10 GiB steps."""
-    return max(100, math.ceil((weights_gb * 1.1 + _IMAGE_GIB) / 10) * 10)
 
 
 def autoscaler_tags(labels: Mapping[str, str], gpus: int) -> dict[str, str]:

@@ -10,7 +10,6 @@ the in-cluster device plugin) is imported here.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 
 import pulumi
@@ -24,6 +23,7 @@ from infra.azure.identity import ServingIdentity, ServingIdentityArgs
 from infra.azure.network import Network, NetworkArgs, subnet_plan
 from infra.config import StackConfig
 from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
+from infra.sizing import gpu_node_disk_gb
 
 BLOB_ZONE = "privatelink.blob.core.windows.net"
 
@@ -84,8 +84,7 @@ def build(cfg: StackConfig) -> Platform:
             min_nodes=cfg.gpu.min_nodes,
             max_nodes=cfg.gpu.max_nodes,
             spot=cfg.gpu.spot,
-            # Room for the vLLM image plus the weights the init container pulls to an emptyDir.
-            os_disk_gb=max(256, 128 + math.ceil(2 * cfg.model.weights_gb)),
+            os_disk_gb=gpu_node_disk_gb(cfg.model.weights_gb, floor_gb=256),
             tags=tags,
             provider=provider,
             k8s=cluster.k8s,

@@ -21,13 +21,14 @@ from infra.config import PROJECT, ConfigError, StackConfig
 from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
 from infra.gcp.cluster import POOL_LABEL, Cluster, ClusterArgs
 from infra.gcp.endpoints import GoogleApis, GoogleApisArgs
-from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs, disk_size_gb
+from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs
 from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WorkloadIdentity, WorkloadIdentityArgs
 from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import GpuScheduling, Platform, Toleration
 from infra.platform import WorkloadIdentity as PodIdentity
+from infra.sizing import gpu_node_disk_gb
 
 AUTH_PLUGIN_HINT = "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"
 
@@ -126,7 +127,7 @@ def build(cfg: StackConfig) -> Platform:
             spot=cfg.gpu.spot,
             min_nodes=cfg.gpu.min_nodes,
             max_nodes=cfg.gpu.max_nodes,
-            disk_gb=gcp_cfg.gpu_disk_gb or disk_size_gb(cfg.model.weights_gb),
+            disk_gb=gcp_cfg.gpu_disk_gb or gpu_node_disk_gb(cfg.model.weights_gb),
             service_account=nodes.email,
         ),
         on_gcp,

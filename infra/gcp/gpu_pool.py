@@ -7,7 +7,6 @@ their image is fully pulled, which shortens cold starts for images in Artifact R
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,11 +16,6 @@ import pulumi_gcp as gcp
 from infra.gcp.cluster import node_config
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
-
-
-def disk_size_gb(weights_gb: float) -> int:
-    """Boot disk that holds the vLLM image (~20 GB unpacked) and a pulled copy of the weights, twice."""
-    return max(100, math.ceil(60 + 2 * weights_gb))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from infra.sizing import WEIGHTS_HEADROOM
+
 # Reading safetensors into GPU memory, from the node's disk (init-container pull) or streamed from
 # the bucket (runai_streamer): 100 MB/s is a floor for a gp3/pd-balanced/Premium SSD root disk.
 ASSUMED_LOAD_GBPS = 0.1
@@ -24,8 +26,6 @@ PROBE_PERIOD_S = 10
 DEREGISTER_S = 15
 # vLLM's own shutdown after the last request (engine core and workers exit).
 SHUTDOWN_S = 30
-# Headroom on the weights volume for config/tokenizer files and the puller's manifest.
-WEIGHTS_HEADROOM = 1.1
 # Disk for compile/JIT caches (torch inductor, triton, flashinfer) and for temp files.
 CACHE_GI = 8
 TMP_GI = 2
