@@ -8,10 +8,15 @@ exported as a secret because it names the endpoint and CA.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from infra.platform import Toleration
+
+NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+_DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 
 def exec_kubeconfig(
@@ -56,3 +61,50 @@ def cluster_provider(
 ) -> k8s.Provider:
     """The explicit Kubernetes provider every in-cluster resource uses (never ~/.kube/config)."""
     return k8s.Provider(name, kubeconfig=kubeconfig, opts=opts)
+
+
+def nvidia_device_plugin(
+    name: str,
+    node_selector: Mapping[str, str],
+    tolerations: Sequence[Toleration],
+    opts: pulumi.ResourceOptions,
+    image: str = NVIDIA_DEVICE_PLUGIN_IMAGE,
+) -> k8s.apps.v1.DaemonSet:
+    """NVIDIA's static device-plugin DaemonSet (nvidia-device-plugin.yml), on the GPU pool only.
+
+    For node images that ship the driver but not the plugin (EKS AL2023, AKS). Typed rather than a
+    Helm release, so the plan, `--manifests` and the policy pack see the object.
+    """
+    labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/part-of": "llm-landing-zone"}
+    return k8s.apps.v1.DaemonSet(
+        name,
+        metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
+        spec={
+            "selector": {"match_labels": labels},
+            "update_strategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priority_class_name": "system-node-critical",
+                    "node_selector": dict(node_selector),
+                    "tolerations": [t.as_k8s() for t in tolerations],
+                    "automount_service_account_token": False,
+                    "containers": [
+                        {
+                            "name": "nvidia-device-plugin",
+                            "image": image,
+                            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                            "security_context": {
+                                "allow_privilege_escalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                            "volume_mounts": [{"name": "device-plugin", "mount_path": _DEVICE_PLUGIN_DIR}],
+                        }
+                    ],
+                    "volumes": [{"name": "device-plugin", "host_path": {"path": _DEVICE_PLUGIN_DIR}}],
+                },
+            },
+        },
+        opts=opts,
+    )

@@ -20,11 +20,11 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.cluster import AmiFamily, launch_template_ref, node_launch_template
+from infra.kube import nvidia_device_plugin
 from infra.platform import Toleration
 
 GPU_TAINT = Toleration("nvidia.com/gpu")
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
-DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 
 def autoscaler_tags(labels: Mapping[str, str], gpus: int) -> dict[str, str]:
@@ -91,43 +91,7 @@ class GpuPool(pulumi.ComponentResource):
 
         self.device_plugin = None
         if args.ami.gpu_ami_type.startswith("AL2023"):
-            self.device_plugin = _device_plugin(f"{name}-device-plugin", args.device_plugin_image, args.labels, child)
+            self.device_plugin = nvidia_device_plugin(
+                f"{name}-device-plugin", args.labels, [GPU_TAINT], child, image=args.device_plugin_image
+            )
         self.register_outputs({"nodeGroupName": self.node_group.node_group_name})
-
-
-def _device_plugin(
-    name: str, image: str, node_selector: Mapping[str, str], opts: pulumi.ResourceOptions
-) -> k8s.apps.v1.DaemonSet:
-    """NVIDIA's static device-plugin DaemonSet (nvidia-device-plugin.yml), on GPU nodes only."""
-    labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/part-of": "llm-landing-zone"}
-    return k8s.apps.v1.DaemonSet(
-        name,
-        metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
-        spec={
-            "selector": {"match_labels": {"app.kubernetes.io/name": "nvidia-device-plugin"}},
-            "update_strategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "node_selector": dict(node_selector),
-                    "tolerations": [GPU_TAINT.as_k8s()],
-                    "priority_class_name": "system-node-critical",
-                    "containers": [
-                        {
-                            "name": "nvidia-device-plugin",
-                            "image": image,
-                            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
-                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
-                            "security_context": {
-                                "allow_privilege_escalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "volume_mounts": [{"name": "device-plugin", "mount_path": DEVICE_PLUGIN_DIR}],
-                        }
-                    ],
-                    "volumes": [{"name": "device-plugin", "host_path": {"path": DEVICE_PLUGIN_DIR}}],
-                },
-            },
-        },
-        opts=opts,
-    )

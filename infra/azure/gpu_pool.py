@@ -16,12 +16,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import containerservice
 
+from infra.kube import nvidia_device_plugin
 from infra.platform import Toleration
 
 GPU_TAINT = Toleration("nvidia.com/gpu")
 SPOT_TAINT = Toleration("kubernetes.azure.com/scalesetpriority", operator="Equal", value="spot")
 POOL_LABEL = {"llz.io/pool": "gpu"}
-DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
 
 
 def pool_taints(spot: bool) -> list[Toleration]:
@@ -87,42 +87,7 @@ class GpuPool(pulumi.ComponentResource):
             # The autoscaler owns the node count once the pool exists.
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, ignore_changes=["count"]),
         )
-        labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/part-of": "llm-landing-zone"}
-        self.device_plugin = k8s.apps.v1.DaemonSet(
-            f"{name}-device-plugin",
-            metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
-            spec={
-                "selector": {"matchLabels": labels},
-                "updateStrategy": {"type": "RollingUpdate"},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "priorityClassName": "system-node-critical",
-                        "nodeSelector": POOL_LABEL,
-                        "tolerations": [t.as_k8s() for t in taints],
-                        "automountServiceAccountToken": False,
-                        "containers": [
-                            {
-                                "name": "nvidia-device-plugin",
-                                "image": DEVICE_PLUGIN_IMAGE,
-                                "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
-                                "resources": {
-                                    "requests": {"cpu": "50m", "memory": "64Mi"},
-                                    "limits": {"memory": "128Mi"},
-                                },
-                                "volumeMounts": [
-                                    {"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}
-                                ],
-                            }
-                        ],
-                        "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
-                    },
-                },
-            },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s),
+        self.device_plugin = nvidia_device_plugin(
+            f"{name}-device-plugin", POOL_LABEL, taints, pulumi.ResourceOptions(parent=self, provider=args.k8s)
         )
         self.register_outputs({"poolName": self.pool.name})
