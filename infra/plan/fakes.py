@@ -17,6 +17,8 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
+from infra import config
+
 # Which cloud's fakes answer for a package's resources and invokes.
 _PACKAGE_FAKES = {"aws": "infra.aws.fakes", "gcp": "infra.gcp.fakes", "azure-native": "infra.azure.fakes"}
 
@@ -39,18 +41,15 @@ class FakeContext:
         return f"{name}-{self.digest(typ, name)}"
 
 
-def _context(stack: str, config: Mapping[str, str]) -> FakeContext:
-    import json
-
-    get = lambda key: config.get(f"llm-landing-zone:{key}")  # noqa: E731
+def _context(stack: str, engine_config: Mapping[str, str]) -> FakeContext:
+    """The facts the fakes echo (region, project, subscription), from the stack's own config."""
+    raw = config.from_pulumi_config(engine_config)  # decoded, not validated: the program validates
     extra: dict[str, str] = {}
-    if get("gcp"):
-        extra["gcp_project"] = json.loads(get("gcp")).get("project", FakeContext.gcp_project)
-    if get("azure"):
-        extra["azure_subscription_id"] = json.loads(get("azure")).get(
-            "subscriptionId", FakeContext.azure_subscription_id
-        )
-    return FakeContext(stack=stack, region=get("region") or "us-east-1", **extra)
+    if isinstance(raw.get("gcp"), dict) and "project" in raw["gcp"]:
+        extra["gcp_project"] = raw["gcp"]["project"]
+    if isinstance(raw.get("azure"), dict) and "subscriptionId" in raw["azure"]:
+        extra["azure_subscription_id"] = raw["azure"]["subscriptionId"]
+    return FakeContext(stack=stack, region=raw.get("region") or "us-east-1", **extra)
 
 
 def _fakes_for(token: str) -> ModuleType | None:
