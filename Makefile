@@ -12,7 +12,7 @@ $(PY):
 # Reinstall when the dependency list changes.
 $(VENV)/.deps: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[infra,serving,test]'
+	$(PY) -m pip install -q -e '.[infra,weights,test]'
 	touch $@
 
 # Test tiers that live outside .venv, in the gitignored .test-tools/ (made once, kept between runs):

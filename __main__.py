@@ -5,7 +5,7 @@ import importlib
 import pulumi
 
 from infra import config, sizing
-from infra.inference import ModelServing, ModelServingArgs
+from infra.serving import ModelServing, ModelServingArgs
 
 cfg = config.load()  # every bad value fails here, before any resource is registered
 

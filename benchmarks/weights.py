@@ -26,13 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving.manifest import Manifest  # noqa: E402
-from serving.progress import Reporter, rate  # noqa: E402
-from serving.pull import pull  # noqa: E402
-from serving.push import push  # noqa: E402
-from serving.stores import DEFAULT_CHUNK, MIB, open_store  # noqa: E402
-from serving.uri import parse  # noqa: E402
 from tests.emulators import STORES, start  # noqa: E402
+from weights.manifest import Manifest  # noqa: E402
+from weights.progress import Reporter, rate  # noqa: E402
+from weights.pull import pull  # noqa: E402
+from weights.push import push  # noqa: E402
+from weights.stores import DEFAULT_CHUNK, MIB, open_store  # noqa: E402
+from weights.uri import parse  # noqa: E402
 
 SHARDS = 8
 

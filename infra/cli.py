@@ -1,6 +1,6 @@
 """`llz`: the project's command line. Each subcommand imports only what it needs.
 
-`llz weights …` runs in the init-container image, which installs only the `[serving]` extra, so
+`llz weights …` runs in the init-container image, which installs only the `[weights]` extra, so
 the plan's modules (pulumi, pydantic) are imported only when the command is `plan`.
 """
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="offline plan of a stack under Pulumi's mock engine")
     weights = sub.add_parser("weights", help="push model weights to a bucket, pull and verify them")
 
-    from serving import cli as weights_cli
+    from weights import cli as weights_cli
 
     weights_cli.add_arguments(weights)
     if argv[:1] == ["plan"]:

@@ -168,7 +168,7 @@ class ServingConfig(_Section):
     gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     enable_prefix_caching: bool = True
     expose: Literal["cluster-ip", "internal-lb", "public-lb"] = "cluster-ip"
-    # Our init-container image (serving/Dockerfile, ENTRYPOINT llz), pushed to your registry; pinned.
+    # Our init-container image (weights/Dockerfile, ENTRYPOINT llz), pushed to your registry; pinned.
     puller_image: str = Field(default="ghcr.io/llm-landing-zone/llz:0.1.0", pattern=_PINNED_IMAGE)
     # Longest generation to let finish on rollout / scale-down: sizes preStop + terminationGracePeriodSeconds.
     max_request_seconds: int = Field(default=600, ge=10, le=7200)

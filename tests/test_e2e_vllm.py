@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.progress import Reporter
-from serving.push import push
 from tests.emulators import ROOT, TOOLS, free_port, stop
+from weights.progress import Reporter
+from weights.push import push
 
 pytest_plugins = ["tests.weights_fixtures"]
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import sys
 import pytest
 
 from infra import config
-from infra.inference import sizing
 from infra.plan.stackfile import ROOT
+from infra.serving import timings
 from tests.harness import dev_plan, plan, stack_file
 from tests.serving_support import Serving, env_of, flags, resolve_platform
 
@@ -36,13 +36,13 @@ def serving(dev_stack) -> Serving:
 
 def test_component_is_cloud_blind():
     script = (
-        "import sys, infra.inference\n"
+        "import sys, infra.serving\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('pulumi_aws', 'pulumi_gcp', 'pulumi_azure_native', 'boto3', 'botocore', 'azure') "
         "or m.startswith('google.cloud')))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]", f"infra.inference imports a cloud SDK: {out.stdout}"
+    assert out.stdout.strip() == "[]", f"infra.serving imports a cloud SDK: {out.stdout}"
 
 
 def test_every_object_has_an_explicit_name_in_the_namespace(serving, dev_stack):
@@ -154,8 +154,8 @@ def test_probes_startup_budget_derives_from_model_size(serving, dev_stack):
     vllm = serving.container("vllm")
     startup = vllm["startupProbe"]
     budget = startup["periodSeconds"] * startup["failureThreshold"]
-    load = cfg.model.weights_gb / sizing.ASSUMED_LOAD_GBPS
-    assert load + sizing.ENGINE_WARMUP_S <= budget < load + sizing.ENGINE_WARMUP_S + startup["periodSeconds"]
+    load = cfg.model.weights_gb / timings.ASSUMED_LOAD_GBPS
+    assert load + timings.ENGINE_WARMUP_S <= budget < load + timings.ENGINE_WARMUP_S + startup["periodSeconds"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert vllm[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
 
@@ -168,30 +168,30 @@ def test_startup_budget_grows_with_the_model():
     )
     budgets = [Serving.of(p).container("vllm")["startupProbe"]["failureThreshold"] for p in (small, large)]
     assert budgets[0] < budgets[1]
-    assert budgets[1] * 10 >= 140 / sizing.ASSUMED_LOAD_GBPS  # 140 GB of bf16 weights at the assumed rate
+    assert budgets[1] * 10 >= 140 / timings.ASSUMED_LOAD_GBPS  # 140 GB of bf16 weights at the assumed rate
     # tensor parallelism: GPUs per replica from the Platform, and /dev/shm grows with them
     vllm = Serving.of(large).container("vllm")
     assert flags(vllm["args"])["--tensor-parallel-size"] == "4"
     assert vllm["resources"]["limits"]["nvidia.com/gpu"] == "4"
     shm = next(v for v in Serving.of(large).pod["spec"]["volumes"] if v["name"] == "shm")
-    assert shm["emptyDir"]["sizeLimit"] == f"{sizing.shm_gi(4)}Gi"
+    assert shm["emptyDir"]["sizeLimit"] == f"{timings.shm_gi(4)}Gi"
 
 
 def test_graceful_drain_covers_the_longest_request(serving, dev_stack):
     cfg = _cfg(dev_stack)
     spec = serving.pod["spec"]
     grace = spec["terminationGracePeriodSeconds"]
-    assert grace >= cfg.serving.max_request_seconds + sizing.DEREGISTER_S
+    assert grace >= cfg.serving.max_request_seconds + timings.DEREGISTER_S
     pre_stop = serving.container("vllm")["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[:2] == ["python3", "-c"]
     assert "vllm:num_requests_running" in pre_stop[2]
-    assert pre_stop[3:] == [str(sizing.DEREGISTER_S), str(cfg.serving.max_request_seconds)]
+    assert pre_stop[3:] == [str(timings.DEREGISTER_S), str(cfg.serving.max_request_seconds)]
     compile(pre_stop[2], "preStop", "exec")  # the drain script is valid Python
 
 
 def test_max_request_seconds_sets_the_grace_period():
     served = Serving.of(plan("gcp-dev", {"serving": {"maxRequestSeconds": 1800}}))
-    assert served.pod["spec"]["terminationGracePeriodSeconds"] == sizing.grace_seconds(1800) >= 1800
+    assert served.pod["spec"]["terminationGracePeriodSeconds"] == timings.grace_seconds(1800) >= 1800
     assert served.container("vllm")["lifecycle"]["preStop"]["exec"]["command"][-1] == "1800"
 
 
@@ -224,7 +224,7 @@ def test_deployment_waits_for_the_platform(serving, dev_stack):
     ready = _platform(dev_stack).ready_urns
     assert ready, f"{dev_stack}: the Platform lists nothing to wait for"
     assert set(ready) <= set(serving.deployment.dependencies)
-    assert serving.deployment.get("spec.progressDeadlineSeconds") > sizing.startup_seconds(
+    assert serving.deployment.get("spec.progressDeadlineSeconds") > timings.startup_seconds(
         _cfg(dev_stack).model.weights_gb
     )
 
@@ -305,7 +305,7 @@ def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack)
         "averageValue": str(cfg.serving.autoscaling.target_per_replica),
     }
     window = hpa.get("spec.behavior.scaleDown.stabilizationWindowSeconds")
-    assert window > sizing.cold_start_seconds(cfg.model.weights_gb, pulls=True)
+    assert window > timings.cold_start_seconds(cfg.model.weights_gb, pulls=True)
     assert window <= 3600
 
 

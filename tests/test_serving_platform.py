@@ -11,9 +11,9 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from infra import config
-from infra.inference import ModelServing, ModelServingArgs
 from infra.plan.engine import SECRET, Plan, mocked_engine
 from infra.platform import EgressRule, GpuScheduling, Platform, Toleration, WorkloadIdentity
+from infra.serving import ModelServing, ModelServingArgs
 from tests.harness import stack_file
 from tests.serving_support import Serving, env_of, flags
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.inference import sizing
+from infra.serving import timings
 from tests.emulators import free_port
 from tests.harness import dev_plan
 from tests.serving_support import Serving
@@ -97,7 +97,7 @@ def _stop(proc: subprocess.Popen) -> float:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(sizing.SHUTDOWN_S)
+            proc.wait(timings.SHUTDOWN_S)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -211,7 +211,7 @@ def test_pre_stop_gives_up_when_the_server_is_gone(running):
 
 
 def test_sigterm_shutdown_fits_the_assumed_budget(vllm_python, tiny_model, running):  # noqa: F811
-    """Last: stops the module's server and measures vLLM's own exit against sizing.SHUTDOWN_S."""
+    """Last: stops the module's server and measures vLLM's own exit against timings.SHUTDOWN_S."""
     seconds = _stop(running.proc)
     assert running.proc.returncode is not None
-    assert seconds < sizing.SHUTDOWN_S, f"vLLM took {seconds:.1f}s to exit after SIGTERM"
+    assert seconds < timings.SHUTDOWN_S, f"vLLM took {seconds:.1f}s to exit after SIGTERM"

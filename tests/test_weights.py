@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from serving.manifest import MANIFEST, Manifest
-from serving.progress import Reporter
-from serving.pull import PullError, pull
-from serving.push import push
-from serving.stores import MIB, ObjectInfo, open_store
-from serving.uri import parse
 from tests.emulators import ROOT, Emulator
+from weights.manifest import MANIFEST, Manifest
+from weights.progress import Reporter
+from weights.pull import PullError, pull
+from weights.push import push
+from weights.stores import MIB, ObjectInfo, open_store
+from weights.uri import parse
 
 pytest_plugins = ["tests.weights_fixtures"]
 
@@ -256,7 +256,7 @@ import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("pulumi", "pydantic", "yaml"):
-            raise ImportError(f"{name} is not in the [serving] image")
+            raise ImportError(f"{name} is not in the [weights] image")
 sys.meta_path.insert(0, Block())
 from infra.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -265,7 +265,7 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.parametrize("emulator", ["s3"], indirect=True)
 def test_weights_cli_runs_without_the_plan_dependencies(emulator, model, tmp_path, request):
-    """What the [serving]-only image can do: pulumi, pydantic and yaml cannot even be imported."""
+    """What the [weights]-only image can do: pulumi, pydantic and yaml cannot even be imported."""
     uri, dest = _uri(emulator, request), tmp_path / "weights"
 
     def llz_serving_only(*args: str) -> subprocess.CompletedProcess:
@@ -334,7 +334,7 @@ def test_not_enough_disk_fails_before_downloading(emulator, model, tmp_path, req
     uri, dest = _uri(emulator, request), tmp_path / "weights"
     push(model, uri, reporter=Reporter(tty=False))
     monkeypatch.setattr(
-        "serving.pull.shutil.disk_usage", lambda p: __import__("shutil")._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+        "weights.pull.shutil.disk_usage", lambda p: __import__("shutil")._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
     )
     with pytest.raises(PullError, match=r"not enough disk space .* need \d+ more bytes, 1000 free"):
         pull(uri, dest, reporter=Reporter(tty=False))

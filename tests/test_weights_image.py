@@ -1,4 +1,4 @@
-"""The init-container image: serving/Dockerfile passes hadolint and installs only the [serving] extra."""
+"""The init-container image: weights/Dockerfile passes hadolint and installs only the [weights] extra."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = ROOT / "serving" / "Dockerfile"
+DOCKERFILE = ROOT / "weights" / "Dockerfile"
 
 
 def hadolint() -> str:
@@ -52,18 +52,18 @@ def test_runs_llz_as_a_non_root_numeric_user():
     assert steps[0][0] == "FROM" and "slim" in steps[0][1] and ":latest" not in steps[0][1]
 
 
-def test_installs_only_the_serving_extra_with_pinned_constraints():
+def test_installs_only_the_weights_extra_with_pinned_constraints():
     runs = " ".join(arg for op, arg in instructions() if op == "RUN")
-    assert re.findall(r'"\.\[([^\]]*)\]"', runs) == ["serving"]
-    assert "--constraint serving/constraints.txt" in runs
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["serving"]
+    assert re.findall(r'"\.\[([^\]]*)\]"', runs) == ["weights"]
+    assert "--constraint weights/constraints.txt" in runs
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["weights"]
     pins = {}
-    for line in (ROOT / "serving" / "constraints.txt").read_text().splitlines():
+    for line in (ROOT / "weights" / "constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             req = Requirement(line)
             pins[req.name.lower()] = next(iter(req.specifier)).version
     for spec in map(Requirement, extra):
-        assert spec.name.lower() in pins, f"{spec.name} (serving extra) is not pinned in serving/constraints.txt"
+        assert spec.name.lower() in pins, f"{spec.name} (weights extra) is not pinned in weights/constraints.txt"
         assert spec.specifier.contains(pins[spec.name.lower()]), (
             f"{spec.name}=={pins[spec.name.lower()]} violates {spec}"
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from serving.uri import WeightsUri
+from weights.uri import WeightsUri
 
 MIB = 1024 * 1024
 DEFAULT_CHUNK = 32 * MIB  # large ranges: fewer requests; emulators that re-read the object per GET keep up
@@ -57,13 +57,13 @@ class Store(Protocol):
 def open_store(uri: WeightsUri, workers: int = 8, chunk_size: int = DEFAULT_CHUNK) -> Store:
     """The store for `uri`, with connection pools sized for `workers` parallel ranged reads."""
     if uri.scheme == "s3":
-        from serving.stores.s3 import S3Store
+        from weights.stores.s3 import S3Store
 
         return S3Store(uri.bucket, workers, chunk_size)
     if uri.scheme == "gs":
-        from serving.stores.gcs import GcsStore
+        from weights.stores.gcs import GcsStore
 
         return GcsStore(uri.bucket, workers, chunk_size)
-    from serving.stores.azure import AzureStore
+    from weights.stores.azure import AzureStore
 
     return AzureStore(uri.bucket, uri.account, workers, chunk_size)

@@ -12,8 +12,8 @@ from typing import Any
 import pulumi
 
 from infra.config import ModelConfig, ServingConfig
-from infra.inference import sizing
 from infra.platform import Platform
+from infra.serving import timings
 
 PORT = 8000
 API_KEY_ENTRY = "api-key"  # the key inside the Secret
@@ -106,14 +106,14 @@ def pod_template(
     uid = serving.run_as_user
     streams = serving.load_format == "runai_streamer"
     weights_gb = model.weights_gb
-    weights_gi = 0 if streams else sizing.weights_volume_gi(weights_gb)
-    shm_gi = sizing.shm_gi(gpu.gpus_per_replica)
+    weights_gi = 0 if streams else timings.weights_volume_gi(weights_gb)
+    shm_gi = timings.shm_gi(gpu.gpus_per_replica)
     identity_env = env_list(platform.identity.env)
 
     volumes: list[dict[str, Any]] = [
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{shm_gi}Gi"}},
-        {"name": "cache", "emptyDir": {"sizeLimit": f"{sizing.CACHE_GI}Gi"}},
-        {"name": "tmp", "emptyDir": {"sizeLimit": f"{sizing.TMP_GI}Gi"}},
+        {"name": "cache", "emptyDir": {"sizeLimit": f"{timings.CACHE_GI}Gi"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": f"{timings.TMP_GI}Gi"}},
     ]
     mounts = [
         {"name": "shm", "mountPath": "/dev/shm"},
@@ -157,20 +157,20 @@ def pod_template(
             "requests": {
                 "cpu": serving.resources.cpu,
                 "memory": memory,
-                "ephemeral-storage": f"{weights_gi + sizing.CACHE_GI + sizing.TMP_GI}Gi",
+                "ephemeral-storage": f"{weights_gi + timings.CACHE_GI + timings.TMP_GI}Gi",
             },
             # /dev/shm is memory-backed and counts against the limit, so the limit adds it.
             "limits": {"memory": _plus_gi(memory, shm_gi), gpu.resource_name: str(gpu.gpus_per_replica)},
         },
         "startupProbe": _probe(
-            "/health", sizing.PROBE_PERIOD_S, sizing.startup_failure_threshold(weights_gb), timeout=5
+            "/health", timings.PROBE_PERIOD_S, timings.startup_failure_threshold(weights_gb), timeout=5
         ),
         "readinessProbe": _probe("/health", period=10, failures=3, timeout=5),
         "livenessProbe": _probe("/health", period=15, failures=4, timeout=10),
         "lifecycle": {
             "preStop": {
                 "exec": {
-                    "command": ["python3", "-c", _DRAIN, str(sizing.DEREGISTER_S), str(serving.max_request_seconds)]
+                    "command": ["python3", "-c", _DRAIN, str(timings.DEREGISTER_S), str(serving.max_request_seconds)]
                 }
             }
         },
@@ -193,7 +193,7 @@ def pod_template(
             "automountServiceAccountToken": False,
             # Service env vars would inject VLLM_PORT=tcp://… for a Service named vllm and break vLLM.
             "enableServiceLinks": False,
-            "terminationGracePeriodSeconds": sizing.grace_seconds(serving.max_request_seconds),
+            "terminationGracePeriodSeconds": timings.grace_seconds(serving.max_request_seconds),
             "nodeSelector": dict(gpu.node_selector),
             "tolerations": [t.as_k8s() for t in gpu.tolerations],
             "securityContext": {

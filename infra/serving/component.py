@@ -15,9 +15,9 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.config import ModelConfig, ServingConfig
-from infra.inference import network, scaling, sizing
-from infra.inference.pod import API_KEY_ENTRY, PORT, pod_template
 from infra.platform import Platform
+from infra.serving import network, scaling, timings
+from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class ModelServing(pulumi.ComponentResource):
         )
 
         autoscale = serving.replicas.max > serving.replicas.min
-        cold_start = sizing.cold_start_seconds(model.weights_gb, pulls)
+        cold_start = timings.cold_start_seconds(model.weights_gb, pulls)
         wait = f"{math.ceil(cold_start / 60) + 10}m"
         deployment = k8s.apps.v1.Deployment(
             name,
@@ -156,7 +156,7 @@ class ModelServing(pulumi.ComponentResource):
         )
 
         if autoscale:
-            window = sizing.scale_down_window_seconds(model.weights_gb, pulls)
+            window = timings.scale_down_window_seconds(model.weights_gb, pulls)
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa",
                 metadata=meta(name),

@@ -1,11 +1,11 @@
-"""`llz weights push|pull|serve`. Imports only the serving extra (never pulumi or pydantic)."""
+"""`llz weights push|pull|serve`. Imports only the weights extra (never pulumi or pydantic)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from serving.stores import DEFAULT_CHUNK, MIB
+from weights.stores import DEFAULT_CHUNK, MIB
 
 EXIT_FAILED = 1
 
@@ -57,20 +57,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from serving.push import push
+    from weights.push import push
 
     push(args.local_dir, args.uri, workers=args.workers)
     return 0
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from serving.pull import pull
+    from weights.pull import pull
 
     pull(args.uri, args.local_dir, workers=args.workers, chunk_size=args.chunk_mib * MIB)
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from serving.entrypoint import serve
+    from weights.entrypoint import serve
 
     return serve(args.vllm_args, workers=args.workers, chunk_size=args.chunk_mib * MIB)

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.manifest import MANIFEST, Manifest, ManifestError
-from serving.progress import Reporter, rate
-from serving.stores import Store, Upload, open_store
-from serving.uri import WeightsUri, parse
+from weights.manifest import MANIFEST, Manifest, ManifestError
+from weights.progress import Reporter, rate
+from weights.stores import Store, Upload, open_store
+from weights.uri import WeightsUri, parse
 
 DEFAULT_WORKERS = 8
 

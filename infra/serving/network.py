@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infra.config import ServingConfig, ServingPeer
-from infra.inference.pod import PORT
 from infra.platform import EgressRule
+from infra.serving.pod import PORT
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 # CoreDNS/kube-dns runs in kube-system on EKS, GKE and AKS; NodeLocal DNSCache listens on a

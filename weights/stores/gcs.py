@@ -10,7 +10,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from requests.adapters import HTTPAdapter
 
-from serving.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
+from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
 
 
 class GcsStore:

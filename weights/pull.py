@@ -23,10 +23,10 @@ from typing import BinaryIO
 
 from tenacity import retry, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
-from serving.manifest import MANIFEST, FileEntry, Manifest
-from serving.progress import Reporter, rate
-from serving.stores import DEFAULT_CHUNK, MIB, MissingObject, Store, open_store
-from serving.uri import WeightsUri, parse
+from weights.manifest import MANIFEST, FileEntry, Manifest
+from weights.progress import Reporter, rate
+from weights.stores import DEFAULT_CHUNK, MIB, MissingObject, Store, open_store
+from weights.uri import WeightsUri, parse
 
 DEFAULT_WORKERS = 8
 WINDOW = 2  # chunks in flight per worker: a slow range does not stall the others

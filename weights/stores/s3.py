@@ -7,7 +7,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from serving.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
+from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 

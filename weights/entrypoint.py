@@ -10,7 +10,7 @@ import os
 import shlex
 from collections.abc import Sequence
 
-from serving.pull import pull
+from weights.pull import pull
 
 DEFAULT_DIR = "/models/weights"
 

@@ -8,8 +8,8 @@ import os
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from serving.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
-from serving.uri import ACCOUNT_ENV
+from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
+from weights.uri import ACCOUNT_ENV
 
 
 class AzureStore:

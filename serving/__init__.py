@@ -1,1 +1,0 @@
-"""What runs inside the serving pod: weights pull/push and the vLLM entrypoint."""
