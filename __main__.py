@@ -1,16 +1,15 @@
 """llm-landing-zone: config -> platform (one cloud) -> serving component (no cloud) -> exports."""
 
-import importlib
-
 import pulumi
 
-from infra import config, sizing
+from infra import clouds, cost
+from infra.config import loader
 from infra.serving import ModelServing, ModelServingArgs
 
-cfg = config.load()  # every bad value fails here, before any resource is registered
+cfg = loader.load()  # every bad value fails here, before any resource is registered
 
-# The only branch on cloud: import just that cloud's module (and so just its SDK).
-platform = importlib.import_module(f"infra.{cfg.cloud}").build(cfg)
+# The only branch on cloud: import just that cloud's platform (and so just its SDK).
+platform = clouds.part(cfg.cloud, "platform").build(cfg)
 
 serving = ModelServing("llm", ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving))
 
@@ -20,6 +19,6 @@ pulumi.export("servedModelName", serving.served_model_name)
 pulumi.export("weightsUri", platform.weights_uri)
 pulumi.export("kubeconfig", platform.kubeconfig)
 pulumi.export("apiKey", serving.api_key)
-pulumi.export("costEstimate", sizing.cost_summary(cfg))
+pulumi.export("costEstimate", cost.cost_summary(cfg))
 for key, value in platform.exports.items():
     pulumi.export(key, value)

@@ -1,7 +1,7 @@
 """GPU instance types each cloud offers for inference, with hardware facts and list prices.
 
 Config validation uses it to reject a non-GPU instance type, platforms use it for GPU counts and
-accelerator names, and `infra.sizing` uses the memory and prices for the fit check, the `auto`
+accelerator names, and `infra.fit` / `infra.cost` use the memory and prices for the fit check, the `auto`
 choice and the plan's cost estimate. Hardware: shared/reference/CLOUD-WIRING.md section 6 (vendor
 tables). Prices: on-demand USD/hour, Linux, one reference region per cloud (`REFERENCE_REGION`);
 every price names its source and date, and `estimate=True` marks third-party or derived figures.
@@ -11,9 +11,10 @@ Prices drift: the plan prints them as estimates; check the cloud's pricing API b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 Cloud = Literal["aws", "gcp", "azure"]
+CLOUDS: tuple[Cloud, ...] = get_args(Cloud)
 
 REFERENCE_REGION: dict[Cloud, str] = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 
@@ -151,16 +152,21 @@ SYSTEM_NODE_PRICES: dict[str, Price] = {
 }
 
 
+_INSTANCES: dict[Cloud, dict[str, GpuInstance]] = {c: {} for c in CLOUDS}
+for _instance in CATALOG:
+    _INSTANCES[_instance.cloud][_instance.name] = _instance
+
+
 def instances(cloud: Cloud) -> dict[str, GpuInstance]:
     """The catalog's GPU instance types of one cloud, by name."""
-    return {i.name: i for i in CATALOG if i.cloud == cloud}
+    return dict(_INSTANCES[cloud])
 
 
 @dataclass(frozen=True)
 class FixedPart:
     """A per-hour charge that does not scale with replicas (cluster fee, NAT, private endpoints).
 
-    The label says what one `usd_per_hour` buys; `infra.sizing` multiplies by how many the stack
+    The label says what one `usd_per_hour` buys; `infra.cost` multiplies by how many the stack
     has. Usage charges (GB processed, egress) are not included; the plan says so.
     """
 
@@ -185,6 +191,11 @@ FIXED_PARTS: tuple[FixedPart, ...] = (
 )
 
 
+_FIXED: dict[Cloud, dict[str, FixedPart]] = {c: {} for c in CLOUDS}
+for _part in FIXED_PARTS:
+    _FIXED[_part.cloud][_part.key] = _part
+
+
 def fixed_parts(cloud: Cloud) -> dict[str, FixedPart]:
     """The per-hour charges of one cloud that do not scale with replicas, by key."""
-    return {p.key: p for p in FIXED_PARTS if p.cloud == cloud}
+    return dict(_FIXED[cloud])

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
 
+from infra.conventions import GPU_RESOURCE, GPU_TAINT_KEY
+
 if TYPE_CHECKING:  # typing only: keep pulumi_kubernetes off the import path of this module
     import pulumi_kubernetes as k8s
-
-Cloud = Literal["aws", "gcp", "azure"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class Toleration:
         return out
 
 
+# The one toleration every cloud's GPU pods carry (the taint is conventions.GPU_TAINT_KEY=VALUE).
+GPU_TOLERATION = Toleration(GPU_TAINT_KEY)
+
+
 @dataclass(frozen=True)
 class GpuScheduling:
     """How a serving pod lands on the GPU pool and how many GPUs it asks for."""
@@ -42,7 +46,7 @@ class GpuScheduling:
     tolerations: Sequence[Toleration]  # the GPU taint, plus the spot taint when spot is on
     gpus_per_replica: int
     gpu_memory_gb: int  # per GPU
-    resource_name: str = "nvidia.com/gpu"
+    resource_name: str = GPU_RESOURCE
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,6 @@ class EgressRule:
 
 @dataclass(frozen=True)
 class Platform:
-    cloud: Cloud
     k8s: k8s.Provider
     kubeconfig: pulumi.Output[str]  # secret
     gpu: GpuScheduling

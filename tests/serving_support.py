@@ -3,13 +3,13 @@ Platform with its outputs resolved (what the component must have copied, cloud-b
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-from infra import config
+from infra import clouds
+from infra.config import loader
 from infra.plan.engine import Plan, Resource, mocked_engine
 from infra.platform import Platform
 from tests.harness import stack_file
@@ -29,11 +29,11 @@ class ResolvedPlatform:
 def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> ResolvedPlatform:
     """Build the stack's Platform under the mock engine and resolve the outputs it carries."""
     sf = stack_file(stack, overrides)
-    cfg = config.parse(config.from_pulumi_config(sf.config))
+    cfg = loader.parse(loader.from_pulumi_config(sf.config))
     found: dict[str, Any] = {}
 
     def program() -> None:
-        platform = importlib.import_module(f"infra.{cfg.cloud}").build(cfg)
+        platform = clouds.part(cfg.cloud, "platform").build(cfg)
         found["platform"] = platform
         identity = platform.identity
         pulumi.Output.all(

@@ -6,18 +6,21 @@ from typing import Any
 
 import pytest
 
-from infra import config
+from infra.aws.settings import AwsConfig
+from infra.config import loader
+from infra.config.errors import ConfigError
+from infra.config.schema import StackConfig
 from tests.harness import plan, stack_file
 
 
-def parse(overrides: dict[str, Any]) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file("aws-dev", overrides).config))
+def parse(overrides: dict[str, Any]) -> StackConfig:
+    return loader.parse(loader.from_pulumi_config(stack_file("aws-dev", overrides).config))
 
 
 def test_section_is_optional_with_secure_defaults():
-    cfg = parse({})
-    assert cfg.aws is None
-    defaults = config.AwsConfig()
+    cfg = parse({})  # aws-dev sets no aws section: resolve fills in the defaults
+    defaults = cfg.aws
+    assert defaults == AwsConfig()
     assert defaults.identity == "pod-identity"
     assert defaults.ami_type == "al2023"
     assert defaults.restrict_reads_to_vpc_endpoint is True
@@ -59,7 +62,7 @@ def test_keys_parse():
     ],
 )
 def test_bad_values_are_one_line(aws, expected):
-    with pytest.raises(config.ConfigError) as err:
+    with pytest.raises(ConfigError) as err:
         parse({"aws": aws})
     message = str(err.value)
     assert "\n" not in message
@@ -68,7 +71,7 @@ def test_bad_values_are_one_line(aws, expected):
 
 
 def test_more_zones_than_the_region_has_fails_before_any_resource():
-    with pytest.raises(config.ConfigError, match=r"aws\.availabilityZones = 4: the region has only 3") as err:
+    with pytest.raises(ConfigError, match=r"aws\.availabilityZones = 4: the region has only 3") as err:
         plan("aws-dev", {"region": "eu-west-3", "aws": {"availabilityZones": 4}})
     assert "\n" not in str(err.value)
 

@@ -1,4 +1,4 @@
-"""What `infra.aws.build` hands the serving component: the Platform, with its outputs resolved."""
+"""What `infra.aws.platform.build` hands the serving component: the Platform, with its outputs resolved."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pulumi
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import config
+from infra.config import loader
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import load
 from tests.harness import stack_file
@@ -18,12 +18,12 @@ from tests.harness import stack_file
 def _build(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run build() for aws-dev under the mocks; return the Platform and its resolved outputs."""
     sf = stack_file("aws-dev", overrides) if overrides else load("aws-dev")
-    cfg = config.parse(config.from_pulumi_config(sf.config))
+    cfg = loader.parse(loader.from_pulumi_config(sf.config))
     built: list = []
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
-        import infra.aws
+        import infra.aws.platform
 
-        run(lambda: built.append(infra.aws.build(cfg)))
+        run(lambda: built.append(infra.aws.platform.build(cfg)))
         assert errors.messages == []
         platform = built[0]
 

@@ -148,7 +148,7 @@ def test_no_egress_mode_has_no_internet_path_and_the_full_endpoint_set():
 
 
 def test_too_small_vpc_is_a_config_error_before_any_resource():
-    from infra.config import ConfigError
+    from infra.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"network.cidr = '10.0.0.0/24': too small"):
         plan("aws-dev", {"network": {"cidr": "10.0.0.0/24"}})
@@ -249,7 +249,7 @@ def test_private_api_cidrs_go_to_the_cluster_security_group_not_the_public_endpo
 
 
 def test_open_api_endpoint_only_with_the_insecure_switch():
-    from infra.config import ConfigError
+    from infra.config.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"insecure\.publicApiEndpoint"):
         plan("aws-dev", {"cluster": {"apiAllowedCidrs": ["0.0.0.0/0"]}})
@@ -307,7 +307,7 @@ def test_gpu_node_group(dev):
     assert gpu.inputs["instanceTypes"] == ["g6.xlarge"]
     assert gpu.inputs["capacityType"] == "ON_DEMAND"
     assert gpu.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 2}
-    assert gpu.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert gpu.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu.inputs["labels"] == {"llz.io/pool": "gpu"}
     assert gpu.ignore_changes == ["scalingConfig.desiredSize"]
     template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-nodes")
@@ -325,7 +325,7 @@ def test_gpu_node_group(dev):
 
 
 def test_gpu_disk_grows_with_the_model_and_can_be_set():
-    from infra.sizing import gpu_node_disk_gb as gpu_disk_gib
+    from infra.fit import gpu_node_disk_gb as gpu_disk_gib
 
     assert gpu_disk_gib(16) == 100
     assert gpu_disk_gib(141) == 220  # 70B bf16: one copy of the weights + images
@@ -355,7 +355,7 @@ def test_cluster_autoscaler_node_template_tags_on_the_asg(dev):
     prefix = "k8s.io/cluster-autoscaler/node-template"
     assert {k: v["tag"]["value"] for k, v in tags.items()} == {
         f"{prefix}/label/llz.io/pool": "gpu",
-        f"{prefix}/taint/nvidia.com/gpu": "true:NoSchedule",
+        f"{prefix}/taint/nvidia.com/gpu": "present:NoSchedule",
         f"{prefix}/resources/nvidia.com/gpu": "1",
     }
     for t in tags.values():

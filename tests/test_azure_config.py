@@ -8,7 +8,9 @@ import runpy
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import config
+from infra.config import loader
+from infra.config.errors import ConfigError
+from infra.config.schema import StackConfig
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import ROOT
 from tests.harness import plan, stack_file
@@ -16,8 +18,8 @@ from tests.harness import plan, stack_file
 STACK = "azure-dev"
 
 
-def _parse(overrides: dict) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file(STACK, overrides).config))
+def _parse(overrides: dict) -> StackConfig:
+    return loader.parse(loader.from_pulumi_config(stack_file(STACK, overrides).config))
 
 
 def test_defaults_are_the_secure_ones():
@@ -38,7 +40,7 @@ def test_defaults_are_the_secure_ones():
     ],
 )
 def test_bad_azure_key_is_one_line(overrides, fragments):
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         _parse(overrides)
     message = str(info.value)
     assert "\n" not in message
@@ -61,7 +63,7 @@ def test_bad_azure_key_is_one_line(overrides, fragments):
 def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overrides, fragments):
     sf = stack_file(STACK, overrides)
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(config.ConfigError) as info:
+        with pytest.raises(ConfigError) as info:
             run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
         assert monitor.recorded == []
     message = str(info.value)
@@ -77,13 +79,13 @@ def test_explicit_subnets_are_used():
 
 
 def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server():
-    import infra.azure
+    import infra.azure.platform
 
     sf = stack_file(STACK)
-    cfg = config.parse(config.from_pulumi_config(sf.config))
+    cfg = loader.parse(loader.from_pulumi_config(sf.config))
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
         built = []
-        run(lambda: built.append(infra.azure.build(cfg)))
+        run(lambda: built.append(infra.azure.platform.build(cfg)))
         kubeconfig = built[0].kubeconfig
         assert _sync_await(kubeconfig.is_secret()) is True
         doc = json.loads(_sync_await(kubeconfig.future()))

@@ -14,7 +14,8 @@ import runpy
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import config
+from infra.config import loader
+from infra.config.errors import ConfigError
 from infra.plan.engine import Plan, Resource, mocked_engine
 from infra.plan.stackfile import ROOT
 from tests.harness import dev_plan, plan, stack_file
@@ -214,7 +215,7 @@ def test_gpu_pool_scales_from_zero_with_gke_metadata_and_taint(dev):
     assert pool.get("initialNodeCount") == 0
     assert pool.get("nodeConfig.workloadMetadataConfig.mode") == "GKE_METADATA"
     assert pool.get("nodeConfig.taints") == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert pool.get("nodeConfig.labels") == {"llm-landing-zone/pool": "gpu"}
+    assert pool.get("nodeConfig.labels") == {"llz.io/pool": "gpu"}
     assert pool.get("nodeConfig.serviceAccount") == dev.one(ACCOUNT).outputs["email"]
     assert pool.get("nodeConfig.gcfsConfig.enabled") is True  # image streaming
     assert pool.get("cluster") == dev.one(CLUSTER).get("name")
@@ -321,7 +322,7 @@ def test_restricted_and_default_api_modes():
 def test_bad_gcp_values_fail_as_one_line_before_any_resource(overrides, fragments):
     sf = stack_file("gcp-dev", overrides)
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(config.ConfigError) as info:
+        with pytest.raises(ConfigError) as info:
             run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
         assert monitor.recorded == []
     message = str(info.value)
@@ -349,17 +350,17 @@ def test_serving_waits_for_the_gpu_pool_and_the_iam_binding(dev):
 
 def test_platform_scheduling_identity_egress_and_kubeconfig():
     sf = stack_file("gcp-dev", {})
-    cfg = config.parse(config.from_pulumi_config(sf.config))
+    cfg = loader.parse(loader.from_pulumi_config(sf.config))
     with mocked_engine(sf.project, sf.stack, sf.config) as (_, run, errors):
         built = []
-        run(lambda: built.append(importlib.import_module("infra.gcp").build(cfg)))
+        run(lambda: built.append(importlib.import_module("infra.gcp.platform").build(cfg)))
         platform = built[0]
         kubeconfig = json.loads(_sync_await(platform.kubeconfig.future()))
         assert _sync_await(platform.kubeconfig.is_secret())
         assert errors.messages == []
     assert platform.gpu.node_selector == {
         "cloud.google.com/gke-accelerator": "nvidia-l4",
-        "llm-landing-zone/pool": "gpu",
+        "llz.io/pool": "gpu",
     }
     assert [t.as_k8s() for t in platform.gpu.tolerations] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -387,7 +388,7 @@ def test_plans_are_deterministic():
 
 
 def test_generated_names_fit_gcp_limits():
-    from infra.gcp import gcp_name
+    from infra.gcp.platform import gcp_name
 
     assert gcp_name("llz", "gcp-dev", "nodes", limit=30) == "llz-gcp-dev-nodes"
     long = gcp_name("llz", "Team_A.very-long-stack-name-for-prod", "nodes", limit=30)

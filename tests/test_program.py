@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from infra import config
+from infra.config import loader
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import ROOT, load
 from infra.platform import Platform
@@ -63,15 +63,15 @@ def test_exports(dev_stack):
 def test_platform_contract(dev_stack):
     """What each cloud's build() hands downstream: the seam the cloud and serving issues share."""
     sf = load(dev_stack)
-    cfg = config.parse(config.from_pulumi_config(sf.config))
+    cfg = loader.parse(loader.from_pulumi_config(sf.config))
     built: list[Platform] = []
     import importlib
 
     with mocked_engine(sf.project, sf.stack, sf.config) as (_, run, errors):
-        run(lambda: built.append(importlib.import_module(f"infra.{cfg.cloud}").build(cfg)))
+        run(lambda: built.append(importlib.import_module(f"infra.{cfg.cloud}.platform").build(cfg)))
         assert errors.messages == []
     platform = built[0]
-    assert isinstance(platform, Platform) and platform.cloud == cfg.cloud
+    assert isinstance(platform, Platform)
     assert platform.identity.namespace == cfg.serving.namespace
     assert platform.identity.service_account == cfg.serving.service_account
     assert platform.gpu.gpus_per_replica == cfg.model.tensor_parallel_size
@@ -79,6 +79,25 @@ def test_platform_contract(dev_stack):
     assert platform.gpu.node_selector
     assert any(t.key == "nvidia.com/gpu" for t in platform.gpu.tolerations)
     assert platform.internal_lb_annotations
+
+
+def test_config_cost_and_fakes_of_every_cloud_load_no_cloud_sdk():
+    """The SDK-free parts (settings, footprint, fakes) of all three clouds, plus config parsing and
+    cost of a stack of each, import no cloud SDK: only `platform` may pay for one."""
+    script = (
+        "import json, sys\n"
+        "from infra import clouds, cost\n"
+        "from infra.config import loader\n"
+        "from infra.plan import stackfile\n"
+        "for cloud in ('aws', 'gcp', 'azure'):\n"
+        "    for part in clouds.SDK_FREE:\n"
+        "        clouds.part(cloud, part)\n"
+        f"for stack in {DEV_STACKS!r}:\n"
+        "    cost.cost(loader.parse(loader.from_pulumi_config(stackfile.load(stack).config)))\n"
+        f"print(json.dumps(sorted(m for m in {sorted(CLOUD_SDKS.values())!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.splitlines()[-1]) == []
 
 
 @pytest.mark.parametrize("stack", DEV_STACKS)

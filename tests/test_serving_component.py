@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
-from infra import config
+from infra.config import loader
+from infra.config.errors import ConfigError
+from infra.config.schema import StackConfig
 from infra.plan.stackfile import ROOT
 from infra.serving import timings
 from tests.harness import dev_plan, plan, stack_file
@@ -25,8 +27,8 @@ def _platform(stack: str):
     return resolve_platform(stack)
 
 
-def _cfg(stack: str, overrides=None) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file(stack, overrides).config))
+def _cfg(stack: str, overrides=None) -> StackConfig:
+    return loader.parse(loader.from_pulumi_config(stack_file(stack, overrides).config))
 
 
 @pytest.fixture
@@ -253,7 +255,7 @@ def test_internal_lb_uses_the_platform_annotations(stack):
 
 
 def test_public_lb_only_with_the_insecure_switch():
-    with pytest.raises(config.ConfigError, match=r"serving.expose = 'public-lb'.*insecure.publicLoadBalancer"):
+    with pytest.raises(ConfigError, match=r"serving.expose = 'public-lb'.*insecure.publicLoadBalancer"):
         _cfg("aws-dev", {"serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]}})
     served = Serving.of(
         plan(

@@ -6,7 +6,9 @@ import runpy
 
 import pytest
 
-from infra import config
+from infra.config import loader
+from infra.config.errors import ConfigError
+from infra.config.schema import ServingConfig
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import ROOT
 from tests.harness import stack_file
@@ -55,7 +57,7 @@ BAD = [
 def test_bad_serving_value_is_one_line_and_nothing_is_registered(overrides, expected):
     sf = stack_file("aws-dev", overrides)
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(config.ConfigError) as caught:
+        with pytest.raises(ConfigError) as caught:
             run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
         assert monitor.recorded == [], "resources were registered before the config error"
     message = str(caught.value)
@@ -65,7 +67,7 @@ def test_bad_serving_value_is_one_line_and_nothing_is_registered(overrides, expe
 
 
 def test_defaults_are_secure():
-    serving = config.ServingConfig()
+    serving = ServingConfig()
     assert serving.expose == "cluster-ip"
     assert serving.allowed_clients == () and serving.allowed_cidrs == ()
     assert serving.run_as_user != 0
@@ -74,8 +76,8 @@ def test_defaults_are_secure():
 
 
 def test_internal_lb_with_callers_parses():
-    cfg = config.parse(
-        config.from_pulumi_config(
+    cfg = loader.parse(
+        loader.from_pulumi_config(
             stack_file("gcp-dev", {"serving": {"expose": "internal-lb", "allowedCidrs": ["10.50.0.0/20"]}}).config
         )
     )

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra import config
+from infra.config import loader
 from infra.plan.engine import SECRET, Plan, mocked_engine
 from infra.platform import EgressRule, GpuScheduling, Platform, Toleration, WorkloadIdentity
 from infra.serving import ModelServing, ModelServingArgs
@@ -20,7 +20,7 @@ from tests.serving_support import Serving, env_of, flags
 
 def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[str, Any]]:
     sf = stack_file("aws-dev", {"serving": serving_overrides} if serving_overrides else None)
-    cfg = config.parse(config.from_pulumi_config(sf.config))
+    cfg = loader.parse(loader.from_pulumi_config(sf.config))
     outputs: dict[str, Any] = {}
 
     def program() -> None:
@@ -29,7 +29,6 @@ def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[st
             "gpu-ready", metadata={"name": "gpu-ready"}, opts=pulumi.ResourceOptions(provider=provider)
         )
         platform = Platform(
-            cloud="aws",
             k8s=provider,
             kubeconfig=pulumi.Output.secret("{}"),
             gpu=GpuScheduling(

@@ -25,7 +25,12 @@ import math
 
 import pytest
 
-from infra import catalog, config, sizing
+from infra import catalog, fit
+from infra.config import loader
+from infra.config.errors import ConfigError
+from infra.config.schema import StackConfig
+from infra.cost import cost as stack_cost
+from infra.cost import report
 from tests.harness import stack_file
 
 LLAMA31_8B = {  # LLAMA31-CONFIG (the fields sizing reads)
@@ -51,12 +56,12 @@ AUTO = {"instanceType": "auto"}
 R1 = {"name": "deepseek-ai/DeepSeek-R1", "paramsBillions": 671, "tensorParallelSize": None}
 
 
-def parse(stack: str, overrides: dict) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file(stack, overrides).config))
+def parse(stack: str, overrides: dict) -> StackConfig:
+    return loader.parse(loader.from_pulumi_config(stack_file(stack, overrides).config))
 
 
 def error(stack: str, overrides: dict) -> str:
-    with pytest.raises(config.ConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         parse(stack, overrides)
     message = str(info.value)
     assert "\n" not in message
@@ -76,8 +81,8 @@ def hf_dir(tmp_path, name: str, data: dict) -> str:
 @pytest.mark.parametrize(("shape", "published_gib"), [(LLAMA31_8B, 15.62), (LLAMA31_70B, 39.06)])
 def test_kv_cache_matches_hf_llama31_table(shape, published_gib):
     """HF-LLAMA31: KV cache for 128k (128,000) tokens in FP16."""
-    per_token = sizing.kv_shape_from_hf_config(shape).bytes_per_token(2.0)
-    assert per_token * 128_000 / sizing.GIB == pytest.approx(published_gib, abs=0.01)
+    per_token = fit.kv_shape_from_hf_config(shape).bytes_per_token(2.0)
+    assert per_token * 128_000 / fit.GIB == pytest.approx(published_gib, abs=0.01)
 
 
 @pytest.mark.parametrize(("params", "published_gb"), [(8.03, 16), (70.6, 140)])
@@ -91,27 +96,27 @@ def test_estimated_kv_shape_is_close_to_llama_configs():
     """Without config.json, the Llama-style estimate is within 15% of the published configs."""
     for params, real in ((8.03, LLAMA31_8B), (70.6, LLAMA31_70B)):
         cfg = parse("aws-dev", {"model": {"paramsBillions": params, "tensorParallelSize": None}, "gpu": AUTO})
-        estimate = sizing.kv_shape(cfg.model).bytes_per_token(2.0)
-        assert estimate == pytest.approx(sizing.kv_shape_from_hf_config(real).bytes_per_token(2.0), rel=0.15)
+        estimate = fit.kv_shape(cfg.model).bytes_per_token(2.0)
+        assert estimate == pytest.approx(fit.kv_shape_from_hf_config(real).bytes_per_token(2.0), rel=0.15)
 
 
 def test_8b_bf16_fits_one_24gb_gpu_at_modest_context(tmp_path):
     """HF-LLAMA31 16 GB weights + 8k tokens of KV (1 GiB) fit 24 GB x 0.9; VLLM-MEM."""
     cfg = parse("aws-dev", {"model": {"hfConfigDir": hf_dir(tmp_path, "llama8b", LLAMA31_8B)}})
-    report = sizing.report(cfg)["fit"]
-    assert (cfg.gpu.instance_type, report["fits"], report["kvShape"]) == ("g6.xlarge", True, "config.json")
-    assert report["kvCacheGiBPerSequence"] == pytest.approx(8192 * 131072 / sizing.GIB, abs=0.01)
-    assert report["neededGiB"] < report["availableGiB"] < 24
+    found = report(cfg)["fit"]
+    assert (cfg.gpu.instance_type, found["fits"], found["kvShape"]) == ("g6.xlarge", True, "config.json")
+    assert found["kvCacheGiBPerSequence"] == pytest.approx(8192 * 131072 / fit.GIB, abs=0.01)
+    assert found["neededGiB"] < found["availableGiB"] < 24
 
 
 def test_kv_cache_budget_matches_a_vllm_startup_log(tmp_path):
     """VLLM-LOG: our weights, runtime and KV-cache tokens are within 1-3% of what vLLM measured."""
     model = {"paramsBillions": 8.03, "maxModelLen": 32768, "hfConfigDir": hf_dir(tmp_path, "llama8b", LLAMA31_8B)}
-    fit = sizing.report(parse("aws-dev", {"gpu": {"instanceType": "p5.48xlarge"}, "model": model}))["fit"]
-    assert fit["weightsGiB"] == pytest.approx(14.99, rel=0.01)
-    assert 0.35 + 1.24 <= fit["runtimeGiB"] <= 2.5  # vLLM's non-torch + activation peak, with a margin
-    assert fit["kvCacheTokens"] == pytest.approx(447_088, rel=0.03)
-    assert fit["fullLengthSequences"] == 13  # vLLM: 13.64x concurrency at 32,768 tokens
+    found = report(parse("aws-dev", {"gpu": {"instanceType": "p5.48xlarge"}, "model": model}))["fit"]
+    assert found["weightsGiB"] == pytest.approx(14.99, rel=0.01)
+    assert 0.35 + 1.24 <= found["runtimeGiB"] <= 2.5  # vLLM's non-torch + activation peak, with a margin
+    assert found["kvCacheTokens"] == pytest.approx(447_088, rel=0.03)
+    assert found["fullLengthSequences"] == 13  # vLLM: 13.64x concurrency at 32,768 tokens
 
 
 def test_8b_bf16_does_not_fit_a_16gb_t4_and_names_the_cheapest_fix():
@@ -133,7 +138,7 @@ def test_70b_bf16_needs_two_80gb_gpus():
     wider = error("azure-dev", {"model": M70B, "gpu": nc48})  # the right type, but TP 1 uses one GPU
     assert "set model.tensorParallelSize 2 to use more GPUs of Standard_NC48ads_A100_v4" in wider
     ok = parse("azure-dev", {"model": {**M70B, "tensorParallelSize": 2}, "gpu": nc48})
-    assert sizing.report(ok)["fit"]["fits"]
+    assert report(ok)["fit"]["fits"]
 
 
 @pytest.mark.parametrize(
@@ -156,19 +161,19 @@ def test_671b_moe_fits_no_single_node_without_quantization(stack, fix, tmp_path)
 
 def test_mla_kv_cache_is_the_compressed_latent():
     """DEEPSEEK-V3: MLA caches kv_lora_rank + qk_rope_head_dim = 576 values per layer per token."""
-    shape = sizing.kv_shape_from_hf_config(DEEPSEEK_R1)
+    shape = fit.kv_shape_from_hf_config(DEEPSEEK_R1)
     assert shape.bytes_per_token(2.0) == 61 * 576 * 2
 
 
 # ---- auto -------------------------------------------------------------------------------------
 
 
-def _cheapest_by_brute_force(cfg: config.StackConfig) -> tuple[str, int]:
+def _cheapest_by_brute_force(cfg: StackConfig) -> tuple[str, int]:
     options = [
         (i.price.on_demand, i.name, tp)
         for i in catalog.instances(cfg.cloud).values()
         for tp in (1, 2, 4, 8)
-        if tp <= i.gpus and sizing.fit(cfg.model, i, tp, cfg.serving.gpu_memory_utilization).fits
+        if tp <= i.gpus and fit.fit(cfg.model, i, tp, cfg.serving.gpu_memory_utilization).fits
     ]
     name = min(options)[1]
     return name, min(tp for _, n, tp in options if n == name)
@@ -190,7 +195,7 @@ def test_auto_picks_the_cheapest_type_that_fits(stack, model, expected):
     assert (cfg.gpu.instance_type, cfg.model.tensor_parallel_size) == expected
     assert _cheapest_by_brute_force(cfg) == expected
     assert cfg.gpu.auto_selected and cfg.gpu_instance.name == expected[0]  # what the platforms read
-    assert sizing.report(cfg)["fit"]["auto"] is True
+    assert report(cfg)["fit"]["auto"] is True
     with pytest.raises(ValueError, match="frozen"):
         cfg.gpu.instance_type = "auto"  # type: ignore[misc]
 
@@ -227,7 +232,7 @@ def _fixed_per_hour(cloud: str, counts: dict[str, int]) -> float:
 
 def test_cost_arithmetic_aws_dev():
     cfg = parse("aws-dev", {})
-    cost = sizing.cost(cfg)
+    cost = stack_cost(cfg)
     node = catalog.instances("aws")["g6.xlarge"].price.on_demand
     system = 2 * catalog.SYSTEM_NODE_PRICES["m6i.large"].on_demand  # EKS system group: 2 x m6i.large
     fixed = _fixed_per_hour("aws", {"control-plane": 1, "nat": 1, "endpoints": 6 * 2}) + system  # 6 x 2 AZs
@@ -241,7 +246,7 @@ def test_cost_arithmetic_aws_dev():
 
 
 def test_cost_arithmetic_gcp_dev_spot():
-    cost = sizing.cost(parse("gcp-dev", {}))
+    cost = stack_cost(parse("gcp-dev", {}))
     price = catalog.instances("gcp")["g2-standard-8"].price
     for key, nodes in (("atMinReplicas", 1), ("atMaxReplicas", 2)):
         system = 3 * catalog.SYSTEM_NODE_PRICES["e2-standard-2"].on_demand  # 1 per zone x 3 zones
@@ -252,8 +257,8 @@ def test_cost_arithmetic_gcp_dev_spot():
 
 
 def test_cost_azure_control_plane_tier_follows_environment():
-    dev = sizing.cost(parse("azure-dev", {}))["atMinReplicas"]
-    prod = sizing.cost(parse("azure-dev", {"environment": "prod"}))["atMinReplicas"]
+    dev = stack_cost(parse("azure-dev", {}))["atMinReplicas"]
+    prod = stack_cost(parse("azure-dev", {"environment": "prod"}))["atMinReplicas"]
     tier = catalog.fixed_parts("azure")["control-plane"].usd_per_hour
     assert prod["fixedPerHour"] - dev["fixedPerHour"] == pytest.approx(tier)
 
@@ -261,25 +266,28 @@ def test_cost_azure_control_plane_tier_follows_environment():
 def test_cost_counts_nodes_from_replicas_per_node_and_pool_limits():
     # 4 replicas of an 8B model on 4-GPU nodes at TP 1: one node holds all four.
     cfg = parse("aws-dev", {"gpu": {"instanceType": "g6.12xlarge"}, "serving": {"replicas": {"min": 1, "max": 4}}})
-    assert [sizing.cost(cfg)[k]["gpuNodes"] for k in ("atMinReplicas", "atMaxReplicas")] == [1, 1]
+    assert [stack_cost(cfg)[k]["gpuNodes"] for k in ("atMinReplicas", "atMaxReplicas")] == [1, 1]
     # maxNodes caps the estimate, and the plan says so.
-    capped = sizing.cost(parse("aws-dev", {"serving": {"replicas": {"min": 1, "max": 3}}}))
+    capped = stack_cost(parse("aws-dev", {"serving": {"replicas": {"min": 1, "max": 3}}}))
     assert capped["atMaxReplicas"]["gpuNodes"] == 2
     assert "gpu.maxNodes 2 holds only 2 replica(s) of g6.xlarge" in capped["notes"]
 
 
 def test_cost_without_nat_and_outside_the_reference_region():
-    cost = sizing.cost(parse("aws-dev", {"network": {"egress": "none"}, "region": "eu-west-1"}))
+    cost = stack_cost(parse("aws-dev", {"network": {"egress": "none"}, "region": "eu-west-1"}))
     items = {line["item"].split(" (")[0]: line["count"] for line in cost["atMinReplicas"]["fixed"]}
     assert "NAT gateway" not in items and items["interface endpoint-AZ"] == 8 * 2  # + elb, autoscaling
     assert "prices are for us-east-1; eu-west-1 may differ" in cost["notes"]
 
 
-def test_aws_endpoint_list_matches_the_platform():
-    from infra.aws import endpoints
-
-    assert set(sizing.AWS_INTERFACE_ENDPOINTS) == set(endpoints.INTERFACE_SERVICES)
-    assert set(sizing.AWS_NO_EGRESS_ENDPOINTS) == set(endpoints.NO_EGRESS_SERVICES)
+def test_cost_gcp_one_zone_counts_one_system_node_and_its_nat_vms():
+    """gcp.nodeZones of one zone: the system pool is 1 node (min 1 per zone), NAT bills 1 + GPU VMs."""
+    cost = stack_cost(parse("gcp-dev", {"gcp": {"nodeZones": ["us-central1-a"]}}))
+    items = {line["item"].split(" (")[0]: line["count"] for line in cost["atMinReplicas"]["fixed"]}
+    assert items["system node e2-standard-2"] == 1
+    assert items["Cloud NAT per VM"] == 1 + 1  # one system VM + one GPU VM at min replicas
+    three = stack_cost(parse("gcp-dev", {"gcp": {"nodeZones": ["us-central1-a", "us-central1-b", "us-central1-c"]}}))
+    assert {line["item"]: line["count"] for line in three["atMinReplicas"]["fixed"]}["system node e2-standard-2"] == 3
 
 
 def test_every_catalog_entry_is_priced_and_sourced():
@@ -301,6 +309,6 @@ def test_auto_with_a_tensor_parallel_size_no_node_has():
 
 
 def test_unpriced_system_node_type_is_named_not_guessed():
-    cost = sizing.cost(parse("aws-dev", {"aws": {"systemInstanceType": "c7i.large"}}))
+    cost = stack_cost(parse("aws-dev", {"aws": {"systemInstanceType": "c7i.large"}}))
     assert "system node type c7i.large has no catalog price: not in the totals" in cost["notes"]
     assert not [line for line in cost["atMinReplicas"]["fixed"] if line["item"].startswith("system node")]

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from infra import catalog, config, sizing
+from infra import catalog
+from infra.config import loader
+from infra.config.errors import ConfigError
 from infra.plan import render
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import ROOT
@@ -23,7 +25,7 @@ def test_dev_plans_show_fit_and_cost(dev_stack):
     p = dev_plan(dev_stack)
     data = render.as_json(p)
     fit, cost = data["fit"], data["cost"]
-    cfg = config.parse(config.from_pulumi_config(stack_file(dev_stack).config))
+    cfg = loader.parse(loader.from_pulumi_config(stack_file(dev_stack).config))
     assert fit["fits"] and fit["instanceType"] == cfg.gpu.instance_type and fit["auto"] is False
     assert fit["neededGiB"] < fit["availableGiB"]
     price = catalog.instances(cfg.cloud)[cfg.gpu.instance_type].price
@@ -70,11 +72,11 @@ def test_auto_reaches_the_platform_and_the_pods(stack, chosen, tp):
 
 
 def test_too_large_model_fails_before_anything_is_registered():
-    with pytest.raises(config.ConfigError, match=r"gpu.instanceType = 'g6.xlarge': .* needs 13\d\.\d GiB"):
+    with pytest.raises(ConfigError, match=r"gpu.instanceType = 'g6.xlarge': .* needs 13\d\.\d GiB"):
         plan("aws-dev", TOO_BIG)
     sf = stack_file("aws-dev", TOO_BIG)
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(config.ConfigError, match=r"cheapest aws type that fits: g6e\.12xlarge"):
+        with pytest.raises(ConfigError, match=r"cheapest aws type that fits: g6e\.12xlarge"):
             run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
         assert monitor.recorded == []
 
@@ -140,13 +142,24 @@ def test_cost_counts_match_the_planned_gcp_and_azure_resources():
     assert counts["blob private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint"))
 
 
-def test_system_pool_assumptions_match_the_planned_pools():
-    aws = dev_plan("aws-dev").one("aws:eks/nodeGroup:NodeGroup", "eks-system")
-    assert (aws.get("instanceTypes.0"), aws.get("scalingConfig.desiredSize")) == ("m6i.large", sizing.AWS_SYSTEM_NODES)
-    gcp = dev_plan("gcp-dev").one("gcp:container/nodePool:NodePool", "gke-system")
-    assert gcp.get("autoscaling.minNodeCount") == 1 and sizing.GKE_SYSTEM_NODES == 3  # per zone, regional cluster
-    assert gcp.get("nodeConfig.machineType") == "e2-standard-2"
-    azure_cfg = config.parse(config.from_pulumi_config(stack_file("azure-dev").config))
-    cluster = dev_plan("azure-dev").one("azure-native:containerservice:ManagedCluster")
-    pool = cluster.get("agentPoolProfiles.0")
-    assert (pool["vmSize"], pool["count"]) == sizing.system_pool(azure_cfg)
+def _system_line(p) -> dict:
+    return next(line for line in render.as_json(p)["cost"]["atMinReplicas"]["fixed"] if "system node" in line["item"])
+
+
+@pytest.mark.parametrize("zones", [(), ("us-central1-a",)])
+def test_costed_system_nodes_are_the_planned_pools(zones):
+    """The cost's system-node line counts what the plan creates at rest, on every cloud."""
+    aws = dev_plan("aws-dev")
+    group = aws.one("aws:eks/nodeGroup:NodeGroup", "eks-system")
+    assert _system_line(aws)["item"] == f"system node {group.get('instanceTypes.0')}"
+    assert _system_line(aws)["count"] == group.get("scalingConfig.desiredSize") == 2
+    gcp = plan("gcp-dev", {"gcp": {"project": "my-llm-project", "nodeZones": list(zones)}})
+    pool = gcp.one("gcp:container/nodePool:NodePool", "gke-system")
+    # GKE's minNodeCount is per zone; a regional pool without nodeLocations spans three zones
+    # (cloud.google.com/kubernetes-engine/docs/concepts/regional-clusters).
+    planned_zones = len(pool.get("nodeLocations") or ()) or 3
+    assert _system_line(gcp)["count"] == pool.get("autoscaling.minNodeCount") * planned_zones == (len(zones) or 3)
+    azure = dev_plan("azure-dev")
+    system = azure.one("azure-native:containerservice:ManagedCluster").get("agentPoolProfiles.0")
+    assert _system_line(azure)["item"] == f"system node {system['vmSize']}"
+    assert _system_line(azure)["count"] == system["count"]

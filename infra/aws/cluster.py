@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.footprint import SYSTEM_DESIRED, SYSTEM_MAX, SYSTEM_MIN
 from infra.aws.identity import service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -240,7 +241,7 @@ class Cluster(pulumi.ComponentResource):
             capacity_type="ON_DEMAND",
             instance_types=[args.system_instance_type],
             launch_template=launch_template_ref(template),
-            scaling_config={"min_size": 1, "desired_size": 2, "max_size": 3},
+            scaling_config={"min_size": SYSTEM_MIN, "desired_size": SYSTEM_DESIRED, "max_size": SYSTEM_MAX},
             update_config={"max_unavailable": 1},
             labels=dict(args.system_labels),
             opts=pulumi.ResourceOptions(

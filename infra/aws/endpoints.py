@@ -14,10 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# Always: image pulls from ECR, STS (IRSA, SDK regional endpoint), Pod Identity, logs, EC2 (vpc-cni).
-INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks-auth", "logs", "ec2")
-# Only reachable through NAT otherwise: load balancer controller and cluster autoscaler.
-NO_EGRESS_SERVICES = ("elasticloadbalancing", "autoscaling")
+from infra.aws.footprint import interface_services
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class Endpoints(pulumi.ComponentResource):
             opts=child,
         )
 
-        services = INTERFACE_SERVICES + (NO_EGRESS_SERVICES if args.no_egress else ())
+        services = interface_services(args.no_egress)
         self.interface = {
             service: aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",

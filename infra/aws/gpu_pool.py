@@ -20,18 +20,18 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.cluster import AmiFamily, launch_template_ref, node_launch_template
+from infra.conventions import GPU_RESOURCE, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from infra.kube import nvidia_device_plugin
-from infra.platform import Toleration
+from infra.platform import GPU_TOLERATION
 
-GPU_TAINT = Toleration("nvidia.com/gpu")
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 
 def autoscaler_tags(labels: Mapping[str, str], gpus: int) -> dict[str, str]:
     """ASG tags that let Cluster Autoscaler build a node template for a group with no nodes."""
     tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in labels.items()}
-    tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT.key}"] = f"true:{GPU_TAINT.effect}"
-    tags[f"{CA_TEMPLATE}/resources/nvidia.com/gpu"] = str(gpus)
+    tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TOLERATION.effect}"
+    tags[f"{CA_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(gpus)
     return tags
 
 
@@ -75,7 +75,7 @@ class GpuPool(pulumi.ComponentResource):
             scaling_config={"min_size": args.min_nodes, "desired_size": args.min_nodes, "max_size": args.max_nodes},
             update_config={"max_unavailable": 1},
             labels=dict(args.labels),
-            taints=[{"key": GPU_TAINT.key, "value": "true", "effect": "NO_SCHEDULE"}],
+            taints=[{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}],
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
             ),
@@ -92,6 +92,6 @@ class GpuPool(pulumi.ComponentResource):
         self.device_plugin = None
         if args.ami.gpu_ami_type.startswith("AL2023"):
             self.device_plugin = nvidia_device_plugin(
-                f"{name}-device-plugin", args.labels, [GPU_TAINT], child, image=args.device_plugin_image
+                f"{name}-device-plugin", args.labels, [GPU_TOLERATION], child, image=args.device_plugin_image
             )
         self.register_outputs({"nodeGroupName": self.node_group.node_group_name})

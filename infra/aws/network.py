@@ -17,27 +17,9 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.identity import service_trust
-from infra.config import ConfigError
+from infra.aws.settings import subnet_plan
 
-# Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
-# eighth is cut into public /N+6 subnets for the NAT gateway.
-_PRIVATE_SPLIT = 3
-_PUBLIC_SPLIT = 3
 FLOW_LOG_RETENTION_DAYS = 90
-
-
-def subnet_plan(
-    cidr: ipaddress.IPv4Network, zones: int
-) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
-    """(private, public) subnet CIDRs for `zones` AZs; fails as a config error if the VPC is too small."""
-    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
-    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
-    if public[0].prefixlen > 28 or zones > len(slots) - 1:
-        raise ConfigError(
-            f"llm-landing-zone:network.cidr = '{cidr}': too small for {zones} AWS availability zones; "
-            "use a /22 or larger (a /16 leaves room for pod IPs: vpc-cni gives each pod a VPC address)"
-        )
-    return slots[:zones], public
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import containerservice, managedidentity
 
-from infra.azure.network import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR
 from infra.azure.roles import AKS_RBAC_CLUSTER_ADMIN, NETWORK_CONTRIBUTOR, delete_lock, grant
+from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR
 from infra.kube import cluster_provider, exec_kubeconfig
 
 # The Entra ID application every AKS-managed-AAD cluster accepts tokens for (kubelogin --server-id).

@@ -16,17 +16,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import containerservice
 
+from infra.conventions import GPU_POOL, GPU_TAINT_VALUE, pool_labels
 from infra.kube import nvidia_device_plugin
-from infra.platform import Toleration
+from infra.platform import GPU_TOLERATION, Toleration
 
-GPU_TAINT = Toleration("nvidia.com/gpu")
 SPOT_TAINT = Toleration("kubernetes.azure.com/scalesetpriority", operator="Equal", value="spot")
-POOL_LABEL = {"llz.io/pool": "gpu"}
+POOL_LABEL = pool_labels(GPU_POOL)
 
 
 def pool_taints(spot: bool) -> list[Toleration]:
     """The taints the pool carries (AKS adds the spot one itself; declaring it avoids drift)."""
-    return [GPU_TAINT, SPOT_TAINT] if spot else [GPU_TAINT]
+    return [GPU_TOLERATION, SPOT_TAINT] if spot else [GPU_TOLERATION]
 
 
 def _taint(t: Toleration, value: str) -> str:
@@ -80,7 +80,7 @@ class GpuPool(pulumi.ComponentResource):
             min_count=args.min_nodes,
             max_count=args.max_nodes,
             node_labels=POOL_LABEL,
-            node_taints=[_taint(t, "present") for t in taints],
+            node_taints=[_taint(t, GPU_TAINT_VALUE) for t in taints],
             gpu_profile={"driver": "Install"},
             tags=args.tags,
             **spot,

@@ -7,50 +7,13 @@ their IPs from the overlay range, so the node subnet only has to hold the nodes.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 from pulumi_azure_native import network, resources
 
-from infra.config import ConfigError, StackConfig
-
-# Overlay pod range and service range: never routed in the VNet, but must not overlap it.
-POD_CIDR = ipaddress.IPv4Network("192.168.0.0/16")
-SERVICE_CIDR = ipaddress.IPv4Network("172.16.0.0/16")
-DNS_SERVICE_IP = "172.16.0.10"
-
-
-@dataclass(frozen=True)
-class SubnetPlan:
-    vnet: ipaddress.IPv4Network
-    nodes: ipaddress.IPv4Network
-    endpoints: ipaddress.IPv4Network
-
-
-def subnet_plan(cfg: StackConfig) -> SubnetPlan:
-    """The VNet's address plan, checked before any resource exists (one-line ConfigError)."""
-    assert cfg.azure is not None
-    vnet = cfg.network.cidr
-    if vnet.prefixlen > 26:
-        raise ConfigError(f"llm-landing-zone:network.cidr = '{vnet}': too small for Azure; need a /26 or larger")
-    nodes = cfg.azure.node_subnet_cidr or next(vnet.subnets(new_prefix=max(22, vnet.prefixlen + 1)))
-    endpoints = cfg.azure.endpoint_subnet_cidr or ipaddress.IPv4Network(f"{nodes.broadcast_address + 1}/27")
-    for key, subnet in (("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)):
-        if not subnet.subnet_of(vnet):
-            raise ConfigError(f"llm-landing-zone:{key} = '{subnet}': not inside network.cidr {vnet}")
-    if nodes.overlaps(endpoints):
-        raise ConfigError(
-            f"llm-landing-zone:azure.endpointSubnetCidr = '{endpoints}': overlaps the node subnet {nodes}"
-        )
-    for reserved in (POD_CIDR, SERVICE_CIDR):
-        if vnet.overlaps(reserved):
-            raise ConfigError(
-                f"llm-landing-zone:network.cidr = '{vnet}': overlaps the AKS overlay/service range {reserved}; "
-                "pick a 10.x or other private range"
-            )
-    return SubnetPlan(vnet, nodes, endpoints)
+from infra.azure.settings import SubnetPlan
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.conventions import SYSTEM_POOL, pool_labels
+from infra.gcp.footprint import SYSTEM_MAX_PER_ZONE, SYSTEM_MIN_PER_ZONE
 from infra.gcp.network import PODS_RANGE, SERVICES_RANGE
 
-POOL_LABEL = "llm-landing-zone/pool"  # set on every pool; the GPU pool's value is in Platform.gpu
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # IAM, not scopes, limits access
 
 
@@ -30,7 +31,7 @@ def node_config(service_account: pulumi.Input[str], pool: str, **extra: Any) -> 
         "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
         "image_type": "COS_CONTAINERD",
         "metadata": {"disable-legacy-endpoints": "true"},
-        "labels": {POOL_LABEL: pool},
+        "labels": pool_labels(pool),
         **extra,
     }
 
@@ -107,12 +108,12 @@ class Cluster(pulumi.ComponentResource):
             cluster=self.cluster.name,
             location=args.region,
             node_locations=list(args.node_zones) or None,
-            autoscaling={"min_node_count": 1, "max_node_count": 3},  # per zone
+            autoscaling={"min_node_count": SYSTEM_MIN_PER_ZONE, "max_node_count": SYSTEM_MAX_PER_ZONE},
             management={"auto_repair": True, "auto_upgrade": True},
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
             node_config=node_config(
                 args.node_service_account,
-                "system",
+                SYSTEM_POOL,
                 machine_type=args.system_machine_type,
                 disk_size_gb=50,
                 disk_type="pd-balanced",

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.conventions import GPU_POOL, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from infra.gcp.cluster import node_config
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
+GPU_TAINT = {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class GpuPool(pulumi.ComponentResource):
             upgrade_settings={"max_surge": 0, "max_unavailable": 1},
             node_config=node_config(
                 args.service_account,
-                "gpu",
+                GPU_POOL,
                 machine_type=args.machine_type,
                 guest_accelerators=[
                     {

@@ -8,7 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from infra.config import ConfigError
+from infra.config.errors import ConfigError
 from infra.plan import policy, render, stackfile
 from infra.plan.engine import Plan, run_program
 

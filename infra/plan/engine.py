@@ -22,7 +22,8 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra import config, sizing
+from infra import cost
+from infra.config.loader import from_pulumi_config, parse
 from infra.plan import policy
 from infra.plan.fakes import PlanMocks
 from infra.plan.stackfile import StackFile
@@ -67,7 +68,7 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     policy: list[dict[str, str]] = field(default_factory=list)  # findings of policy/rules; [] = clean
-    sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.sizing.report
+    sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.cost.report
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -210,5 +211,5 @@ def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
         plan.policy = policy.check(plan.resources)
         plan.errors = list(errors.messages)
     # Cost and fit come from the config (already validated by the program), not from the cloud code.
-    plan.sizing = sizing.report(config.parse(config.from_pulumi_config(stack_file.config)))
+    plan.sizing = cost.report(parse(from_pulumi_config(stack_file.config)))
     return plan

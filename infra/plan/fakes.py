@@ -9,7 +9,6 @@ the same program are byte-identical.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -17,10 +16,11 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
-from infra import config
+from infra import clouds
+from infra.config.loader import from_pulumi_config
 
 # Which cloud's fakes answer for a package's resources and invokes.
-_PACKAGE_FAKES = {"aws": "infra.aws.fakes", "gcp": "infra.gcp.fakes", "azure-native": "infra.azure.fakes"}
+_PACKAGE_CLOUD = {"aws": "aws", "gcp": "gcp", "azure-native": "azure"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class FakeContext:
 
 def _context(stack: str, engine_config: Mapping[str, str]) -> FakeContext:
     """The facts the fakes echo (region, project, subscription), from the stack's own config."""
-    raw = config.from_pulumi_config(engine_config)  # decoded, not validated: the program validates
+    raw = from_pulumi_config(engine_config)  # decoded, not validated: the program validates
     extra: dict[str, str] = {}
     if isinstance(raw.get("gcp"), dict) and "project" in raw["gcp"]:
         extra["gcp_project"] = raw["gcp"]["project"]
@@ -53,8 +53,8 @@ def _context(stack: str, engine_config: Mapping[str, str]) -> FakeContext:
 
 
 def _fakes_for(token: str) -> ModuleType | None:
-    module = _PACKAGE_FAKES.get(token.split(":", 1)[0])
-    return importlib.import_module(module) if module else None
+    cloud = _PACKAGE_CLOUD.get(token.split(":", 1)[0])
+    return clouds.part(cloud, "fakes") if cloud else None
 
 
 def _kubernetes(typ: str, name: str, inputs: dict[str, Any], ctx: FakeContext) -> dict[str, Any]:

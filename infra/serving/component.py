@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra.config import ModelConfig, ServingConfig
+from infra.config.schema import ModelConfig, ServingConfig
 from infra.platform import Platform
 from infra.serving import network, scaling, timings
 from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template

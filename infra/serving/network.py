@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from infra.config import ServingConfig, ServingPeer
+from infra.config.schema import ServingConfig, ServingPeer
 from infra.platform import EgressRule
 from infra.serving.pod import PORT
 

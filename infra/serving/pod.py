@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from infra.config import ModelConfig, ServingConfig
+from infra.config.schema import ModelConfig, ServingConfig
 from infra.platform import Platform
 from infra.serving import timings
 

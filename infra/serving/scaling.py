@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from infra.config import ServingConfig
+from infra.config.schema import ServingConfig
 
 
 def hpa_spec(serving: ServingConfig, deployment: pulumi.Input[str], scale_down_window: int) -> dict[str, Any]:

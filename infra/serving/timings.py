@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from infra.sizing import WEIGHTS_HEADROOM
+from infra.fit import WEIGHTS_HEADROOM
 
 # Reading safetensors into GPU memory, from the node's disk (init-container pull) or streamed from
 # the bucket (runai_streamer): 100 MB/s is a floor for a gp3/pd-balanced/Premium SSD root disk.

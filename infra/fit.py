@@ -1,4 +1,4 @@
-"""Will the model fit the GPUs, which instance is cheapest, and what the stack costs — from config alone.
+"""Will the model fit the GPUs, and which instance is the cheapest that does — from config alone.
 
 The fit check mirrors what vLLM does at start-up: it loads the weights, profiles a forward pass,
 and gives what is left of `gpu_memory_utilization x GPU memory` to the KV cache; it refuses to
@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from infra import catalog
 
-if TYPE_CHECKING:  # typing only: infra.config imports this module
-    from infra.config import AwsConfig, ModelConfig, StackConfig
+if TYPE_CHECKING:  # typing only: infra.config.schema imports this module
+    from infra.config.schema import ModelConfig, StackConfig
 
 AUTO = "auto"
 GIB = 1024**3
-HOURS_PER_MONTH = 730  # the convention of the AWS, GCP and Azure price calculators
 # CUDA context + NCCL buffers + the activation peak of vLLM's profiling pass + CUDA graphs, per GPU.
 # vLLM start-up logs show ~0.1-0.5 GiB non-torch memory and ~1-1.5 GiB activation peak for 7-8B
 # models at the default batch size (Llama 3.1 8B on an H100: 0.35 + 1.24 GiB); 2 GiB keeps a margin.
@@ -36,14 +35,6 @@ _TP_SIZES = (1, 2, 4, 8)  # vLLM shards attention heads evenly: powers of two th
 # Without config.json the KV shape is estimated as a Llama-style GQA model: 8 KV heads x 128 dims
 # (Llama 3 8B/70B/405B, Mistral 7B, Qwen2.5-72B) and depth from params ~ 12 * L * (128 L)^2.
 _GQA_KV_HEADS, _GQA_HEAD_DIM, _DEPTH_COEFF = 8, 128, 12 * 128**2
-
-# Interface endpoints the AWS platform puts in every AZ (mirrors infra/aws/endpoints.py; a test
-# keeps them in sync without the plan importing the AWS SDK).
-AWS_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "eks-auth", "logs", "ec2")
-AWS_NO_EGRESS_ENDPOINTS = ("elasticloadbalancing", "autoscaling")  # added when network.egress is none
-# System (CPU) pool sizes the platforms create: EKS desired 2; GKE min 1 per zone x 3 zones (regional).
-AWS_SYSTEM_NODES, GKE_SYSTEM_NODES = 2, 3
-_EXCLUDES = "disks, load balancers, storage, data processed/transferred, logs, autoscaled extra system nodes, taxes"
 
 
 @dataclass(frozen=True)
@@ -245,143 +236,7 @@ def choose(cfg: StackConfig) -> Fit | str:
     return f"{need}; {advice(cfg.cloud, cfg.model, util, explicit_tp)}"
 
 
-# ---- cost -------------------------------------------------------------------------------------
-
-
-def _nodes(cfg: StackConfig, replicas: int) -> int:
-    per_node = max(1, cfg.gpu_instance.gpus // cfg.model.tensor_parallel_size)
-    return min(cfg.gpu.max_nodes, max(cfg.gpu.min_nodes, math.ceil(replicas / per_node)))
-
-
-def _aws_section(cfg: StackConfig) -> AwsConfig:
-    from infra.config import AwsConfig  # runtime import: infra.config imports this module
-
-    return cfg.aws or AwsConfig()  # every aws key is optional, so the section may be absent
-
-
-def system_pool(cfg: StackConfig) -> tuple[str, int]:
-    """The CPU node type and count the platform keeps for cluster add-ons (always on)."""
-    if cfg.cloud == "aws":
-        return _aws_section(cfg).system_instance_type, AWS_SYSTEM_NODES
-    if cfg.cloud == "gcp" and cfg.gcp:
-        return cfg.gcp.system_machine_type, GKE_SYSTEM_NODES
-    assert cfg.azure, "azure stacks always have the azure section"
-    return cfg.azure.system_vm_size, cfg.azure.system_node_count
-
-
-def _line(item: str, count: int, each: float, source: str) -> dict[str, Any]:
-    return {
-        "item": item,
-        "count": count,
-        "usdPerHourEach": each,
-        "usdPerHour": round(each * count, 4),
-        "source": source,
-    }
-
-
-def _fixed_lines(cfg: StackConfig, gpu_nodes: int) -> list[dict[str, Any]]:
-    parts = catalog.fixed_parts(cfg.cloud)
-    system_type, system_nodes = system_pool(cfg)
-    counts: dict[str, int] = {"control-plane": 1}
-    if cfg.cloud == "azure" and cfg.environment != "prod":
-        counts["control-plane"] = 0  # AKS Free tier for dev
-    if cfg.network.egress == "nat":
-        counts["nat"] = gpu_nodes + system_nodes if cfg.cloud == "gcp" else 1  # Cloud NAT bills per VM
-    if cfg.cloud == "aws":
-        zones = _aws_section(cfg).availability_zones
-        extra = AWS_NO_EGRESS_ENDPOINTS if cfg.network.egress == "none" else ()
-        counts["endpoints"] = len(AWS_INTERFACE_ENDPOINTS + extra) * zones
-    if cfg.cloud == "azure":
-        counts["endpoints"] = 1
-    lines = [
-        _line(parts[key].label, count, parts[key].usd_per_hour, f"{parts[key].source} ({parts[key].as_of})")
-        for key, count in counts.items()
-        if count and key in parts
-    ]
-    system = catalog.SYSTEM_NODE_PRICES.get(system_type)
-    if system:
-        lines.append(
-            _line(f"system node {system_type}", system_nodes, system.on_demand, f"{system.source} ({system.as_of})")
-        )
-    return lines
-
-
-def _scenario(cfg: StackConfig, replicas: int) -> dict[str, Any]:
-    price = cfg.gpu_instance.price
-    nodes = _nodes(cfg, replicas)
-    fixed = _fixed_lines(cfg, nodes)
-    fixed_hour = sum(line["usdPerHour"] for line in fixed)
-
-    def totals(node_price: float) -> dict[str, float]:
-        hour = nodes * node_price + fixed_hour
-        return {"perHour": round(hour, 2), "perMonth": round(hour * HOURS_PER_MONTH, 2)}
-
-    return {
-        "replicas": replicas,
-        "gpuNodes": nodes,
-        "fixed": fixed,
-        "fixedPerHour": round(fixed_hour, 4),
-        "onDemand": totals(price.on_demand) if price else None,
-        "spot": totals(price.spot) if price and price.spot is not None else None,
-    }
-
-
-def cost(cfg: StackConfig) -> dict[str, Any]:
-    """$/hour and $/month at min and max replicas: GPU nodes plus the fixed parts (JSON-ready)."""
-    instance, price = cfg.gpu_instance, cfg.gpu_instance.price
-    notes = []
-    if cfg.region != catalog.REFERENCE_REGION[cfg.cloud]:
-        notes.append(f"prices are for {catalog.REFERENCE_REGION[cfg.cloud]}; {cfg.region} may differ")
-    if cfg.gpu.spot and (price is None or price.spot is None):
-        notes.append("spot price unknown for this type: the on-demand figure is the upper bound")
-    system_type = system_pool(cfg)[0]
-    if system_type not in catalog.SYSTEM_NODE_PRICES:
-        notes.append(f"system node type {system_type} has no catalog price: not in the totals")
-    if cfg.cloud == "azure" and cfg.environment != "prod":
-        notes.append("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier")
-    capacity = cfg.gpu.max_nodes * max(1, instance.gpus // cfg.model.tensor_parallel_size)
-    if cfg.serving.replicas.max > capacity:
-        notes.append(f"gpu.maxNodes {cfg.gpu.max_nodes} holds only {capacity} replica(s) of {instance.name}")
-    return {
-        "currency": "USD",
-        "estimate": True,
-        "referenceRegion": catalog.REFERENCE_REGION[cfg.cloud],
-        "hoursPerMonth": HOURS_PER_MONTH,
-        "billing": "spot" if cfg.gpu.spot else "on-demand",
-        "instance": {
-            "type": instance.name,
-            "onDemandPerHour": price.on_demand if price else None,
-            "spotPerHour": price.spot if price else None,
-            "source": f"{price.source} ({price.as_of})" if price else None,
-            "priceIsEstimate": price.estimate if price else True,
-        },
-        "atMinReplicas": _scenario(cfg, cfg.serving.replicas.min),
-        "atMaxReplicas": _scenario(cfg, cfg.serving.replicas.max),
-        "excludes": _EXCLUDES,
-        "notes": notes,
-    }
-
-
 def gpu_node_disk_gb(weights_gb: float, floor_gb: int = 100) -> int:
     """GPU node disk: the vLLM image plus one pulled copy of the weights (the pod's emptyDir), in
     10 GB steps. The same rule on every cloud; a cloud with a larger minimum passes its floor."""
     return max(floor_gb, math.ceil((weights_gb * WEIGHTS_HEADROOM + IMAGE_DISK_GB) / 10) * 10)
-
-
-def cost_summary(cfg: StackConfig) -> dict[str, Any]:
-    """The stack output: estimated USD/hour at min and max replicas in the stack's billing mode."""
-    full = cost(cfg)
-    mode = "spot" if full["billing"] == "spot" and full["atMinReplicas"]["spot"] else "onDemand"
-    return {
-        "estimate": True,
-        "billing": full["billing"],
-        "usdPerHourAtMinReplicas": full["atMinReplicas"][mode]["perHour"],
-        "usdPerHourAtMaxReplicas": full["atMaxReplicas"][mode]["perHour"],
-        "usdPerMonthAtMinReplicas": full["atMinReplicas"][mode]["perMonth"],
-    }
-
-
-def report(cfg: StackConfig) -> dict[str, Any]:
-    """The plan's sizing section: the fit of the configured (or auto-chosen) type, and the cost."""
-    f = fit(cfg.model, cfg.gpu_instance, cfg.model.tensor_parallel_size, cfg.serving.gpu_memory_utilization)
-    return {"fit": {**f.as_dict(cfg.model), "auto": cfg.gpu.auto_selected}, "cost": cost(cfg)}

@@ -1,0 +1,233 @@
+"""AWS platform: VPC + endpoints, EKS, GPU node group, private S3 weights bucket, Pod Identity.
+
+`build(cfg)` registers, under one explicit `aws` provider (default providers are disabled):
+Network (private subnets in N AZs, optional NAT) -> Endpoints (S3 gateway + interface endpoints)
+-> WeightsBucket (KMS, TLS-only, optionally VPC-endpoint-only reads) -> Cluster (EKS, add-ons,
+system nodes) -> GpuPool (GPU node group, autoscaler tags, NVIDIA device plugin on AL2023) ->
+ServingIdentity (Pod Identity or IRSA role reading only the model prefix) -> ClusterAutoscaler
+(EKS has none built in), and returns the Platform the serving component deploys onto.
+docs/aws.md explains the choices.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, default_image
+from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
+from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
+from infra.aws.endpoints import Endpoints, EndpointsArgs
+from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
+from infra.aws.identity import ServingIdentity, ServingIdentityArgs
+from infra.aws.network import Network, NetworkArgs
+from infra.aws.settings import AwsConfig
+from infra.config.errors import key_error
+from infra.config.schema import StackConfig
+from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, tags
+from infra.fit import gpu_node_disk_gb
+from infra.kube import cluster_provider, exec_kubeconfig
+from infra.platform import GPU_TOLERATION, EgressRule, GpuScheduling, Platform, WorkloadIdentity
+
+GPU_LABELS, SYSTEM_LABELS = pool_labels(GPU_POOL), pool_labels(SYSTEM_POOL)
+POD_IDENTITY_AGENT = EgressRule("169.254.170.23/32", (80,), "EKS Pod Identity agent: the pod's AWS credentials")
+# Both controllers' spellings: the in-tree/cloud-controller-manager service controller reads
+# `aws-load-balancer-internal`; the AWS Load Balancer Controller (if installed) reads `-scheme`.
+INTERNAL_LB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+}
+
+
+def _zones(aws_cfg: AwsConfig, invoke: pulumi.InvokeOptions) -> list[str]:
+    """The first N standard AZs of the region (Local/Wavelength Zones excluded)."""
+    found = aws.get_availability_zones(
+        state="available",
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+        opts=invoke,
+    ).names
+    if len(found) < aws_cfg.availability_zones:
+        raise key_error(
+            "aws.availabilityZones",
+            aws_cfg.availability_zones,
+            f"the region has only {len(found)} ({', '.join(found)}); need 2 <= availabilityZones <= {len(found)}",
+        )
+    return sorted(found)[: aws_cfg.availability_zones]
+
+
+def _s3_egress(region: str, invoke: pulumi.InvokeOptions) -> list[EgressRule]:
+    """S3 is reached through the gateway endpoint, i.e. at the addresses of the region's S3 prefix list."""
+    cidrs = aws.ec2.get_prefix_list(name=f"com.amazonaws.{region}.s3", opts=invoke).cidr_blocks
+    return [EgressRule(c, (443,), "S3 weights bucket via the gateway endpoint (S3 prefix list)") for c in sorted(cidrs)]
+
+
+def build(cfg: StackConfig) -> Platform:
+    aws_cfg = cfg.aws
+    assert aws_cfg is not None  # infra.config.resolve fills in the defaults
+    stack = pulumi.get_stack()
+    region = cfg.region
+    cluster_name = f"llz-{stack}"
+    provider = aws.Provider("aws", region=region, default_tags={"tags": tags(stack)})
+    invoke = pulumi.InvokeOptions(provider=provider)
+    on_aws = pulumi.ResourceOptions(providers=[provider])
+    partition = aws.get_partition(opts=invoke).partition
+    deployer = aws.iam.get_session_context(arn=aws.get_caller_identity(opts=invoke).arn, opts=invoke).issuer_arn
+    no_egress = cfg.network.egress == "none"
+    ami = AmiFamily.of(aws_cfg.ami_type)
+
+    network = Network(
+        "network",
+        NetworkArgs(cfg.network.cidr, _zones(aws_cfg, invoke), nat_egress=not no_egress, cluster_name=cluster_name),
+        on_aws,
+    )
+    endpoints = Endpoints(
+        "endpoints",
+        EndpointsArgs(
+            region=region,
+            vpc_id=network.vpc_id,
+            vpc_cidr=str(cfg.network.cidr),
+            subnet_ids=network.private_subnet_ids,
+            route_table_ids=network.private_route_table_ids,
+            no_egress=no_egress,
+        ),
+        on_aws,
+    )
+    bucket = WeightsBucket(
+        "weights",
+        WeightsBucketArgs(
+            s3_endpoint_id=endpoints.s3_endpoint_id,
+            restrict_reads_to_vpc_endpoint=aws_cfg.restrict_reads_to_vpc_endpoint,
+            exempt_principal_arns=sorted({deployer, *aws_cfg.admin_role_arns}),
+            force_destroy=not cfg.deletion_protection,
+            name_prefix=f"llz-{re.sub(r'[^a-z0-9-]', '-', stack.lower())[:24]}-",
+        ),
+        pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(protect=cfg.deletion_protection)),
+    )
+    cluster = Cluster(
+        "eks",
+        ClusterArgs(
+            cluster_name=cluster_name,
+            kubernetes_version=cfg.cluster.kubernetes_version,
+            subnet_ids=network.private_subnet_ids,
+            api_allowed_cidrs=cfg.cluster.api_allowed_cidrs,
+            admin_principal_arns=aws_cfg.admin_role_arns,
+            deletion_protection=cfg.deletion_protection,
+            system_instance_type=aws_cfg.system_instance_type,
+            system_labels=SYSTEM_LABELS,
+            ami=ami,
+            partition=partition,
+            # Without NAT, nodes can only join (ECR + its S3 layers, STS, EC2) once the endpoints exist.
+            nodes_depend_on=endpoints.all if no_egress else (),
+        ),
+        on_aws,
+    )
+    kubeconfig = exec_kubeconfig(
+        cluster.name,
+        cluster.endpoint,
+        cluster.ca_data,
+        "aws",
+        ["eks", "get-token", "--cluster-name", cluster.name, "--region", region, "--output", "json"],
+        "Install the AWS CLI v2: https://docs.aws.amazon.com/cli/",
+    )
+    k8s_provider = cluster_provider("eks", kubeconfig)
+
+    gpu = GpuPool(
+        "gpu",
+        GpuPoolArgs(
+            cluster_name=cluster.name,
+            kubernetes_version=cluster.cluster.version,
+            node_role_arn=cluster.node_role.arn,
+            subnet_ids=network.private_subnet_ids,
+            instance_type=cfg.gpu.instance_type,
+            gpus_per_node=cfg.gpu_instance.gpus,
+            spot=cfg.gpu.spot,
+            min_nodes=cfg.gpu.min_nodes,
+            max_nodes=cfg.gpu.max_nodes,
+            disk_gib=aws_cfg.gpu_disk_gib or gpu_node_disk_gb(cfg.model.weights_gb),
+            ami=ami,
+            labels=GPU_LABELS,
+            device_plugin_image=aws_cfg.device_plugin_image,
+            depends_on=cluster.node_prerequisites,
+        ),
+        pulumi.ResourceOptions(providers=[provider, k8s_provider]),
+    )
+    identity = ServingIdentity(
+        "serving-identity",
+        ServingIdentityArgs(
+            mode=aws_cfg.identity,
+            cluster_name=cluster.name,
+            oidc_issuer=cluster.oidc_issuer,
+            namespace=cfg.serving.namespace,
+            service_account=cfg.serving.service_account,
+            bucket_arn=bucket.bucket_arn,
+            weights_prefix=cfg.model.weights_prefix,
+            key_arn=bucket.key_arn,
+            region=region,
+            pod_identity_agent=cluster.pod_identity_agent,
+        ),
+        on_aws,
+    )
+
+    autoscaler = None
+    if aws_cfg.cluster_autoscaler:
+        autoscaler = ClusterAutoscaler(
+            "cluster-autoscaler",
+            ClusterAutoscalerArgs(
+                cluster_name=cluster_name,
+                cluster=cluster.name,
+                region=region,
+                image=aws_cfg.cluster_autoscaler_image or default_image(cfg.cluster.kubernetes_version),
+                node_selector=SYSTEM_LABELS,
+                pod_identity_agent=cluster.pod_identity_agent,
+                system_nodes=cluster.system_nodes,
+            ),
+            pulumi.ResourceOptions(providers=[provider, k8s_provider]),
+        )
+
+    irsa = aws_cfg.identity == "irsa"
+    credentials = (
+        POD_IDENTITY_AGENT
+        if not irsa
+        else EgressRule(str(cfg.network.cidr), (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
+    )
+    return Platform(
+        k8s=k8s_provider,
+        kubeconfig=kubeconfig,
+        gpu=GpuScheduling(
+            node_selector=GPU_LABELS,
+            tolerations=[GPU_TOLERATION],
+            gpus_per_replica=cfg.model.tensor_parallel_size,
+            gpu_memory_gb=cfg.gpu_instance.gpu_memory_gb,
+        ),
+        identity=WorkloadIdentity(
+            cfg.serving.namespace,
+            cfg.serving.service_account,
+            service_account_annotations=identity.service_account_annotations,
+            # IRSA: regional STS, which resolves to the VPC's interface endpoint (the global one would not).
+            env={"AWS_REGION": region, **({"AWS_STS_REGIONAL_ENDPOINTS": "regional"} if irsa else {})},
+        ),
+        weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
+        internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
+        egress=[*_s3_egress(region, invoke), credentials],
+        # The serving pods wait for: GPU nodes that can exist (group + autoscaler), schedulable
+        # GPUs (device plugin) and their AWS identity.
+        ready=[
+            gpu.node_group,
+            *([autoscaler.deployment] if autoscaler else []),
+            *([gpu.device_plugin] if gpu.device_plugin else []),
+            identity.binding,
+        ],
+        exports={
+            "region": region,
+            "clusterName": cluster.name,
+            "bucketName": bucket.bucket_name,
+            "weightsKeyArn": bucket.key_arn,
+            "weightsRoleArn": identity.role_arn,
+            "vpcId": network.vpc_id,
+            "gpuNodeGroup": gpu.node_group.node_group_name,
+            "identityMode": aws_cfg.identity,
+        },
+    )

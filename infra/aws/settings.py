@@ -1,0 +1,73 @@
+"""AWS's own config section and the checks only AWS can make: SDK-free (no pulumi_aws import).
+
+Read by the config schema (the `aws:` section), by `checks` before any resource exists, and by
+the platform. The VPC address plan lives here because a too-small `network.cidr` is a config error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import typing
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from infra.config.base import PinnedImage, Section
+from infra.config.errors import key_error
+from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
+
+if TYPE_CHECKING:
+    from infra.config.schema import StackConfig
+
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+# Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
+# eighth is cut into public /N+6 subnets for the NAT gateway.
+_PRIVATE_SPLIT = 3
+_PUBLIC_SPLIT = 3
+
+
+class AwsConfig(Section):
+    """AWS-only settings; all optional, so `aws:` may be omitted (docs/aws.md lists them)."""
+
+    ami_type: Literal["al2023", "bottlerocket"] = "al2023"  # GPU nodes: AL2023_/BOTTLEROCKET_x86_64_NVIDIA
+    identity: Literal["pod-identity", "irsa"] = "pod-identity"  # how the serving pod gets its role
+    availability_zones: int = Field(default=2, ge=2, le=6)  # private subnets in this many AZs (EKS needs 2)
+    system_instance_type: str = Field(default="m6i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+    gpu_disk_gib: int | None = Field(default=None, ge=50, le=16384)  # None: sized from the model
+    # Principals (roles/users) that get EKS cluster-admin and keep S3 read access from outside the VPC.
+    admin_role_arns: tuple[typing.Annotated[str, Field(pattern=_ROLE_ARN)], ...] = ()
+    # Deny GetObject/ListBucket unless through the S3 gateway endpoint (deployer and admins exempt).
+    restrict_reads_to_vpc_endpoint: bool = True
+    # Pinned device-plugin image (AL2023 only); point it at an ECR mirror when network.egress is none.
+    device_plugin_image: PinnedImage = NVIDIA_DEVICE_PLUGIN_IMAGE
+    # EKS has no built-in node autoscaler: without one a GPU group at 0 nodes never grows.
+    cluster_autoscaler: bool = True
+    # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
+    cluster_autoscaler_image: PinnedImage | None = None
+
+
+def subnet_plan(
+    cidr: ipaddress.IPv4Network, zones: int
+) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
+    """(private, public) subnet CIDRs for `zones` AZs; a config error if the VPC is too small."""
+    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
+    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
+    if public[0].prefixlen > 28 or zones > len(slots) - 1:
+        raise key_error(
+            "network.cidr",
+            str(cidr),
+            f"too small for {zones} AWS availability zones; use a /22 or larger "
+            "(a /16 leaves room for pod IPs: vpc-cni gives each pod a VPC address)",
+        )
+    return slots[:zones], public
+
+
+def default() -> AwsConfig:
+    """Every aws key is optional, so a stack may omit the section."""
+    return AwsConfig()
+
+
+def check(cfg: StackConfig) -> None:
+    """Cross-section checks: the VPC must hold the subnets of every AZ."""
+    assert cfg.aws is not None  # resolve fills in the default section first
+    subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)

@@ -1,0 +1,177 @@
+"""Azure platform: VNet, AKS with Entra ID + workload identity, GPU agent pool, private Blob storage
+behind a Private Endpoint, and an Entra Workload ID that can read only the model's prefix.
+
+`build(cfg)` checks the address plan first (a bad CIDR fails before anything is registered),
+then builds the components below with one explicit azure-native provider and returns the
+`Platform` the serving component consumes. Only `pulumi_azure_native` (and pulumi_kubernetes for
+the in-cluster device plugin) is imported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pulumi
+from pulumi_azure_native import Provider, authorization
+
+from infra.azure.bucket import WeightsStorage, WeightsStorageArgs
+from infra.azure.cluster import Cluster, ClusterArgs
+from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
+from infra.azure.footprint import sla_tier
+from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
+from infra.azure.identity import ServingIdentity, ServingIdentityArgs
+from infra.azure.network import Network, NetworkArgs
+from infra.azure.settings import subnet_plan
+from infra.config.schema import StackConfig
+from infra.conventions import tags as project_tags
+from infra.fit import gpu_node_disk_gb
+from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
+
+BLOB_ZONE = "privatelink.blob.core.windows.net"
+
+
+def _global_name(prefix: str, stack: str, subscription_id: str, length: int, sep: str = "") -> str:
+    """A globally unique, deterministic name (storage accounts and vaults share one DNS namespace)."""
+    digest = hashlib.sha256(f"{subscription_id}/{stack}".encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9]", "", stack.lower())[: length - len(prefix) - len(digest) - 2 * len(sep)]
+    return sep.join(p for p in (prefix, slug, digest) if p)
+
+
+def build(cfg: StackConfig) -> Platform:
+    assert cfg.azure is not None  # guaranteed by config validation for cloud=azure
+    subnets = subnet_plan(cfg)  # already checked by infra.config.checks
+    az, stack, location = cfg.azure, pulumi.get_stack(), cfg.region
+    tags = project_tags(stack)
+    provider = Provider("azure", subscription_id=az.subscription_id, location=location)
+    client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+
+    net = Network(
+        "network",
+        NetworkArgs(
+            stack=stack, location=location, subnets=subnets, egress=cfg.network.egress, tags=tags, provider=provider
+        ),
+    )
+    cluster_name = f"llz-{stack}"
+    cluster = Cluster(
+        "cluster",
+        ClusterArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            cluster_name=cluster_name,
+            subscription_id=az.subscription_id,
+            tenant_id=client.tenant_id,
+            deployer_object_id=client.object_id,
+            kubernetes_version=cfg.cluster.kubernetes_version,
+            node_subnet_id=net.node_subnet_id,
+            system_vm_size=az.system_vm_size,
+            system_node_count=az.system_node_count,
+            outbound_type="userAssignedNATGateway" if cfg.network.egress == "nat" else "none",
+            authorized_ip_ranges=[str(c) for c in cfg.cluster.api_allowed_cidrs],
+            private_cluster=az.private_cluster,
+            upgrade_channel=az.upgrade_channel,
+            sla_tier=sla_tier(cfg),
+            lock=cfg.deletion_protection,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    gpu = GpuPool(
+        "gpu",
+        GpuPoolArgs(
+            resource_group_name=net.resource_group_name,
+            cluster_name=cluster.name,
+            kubernetes_version=cfg.cluster.kubernetes_version,
+            node_subnet_id=net.node_subnet_id,
+            vm_size=cfg.gpu.instance_type,
+            min_nodes=cfg.gpu.min_nodes,
+            max_nodes=cfg.gpu.max_nodes,
+            spot=cfg.gpu.spot,
+            os_disk_gb=gpu_node_disk_gb(cfg.model.weights_gb, floor_gb=256),
+            tags=tags,
+            provider=provider,
+            k8s=cluster.k8s,
+        ),
+    )
+    storage = WeightsStorage(
+        "weights",
+        WeightsStorageArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            account_name=_global_name("llz", stack, az.subscription_id, 24),
+            subscription_id=az.subscription_id,
+            tenant_id=client.tenant_id,
+            customer_managed_key=az.customer_managed_key,
+            vault_name=_global_name("llz", stack, az.subscription_id, 24, sep="-"),
+            lock=cfg.deletion_protection,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    blob_endpoint = PrivateEndpoint(
+        "weights-blob",
+        PrivateEndpointArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            vnet_id=net.vnet_id,
+            subnet_id=net.endpoint_subnet_id,
+            target_id=storage.account.id,
+            group_id="blob",
+            zone_name=BLOB_ZONE,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    identity = ServingIdentity(
+        "serving-identity",
+        ServingIdentityArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            subscription_id=az.subscription_id,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            namespace=cfg.serving.namespace,
+            service_account=cfg.serving.service_account,
+            container_id=storage.container_id,
+            weights_prefix=cfg.model.weights_prefix,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    taints = pool_taints(cfg.gpu.spot)
+    return Platform(
+        k8s=cluster.k8s,
+        kubeconfig=cluster.kubeconfig,
+        gpu=GpuScheduling(
+            node_selector=POOL_LABEL,
+            tolerations=taints,
+            gpus_per_replica=cfg.model.tensor_parallel_size,
+            gpu_memory_gb=cfg.gpu_instance.gpu_memory_gb,
+        ),
+        identity=WorkloadIdentity(
+            namespace=cfg.serving.namespace,
+            service_account=cfg.serving.service_account,
+            service_account_annotations={"azure.workload.identity/client-id": identity.client_id},
+            pod_labels={"azure.workload.identity/use": "true"},  # a LABEL on the pod, not an annotation
+            env={"AZURE_STORAGE_ACCOUNT_NAME": storage.account_name},
+        ),
+        weights_uri=storage.container_name.apply(lambda c: f"az://{c}/{cfg.model.weights_prefix}"),
+        internal_lb_annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
+        egress=[
+            EgressRule(str(subnets.endpoints), [443], "Blob private endpoint (model weights)"),
+            EgressRule(
+                "0.0.0.0/0",
+                [443],
+                "Entra ID token endpoint (login.microsoftonline.com) for the workload-identity token "
+                "exchange; it has no fixed CIDR",
+            ),
+        ],
+        ready=[gpu.pool, gpu.device_plugin, identity.federated_credential, identity.reader, blob_endpoint.dns_record],
+        exports={
+            "region": location,
+            "resourceGroup": net.resource_group_name,
+            "clusterName": cluster.name,
+            "storageAccount": storage.account_name,
+            "container": storage.container_name,
+            "oidcIssuerUrl": cluster.oidc_issuer_url,
+        },
+    )

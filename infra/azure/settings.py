@@ -1,0 +1,76 @@
+"""Azure's own config section, the VNet address plan and the checks only Azure can make: SDK-free."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from infra.config.base import Section
+from infra.config.errors import key_error
+
+if TYPE_CHECKING:
+    from infra.config.schema import StackConfig
+
+# Overlay pod range and service range: never routed in the VNet, but must not overlap it.
+POD_CIDR = ipaddress.IPv4Network("192.168.0.0/16")
+SERVICE_CIDR = ipaddress.IPv4Network("172.16.0.0/16")
+DNS_SERVICE_IP = "172.16.0.10"
+
+
+class AzureConfig(Section):
+    """Azure-only settings. Subnet CIDRs default to slices of network.cidr (`subnet_plan`)."""
+
+    subscription_id: str = Field(
+        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )
+    # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
+    private_cluster: bool = False
+    node_subnet_cidr: ipaddress.IPv4Network | None = None  # default: first /22 of network.cidr
+    endpoint_subnet_cidr: ipaddress.IPv4Network | None = None  # default: the /27 right after the node subnet
+    system_vm_size: str = Field(default="Standard_D4ds_v5", pattern=r"^Standard_[A-Za-z0-9_]+$")
+    system_node_count: int = Field(default=2, ge=1, le=100)
+    # Both keep the pinned minor version (stable/rapid would move it and fight the pinned kubernetesVersion).
+    upgrade_channel: Literal["patch", "node-image"] = "patch"
+    # Encrypt the weights account with a Key Vault key (purge-protected vault) instead of Microsoft-managed keys.
+    customer_managed_key: bool = False
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    vnet: ipaddress.IPv4Network
+    nodes: ipaddress.IPv4Network
+    endpoints: ipaddress.IPv4Network
+
+
+def subnet_plan(cfg: StackConfig) -> SubnetPlan:
+    """The VNet's address plan; a config error (one line) when it cannot work."""
+    assert cfg.azure is not None
+    vnet = cfg.network.cidr
+    if vnet.prefixlen > 26:
+        raise key_error("network.cidr", str(vnet), "too small for Azure; need a /26 or larger")
+    nodes = cfg.azure.node_subnet_cidr or next(vnet.subnets(new_prefix=max(22, vnet.prefixlen + 1)))
+    endpoints = cfg.azure.endpoint_subnet_cidr or ipaddress.IPv4Network(f"{nodes.broadcast_address + 1}/27")
+    for key, subnet in (("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)):
+        if not subnet.subnet_of(vnet):
+            raise key_error(key, str(subnet), f"not inside network.cidr {vnet}")
+    if nodes.overlaps(endpoints):
+        raise key_error("azure.endpointSubnetCidr", str(endpoints), f"overlaps the node subnet {nodes}")
+    for reserved in (POD_CIDR, SERVICE_CIDR):
+        if vnet.overlaps(reserved):
+            raise key_error(
+                "network.cidr",
+                str(vnet),
+                f"overlaps the AKS overlay/service range {reserved}; pick a 10.x or other private range",
+            )
+    return SubnetPlan(vnet, nodes, endpoints)
+
+
+def default() -> AzureConfig:
+    raise key_error("azure", "(missing)", "required for cloud=azure: an object with subscriptionId")
+
+
+def check(cfg: StackConfig) -> None:
+    subnet_plan(cfg)

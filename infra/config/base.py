@@ -1,0 +1,32 @@
+"""What every config section shares: camelCase keys, unknown keys rejected, frozen; common patterns."""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from infra.conventions import PINNED_IMAGE
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+Labels = dict[typing.Annotated[str, Field(pattern=LABEL_KEY)], typing.Annotated[str, Field(pattern=LABEL_VALUE)]]
+
+
+class Section(BaseModel):
+    """Base for config objects: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+def _not_latest(v: str) -> str:
+    if v.endswith(":latest"):
+        raise ValueError("use a pinned tag or digest, not :latest (e.g. vllm/vllm-openai:v0.11.0)")
+    return v
+
+
+# An image reference with a tag or digest, never `:latest`: what was planned is what runs.
+PinnedImage = typing.Annotated[str, Field(pattern=PINNED_IMAGE), AfterValidator(_not_latest)]

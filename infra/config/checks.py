@@ -1,0 +1,119 @@
+"""Rules that span sections, one small function each, run in order after the schema parsed.
+
+Each raises the one-line `ConfigError` for the first problem it finds; `run` applies them all,
+then the stack's cloud's own `check` (its settings module, through the by-name seam).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+
+from infra import catalog, clouds, fit
+from infra.config.errors import key_error
+from infra.config.schema import StackConfig
+
+
+def only_own_cloud_section(cfg: StackConfig) -> None:
+    for other in catalog.CLOUDS:
+        if other != cfg.cloud and cfg.section(other) is not None:
+            raise key_error(other, "(set)", f"only the {cfg.cloud} section may be set when cloud={cfg.cloud}")
+
+
+def known_instance_type(cfg: StackConfig) -> None:
+    types = catalog.instances(cfg.cloud)
+    if cfg.gpu.instance_type != fit.AUTO and cfg.gpu.instance_type not in types:
+        raise key_error(
+            "gpu.instanceType",
+            cfg.gpu.instance_type,
+            f"not a GPU instance type on {cfg.cloud}; valid: {fit.AUTO}, {', '.join(types)}",
+        )
+
+
+def tensor_parallel_fits_a_node(cfg: StackConfig) -> None:
+    types = catalog.instances(cfg.cloud)
+    auto = cfg.gpu.instance_type == fit.AUTO
+    gpus = max(t.gpus for t in types.values()) if auto else types[cfg.gpu.instance_type].gpus
+    if cfg.model.tensor_parallel_size > gpus:
+        node = f"the largest {cfg.cloud} node" if auto else cfg.gpu.instance_type
+        raise key_error(
+            "model.tensorParallelSize",
+            cfg.model.tensor_parallel_size,
+            f"{node} has {gpus} GPU(s); need 1 <= tensorParallelSize <= {gpus}",
+        )
+
+
+def no_insecure_switch_in_prod(cfg: StackConfig) -> None:
+    insecure = cfg.insecure
+    if cfg.environment == "prod" and (insecure.public_api_endpoint or insecure.public_load_balancer):
+        raise key_error(
+            "insecure", insecure.model_dump(by_alias=True), "insecure switches are not allowed when environment=prod"
+        )
+
+
+# Addresses no internet host has (IANA IPv4 special-purpose registry, RFC 6890, plus multicast and
+# the reserved 240/4): CIDRs that cover everything else admit the whole internet.
+_NOT_INTERNET = tuple(
+    ipaddress.IPv4Network(c)
+    for c in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    )
+)  # fmt: skip
+_EVERYTHING = [ipaddress.IPv4Network("0.0.0.0/0")]
+
+
+def covers_the_internet(cidrs: Iterable[ipaddress.IPv4Network]) -> bool:
+    """True when the CIDRs together admit every internet address: 0.0.0.0/0, two /1s, or
+    "everything but the private ranges" all count, as each opens the API to every public host."""
+    return list(ipaddress.collapse_addresses([*cidrs, *_NOT_INTERNET])) == _EVERYTHING
+
+
+def api_not_open_to_internet(cfg: StackConfig) -> None:
+    cidrs = cfg.cluster.api_allowed_cidrs
+    if covers_the_internet(cidrs) and not cfg.insecure.public_api_endpoint:
+        shown = [str(c) for c in cidrs]
+        raise key_error(
+            "cluster.apiAllowedCidrs",
+            shown[0] if len(shown) == 1 else shown,
+            "opens the Kubernetes API to the internet; list your CIDRs, or set insecure.publicApiEndpoint: true",
+        )
+
+
+def public_lb_needs_switch(cfg: StackConfig) -> None:
+    if cfg.serving.expose == "public-lb" and not cfg.insecure.public_load_balancer:
+        raise key_error(
+            "serving.expose",
+            "public-lb",
+            "a public load balancer needs insecure.publicLoadBalancer: true; "
+            "valid secure values: cluster-ip, internal-lb",
+        )
+
+
+def chosen_type_fits_model(cfg: StackConfig) -> None:
+    if cfg.gpu.instance_type != fit.AUTO:
+        reason = fit.check(cfg)
+        if reason:
+            raise key_error("gpu.instanceType", cfg.gpu.instance_type, reason)
+
+
+def cloud_checks(cfg: StackConfig) -> None:
+    clouds.part(cfg.cloud, "settings").check(cfg)
+
+
+RULES: tuple[Callable[[StackConfig], None], ...] = (
+    only_own_cloud_section,
+    known_instance_type,
+    tensor_parallel_fits_a_node,
+    no_insecure_switch_in_prod,
+    api_not_open_to_internet,
+    public_lb_needs_switch,
+    cloud_checks,
+    chosen_type_fits_model,
+)
+
+
+def run(cfg: StackConfig) -> None:
+    for rule in RULES:
+        rule(cfg)

@@ -1,0 +1,82 @@
+"""The only way config gets in: engine config -> schema -> cross-section checks -> resolved config."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from infra.config import checks, resolve
+from infra.config.errors import ConfigError, key_error, message, one_line
+from infra.config.schema import StackConfig
+from infra.conventions import PROJECT
+
+
+def parse(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the project's config keys (without the `llm-landing-zone:` prefix) and resolve them."""
+    try:
+        cfg = StackConfig.model_validate(dict(raw))
+    except ValidationError as e:
+        raise _from_validation(e) from None
+    cfg = resolve.cloud_section(cfg)
+    checks.run(cfg)
+    return resolve.gpu_type(cfg)
+
+
+def from_pulumi_config(config: Mapping[str, str]) -> dict[str, Any]:
+    """Turn the engine's flat config map (values are strings; objects as JSON) into plain data."""
+    prefix = f"{PROJECT}:"
+    out: dict[str, Any] = {}
+    for full_key, value in config.items():
+        if not full_key.startswith(prefix):
+            continue
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        out[full_key.removeprefix(prefix)] = value
+    return out
+
+
+def load() -> StackConfig:
+    """Read and validate this stack's config from the running Pulumi program (engine or mocks)."""
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return parse(from_pulumi_config(merged))
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The config class that holds the keys at `loc` (for listing the valid keys there)."""
+    section: type[BaseModel] = StackConfig
+    for part in (p for p in loc if isinstance(p, str)):
+        field = next(f for n, f in section.model_fields.items() if (f.alias or n) == part)
+        options = typing.get_args(field.annotation) or (field.annotation,)
+        section = next(a for a in options if isinstance(a, type) and issubclass(a, BaseModel))
+    return section
+
+
+def _from_validation(err: ValidationError) -> ConfigError:
+    first = err.errors()[0]
+    key = _key_path(first["loc"])
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    kind, msg = first["type"], first["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        return message(f"{key} is required{more}")
+    if kind == "extra_forbidden":
+        section = _section_at(first["loc"][:-1])
+        valid = ", ".join(f.alias or n for n, f in section.model_fields.items())
+        return message(f"{key} is not a known key; valid keys here: {valid}{more}")
+    if first.get("ctx", {}).get("pattern"):
+        msg = f"does not match {first['ctx']['pattern']}"
+    return key_error(key, first["input"], f"{one_line(msg)}{more}")

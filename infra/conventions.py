@@ -1,0 +1,36 @@
+"""Spellings every cloud shares: one place, so the three platforms cannot drift apart.
+
+Node pool labels and the GPU taint are what the serving pod selects and tolerates; tags/labels
+mark what this project created; image pins are what a plan promises will run; SECRET is how the
+offline plan shows a value only the engine can decrypt.
+"""
+
+from __future__ import annotations
+
+PROJECT = "llm-landing-zone"
+
+# Every node pool carries POOL_LABEL; the serving pod selects POOL_LABEL=GPU_POOL.
+POOL_LABEL = "llz.io/pool"
+GPU_POOL, SYSTEM_POOL = "gpu", "system"
+# GKE taints its GPU nodes nvidia.com/gpu=present:NoSchedule itself; EKS and AKS get the same taint
+# from us, so one toleration (key nvidia.com/gpu, operator Exists) fits every cloud.
+GPU_TAINT_KEY, GPU_TAINT_VALUE = "nvidia.com/gpu", "present"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def pool_labels(pool: str) -> dict[str, str]:
+    return {POOL_LABEL: pool}
+
+
+def tags(stack: str) -> dict[str, str]:
+    """Tags (AWS, Azure) / labels (GCP) on every resource the stack creates: who owns it, from where."""
+    return {"project": PROJECT, "stack": stack, "managed-by": "pulumi"}
+
+
+# Images: pinned tags (a digest is better still; the config accepts both). Never :latest.
+VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+PULLER_IMAGE = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile
+NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+PINNED_IMAGE = r"^[^:@\s]+(:[\w.-]+|@sha256:[0-9a-f]{64})$"
+
+SECRET = "[secret]"  # the plan's placeholder for a secret value (stack config or registered input)

@@ -1,0 +1,182 @@
+"""GCP platform: VPC with Private Google Access, private GKE, GPU node pool, CMEK GCS bucket,
+Workload Identity.
+
+`build(cfg)` registers, with one explicit `gcp.Provider`:
+  Network (VPC, subnet with PGA + pods/services ranges, optional Cloud NAT) ->
+  GoogleApis (private.googleapis.com route + DNS) -> Keys (KMS ring, bucket and GKE-secrets keys,
+  service-agent grants) -> NodeIdentity (least-privilege node SA) -> Cluster (private GKE + system
+  pool) -> GpuPool -> WeightsBucket -> WorkloadIdentity (bucket read on the model prefix),
+and returns the `Platform` the serving component deploys onto.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config.schema import StackConfig
+from infra.conventions import GPU_POOL, pool_labels, tags
+from infra.fit import gpu_node_disk_gb
+from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
+from infra.gcp.cluster import Cluster, ClusterArgs
+from infra.gcp.endpoints import GoogleApis, GoogleApisArgs
+from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs
+from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WorkloadIdentity, WorkloadIdentityArgs
+from infra.gcp.kms import Keys, KeysArgs
+from infra.gcp.network import Network, NetworkArgs
+from infra.kube import cluster_provider, exec_kubeconfig
+from infra.platform import GPU_TOLERATION, GpuScheduling, Platform
+from infra.platform import WorkloadIdentity as PodIdentity
+
+AUTH_PLUGIN_HINT = "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"
+
+
+def gcp_name(*parts: str, limit: int) -> str:
+    """A GCP resource name from parts: lower-case, dashes, at most `limit` chars (hash-shortened)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: limit - 7].rstrip('-')}-{digest}"
+
+
+def build(cfg: StackConfig) -> Platform:
+    assert cfg.gcp is not None
+    gcp_cfg, stack, project = cfg.gcp, pulumi.get_stack(), cfg.gcp.project
+    labels = tags(gcp_name(stack, limit=63))  # label values: lower-case, digits, - and _, <= 63
+    provider = gcp.Provider("gcp", project=project, region=cfg.region, default_labels=labels)
+    on_gcp = pulumi.ResourceOptions(provider=provider)
+    invoke = pulumi.InvokeOutputOptions(provider=provider)
+
+    project_number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
+    gcs_agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke).email_address
+
+    network = Network(
+        "net",
+        NetworkArgs(
+            region=cfg.region,
+            cidr=str(cfg.network.cidr),
+            pods_cidr=str(gcp_cfg.pods_cidr),
+            services_cidr=str(gcp_cfg.services_cidr),
+            egress=cfg.network.egress,
+        ),
+        on_gcp,
+    )
+    apis = GoogleApis("apis", GoogleApisArgs(network=network.vpc.id, mode=gcp_cfg.google_apis), on_gcp)
+    keys = Keys(
+        "kms",
+        KeysArgs(
+            location=cfg.region,
+            gcs_agent_email=gcs_agent,
+            project_number=project_number,
+            deletion_protection=cfg.deletion_protection,
+        ),
+        on_gcp,
+    )
+    nodes = NodeIdentity("nodes", NodeIdentityArgs(project, gcp_name("llz", stack, "nodes", limit=30)), on_gcp)
+    cluster = Cluster(
+        "gke",
+        ClusterArgs(
+            name=gcp_name("llz", stack, limit=40),
+            project=project,
+            region=cfg.region,
+            network=network.vpc.id,
+            subnetwork=network.subnet.id,
+            kubernetes_version=cfg.cluster.kubernetes_version,
+            release_channel=gcp_cfg.release_channel,
+            authorized_networks=[str(c) for c in cfg.cluster.api_allowed_cidrs],
+            master_ipv4_cidr_block=str(gcp_cfg.master_ipv4_cidr_block) if gcp_cfg.master_ipv4_cidr_block else None,
+            secrets_key=keys.cluster_key.id,
+            node_service_account=nodes.email,
+            wait_for=[keys.cluster_grant, nodes],
+            system_machine_type=gcp_cfg.system_machine_type,
+            node_zones=gcp_cfg.node_zones,
+            deletion_protection=cfg.deletion_protection,
+        ),
+        on_gcp,
+    )
+    instance = cfg.gpu_instance
+    gpu = GpuPool(
+        "gpu",
+        GpuPoolArgs(
+            cluster=cluster.cluster.name,
+            region=cfg.region,
+            node_zones=gcp_cfg.node_zones,
+            machine_type=instance.name,
+            accelerator=instance.accelerator,
+            gpus=instance.gpus,
+            driver_version=gcp_cfg.gpu_driver_version,
+            spot=cfg.gpu.spot,
+            min_nodes=cfg.gpu.min_nodes,
+            max_nodes=cfg.gpu.max_nodes,
+            disk_gb=gcp_cfg.gpu_disk_gb or gpu_node_disk_gb(cfg.model.weights_gb),
+            service_account=nodes.email,
+        ),
+        on_gcp,
+    )
+    weights = WeightsBucket(
+        "weights",
+        WeightsBucketArgs(
+            name=gcp_name(project, "llz", stack, "weights", limit=63),
+            location=cfg.region,
+            kms_key=keys.bucket_key.id,
+            key_grant=keys.bucket_grant,
+            deletion_protection=cfg.deletion_protection,
+        ),
+        on_gcp,
+    )
+    serving = cfg.serving
+    workload = WorkloadIdentity(
+        "serving-identity",
+        WorkloadIdentityArgs(
+            mode=gcp_cfg.identity_mode,
+            project_id=project,
+            project_number=project_number,
+            namespace=serving.namespace,
+            service_account=serving.service_account,
+            bucket=weights.bucket.name,
+            prefix=cfg.model.weights_prefix,
+            cluster=cluster.cluster,
+            gsa_account_id=gcp_name("llz", stack, "vllm", limit=30),
+        ),
+        on_gcp,
+    )
+
+    gke = cluster.cluster
+    kubeconfig = exec_kubeconfig(
+        gke.name,
+        pulumi.Output.concat("https://", gke.endpoint),
+        gke.master_auth.cluster_ca_certificate,
+        "gke-gcloud-auth-plugin",
+        [],
+        AUTH_PLUGIN_HINT,
+    )
+    return Platform(
+        k8s=cluster_provider("gke", kubeconfig, pulumi.ResourceOptions(depends_on=[gke])),
+        kubeconfig=kubeconfig,
+        gpu=GpuScheduling(
+            node_selector={"cloud.google.com/gke-accelerator": instance.accelerator, **pool_labels(GPU_POOL)},
+            tolerations=[GPU_TOLERATION],
+            gpus_per_replica=cfg.model.tensor_parallel_size,
+            gpu_memory_gb=instance.gpu_memory_gb,
+        ),
+        identity=PodIdentity(
+            serving.namespace,
+            serving.service_account,
+            service_account_annotations=workload.annotations,
+            env={"GOOGLE_CLOUD_PROJECT": project},
+        ),
+        weights_uri=pulumi.Output.concat("gs://", weights.bucket.name, f"/{cfg.model.weights_prefix}"),
+        internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
+        egress=apis.egress,
+        ready=[gpu.pool, cluster.system_pool, *workload.bindings],
+        exports={
+            "project": project,
+            "region": cfg.region,
+            "clusterName": gke.name,
+            "bucketName": weights.bucket.name,
+        },
+    )
