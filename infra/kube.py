@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.platform import Toleration
 
-NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
 _DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 

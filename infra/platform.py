@@ -81,9 +81,16 @@ class Platform:
     kubeconfig: pulumi.Output[str]  # secret
     gpu: GpuScheduling
     identity: WorkloadIdentity
-    weights_uri: pulumi.Output[str]  # s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
+    # Where the weights live, as operators and `llz weights push/pull` use it as it is (exported):
+    # s3://bucket/prefix, gs://bucket/prefix, https://<account>.blob.core.windows.net/container/prefix.
+    weights_uri: pulumi.Output[str]
     internal_lb_annotations: Mapping[str, str]
     egress: Sequence[EgressRule] = ()
+    # The same location as the pod's loaders read it, when that differs from weights_uri: vLLM's
+    # Run:ai streamer reads az://container/prefix with the account in the identity's env.
+    pod_weights_uri: pulumi.Output[str] | None = None
+    # Node-local DNS caches on a link-local address, which a namespace selector cannot match.
+    dns_cidrs: Sequence[str] = ()
     # Cluster-side things the workload must wait for (GPU pool, device plugin, identity binding).
     ready: Sequence[pulumi.Resource] = ()
     # Cloud-specific stack outputs (cluster name, bucket, region, ...), exported as they are.

@@ -23,6 +23,7 @@ class ResolvedPlatform:
     sa_annotations: dict[str, str]
     identity_env: dict[str, str]
     weights_uri: str
+    pod_weights_uri: str  # what the pod reads (Platform.pod_weights_uri, else weights_uri)
     ready_urns: list[str]
 
 
@@ -40,6 +41,7 @@ def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> Res
             annotations=pulumi.Output.all(**dict(identity.service_account_annotations)),
             env=pulumi.Output.all(**dict(identity.env)),
             uri=platform.weights_uri,
+            pod_uri=platform.weights_uri if platform.pod_weights_uri is None else platform.pod_weights_uri,
             ready=pulumi.Output.all(*[r.urn for r in platform.ready]),
         ).apply(found.update)
 
@@ -51,6 +53,7 @@ def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> Res
         dict(found["annotations"] or {}),
         dict(found["env"] or {}),
         found["uri"],
+        found["pod_uri"],
         list(found["ready"]),
     )
 

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from tests.harness import dev_plan, plan
+from weights import uri as weights_uri
 
 STACK = "azure-dev"
 AZ = "azure-native:"
@@ -337,7 +338,12 @@ def test_serving_service_account_and_pod_get_the_workload_identity_binding(dev):
 
 def test_exports_name_the_azure_resources(dev):
     out = dev.outputs
-    assert out["weightsUri"] == "az://weights/models/deepseek-r1-distill-llama-8b"
+    account = out["storageAccount"]
+    # Operators paste it as it is into `llz weights push`: the blob URL names the account too.
+    assert out["weightsUri"] == f"https://{account}.blob.core.windows.net/weights/models/deepseek-r1-distill-llama-8b"
+    assert weights_uri.parse(out["weightsUri"]) == weights_uri.WeightsUri(
+        "az", "weights", "models/deepseek-r1-distill-llama-8b", account
+    )
     assert out["resourceGroup"] == az(dev, "resources:ResourceGroup").outputs["name"]
     assert out["clusterName"] == az(dev, "containerservice:ManagedCluster").outputs["name"]
     assert out["storageAccount"] == az(dev, "storage:StorageAccount").outputs["name"]

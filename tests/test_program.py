@@ -54,7 +54,7 @@ def test_exports(dev_stack):
     cloud = dev_stack.split("-")[0]
     assert plan.outputs["cloud"] == cloud
     assert plan.outputs["kubeconfig"] == "[secret]"
-    prefix = {"aws": "s3://", "gcp": "gs://", "azure": "az://"}[cloud]
+    prefix = {"aws": "s3://", "gcp": "gs://", "azure": "https://"}[cloud]
     assert plan.outputs["weightsUri"].startswith(prefix)
     assert plan.outputs["weightsUri"].endswith("/models/deepseek-r1-distill-llama-8b")
     assert plan.outputs["endpoint"].startswith("http://") and plan.outputs["endpoint"].endswith(":8000/v1")

@@ -103,7 +103,7 @@ def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
     puller = serving.container("weights")
     assert puller["image"] == cfg.serving.puller_image
     assert "command" not in puller, "the image's ENTRYPOINT (llz) must run"
-    assert puller["args"] == ["weights", "pull", _platform(dev_stack).weights_uri, "/models/weights"]
+    assert puller["args"] == ["weights", "pull", _platform(dev_stack).pod_weights_uri, "/models/weights"]
     assert {"name": "weights", "mountPath": "/models"} in puller["volumeMounts"]
 
 
@@ -343,6 +343,11 @@ def test_network_policy_default_deny_and_narrow_allows(serving, dev_stack):
     rules = egress.get("spec.egress")
     dns = rules[0]
     assert {p["port"] for p in dns["ports"]} == {53} and {p["protocol"] for p in dns["ports"]} == {"UDP", "TCP"}
+    kube_dns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}
+    # Only GKE answers DNS on link-local node addresses (NodeLocal DNSCache, Cloud DNS via the
+    # metadata server); elsewhere DNS may reach kube-system only, never all of 169.254.0.0/16.
+    node_local = {"gcp-dev": ["169.254.20.10/32", "169.254.169.254/32"]}.get(dev_stack, [])
+    assert dns["to"] == [kube_dns, *({"ipBlock": {"cidr": c}} for c in node_local)]
     platform_rules = _platform(dev_stack).platform.egress
     assert rules[1:] == [
         {"to": [{"ipBlock": {"cidr": r.cidr}}], "ports": [{"port": p, "protocol": "TCP"} for p in r.ports]}
@@ -401,6 +406,6 @@ def test_runai_streamer_streams_from_the_bucket(stack):
     assert "initContainers" not in spec
     assert "weights" not in {v["name"] for v in spec["volumes"]}
     vllm = served.container("vllm")
-    assert vllm["args"][0] == resolved.weights_uri
+    assert vllm["args"][0] == resolved.pod_weights_uri
     assert flags(vllm["args"])["--load-format"] == "runai_streamer"
     assert resolved.identity_env.items() <= env_of(vllm).items(), "vLLM reads the bucket: it needs the identity env"

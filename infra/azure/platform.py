@@ -138,6 +138,7 @@ def build(cfg: StackConfig) -> Platform:
         ),
     )
     taints = pool_taints(cfg.gpu.spot)
+    prefix = cfg.model.weights_prefix
     return Platform(
         k8s=cluster.k8s,
         kubeconfig=cluster.kubeconfig,
@@ -154,7 +155,10 @@ def build(cfg: StackConfig) -> Platform:
             pod_labels={"azure.workload.identity/use": "true"},  # a LABEL on the pod, not an annotation
             env={"AZURE_STORAGE_ACCOUNT_NAME": storage.account_name},
         ),
-        weights_uri=storage.container_name.apply(lambda c: f"az://{c}/{cfg.model.weights_prefix}"),
+        weights_uri=pulumi.Output.format(
+            "https://{0}.blob.core.windows.net/{1}/{2}", storage.account_name, storage.container_name, prefix
+        ),
+        pod_weights_uri=pulumi.Output.format("az://{0}/{1}", storage.container_name, prefix),
         internal_lb_annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
         egress=[
             EgressRule(str(subnets.endpoints), [443], "Blob private endpoint (model weights)"),

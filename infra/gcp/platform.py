@@ -31,6 +31,10 @@ from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import GPU_TOLERATION, GpuScheduling, Platform
 from infra.platform import WorkloadIdentity as PodIdentity
 
+# Pod DNS on GKE may not go to kube-dns pods at all: NodeLocal DNSCache (on by default in GKE
+# Standard >= 1.34.1-gke.3720000, docs.cloud.google.com/kubernetes-engine/docs/how-to/nodelocal-dns-cache)
+# answers on 169.254.20.10, and with Cloud DNS for GKE the resolver is the node's metadata server.
+NODE_DNS_CIDRS = ("169.254.20.10/32", "169.254.169.254/32")
 AUTH_PLUGIN_HINT = "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"
 
 
@@ -172,6 +176,7 @@ def build(cfg: StackConfig) -> Platform:
         weights_uri=pulumi.Output.concat("gs://", weights.bucket.name, f"/{cfg.model.weights_prefix}"),
         internal_lb_annotations={"networking.gke.io/load-balancer-type": "Internal"},
         egress=apis.egress,
+        dns_cidrs=NODE_DNS_CIDRS,
         ready=[gpu.pool, cluster.system_pool, *workload.bindings],
         exports={
             "project": project,

@@ -151,7 +151,7 @@ class ModelServing(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{name}-egress",
             metadata=meta(f"{name}-egress"),
-            spec=network.egress_spec(selector, platform.egress),
+            spec=network.egress_spec(selector, platform.egress, platform.dns_cidrs),
             opts=child,
         )
 

@@ -16,12 +16,9 @@ from infra.platform import EgressRule
 from infra.serving.pod import PORT
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
-# CoreDNS/kube-dns runs in kube-system on EKS, GKE and AKS; NodeLocal DNSCache listens on a
-# link-local address (169.254.20.10 on GKE), which a namespace selector cannot match.
-DNS_PEERS = (
-    {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}}},
-    {"ipBlock": {"cidr": "169.254.0.0/16"}},
-)
+# CoreDNS/kube-dns runs in kube-system on EKS, GKE and AKS; a node-local cache (if the cloud has
+# one) comes from Platform.dns_cidrs.
+KUBE_DNS = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}}}
 
 
 def load_balancer_sources(serving: ServingConfig) -> list[str]:
@@ -75,10 +72,10 @@ def ingress_spec(selector: Mapping[str, str], peers: Sequence[dict[str, Any]]) -
     }
 
 
-def egress_spec(selector: Mapping[str, str], egress: Sequence[EgressRule]) -> dict[str, Any]:
+def egress_spec(selector: Mapping[str, str], egress: Sequence[EgressRule], dns_cidrs: Sequence[str]) -> dict[str, Any]:
     rules: list[dict[str, Any]] = [
         {
-            "to": list(DNS_PEERS),
+            "to": [KUBE_DNS, *({"ipBlock": {"cidr": c}} for c in dns_cidrs)],
             "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
         }
     ]

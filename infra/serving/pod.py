@@ -105,6 +105,8 @@ def pod_template(
     gpu = platform.gpu
     uid = serving.run_as_user
     streams = serving.load_format == "runai_streamer"
+    # The puller reads every form; the streamer needs the one the Platform gives the pod.
+    weights_uri = platform.weights_uri if platform.pod_weights_uri is None else platform.pod_weights_uri
     weights_gb = model.weights_gb
     weights_gi = 0 if streams else timings.weights_volume_gi(weights_gb)
     shm_gi = timings.shm_gi(gpu.gpus_per_replica)
@@ -129,7 +131,7 @@ def pod_template(
                 "name": "weights",
                 "image": serving.puller_image,  # ENTRYPOINT llz
                 "imagePullPolicy": "IfNotPresent",
-                "args": ["weights", "pull", platform.weights_uri, WEIGHTS_DIR],
+                "args": ["weights", "pull", weights_uri, WEIGHTS_DIR],
                 "env": [*identity_env, {"name": "TMPDIR", "value": "/tmp"}],
                 "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
                 "securityContext": container_security(uid),
@@ -146,7 +148,7 @@ def pod_template(
         "image": serving.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["vllm", "serve"],
-        "args": vllm_args(model, serving, gpu.gpus_per_replica, platform.weights_uri if streams else WEIGHTS_DIR),
+        "args": vllm_args(model, serving, gpu.gpus_per_replica, weights_uri if streams else WEIGHTS_DIR),
         "env": [
             *env_list(_VLLM_ENV),
             *(identity_env if streams else []),
