@@ -71,7 +71,7 @@ def test_every_aws_resource_uses_the_explicit_provider_inside_a_component(dev):
         "llz:aws:WeightsBucket",
         "llz:aws:Cluster",
         "llz:aws:GpuPool",
-        "llz:aws:ServingIdentity",
+        "llz:aws:WeightsReader",
         "llz:aws:ClusterAutoscaler",
     }
     aws_resources = [r for r in dev.resources if r.type.startswith("aws:")]

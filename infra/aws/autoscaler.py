@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.aws.identity import pod_identity_trust
+from infra.aws.iam import pod_identity_trust
 
 NAME = "cluster-autoscaler"
 NAMESPACE = "kube-system"

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.footprint import SYSTEM_DESIRED, SYSTEM_MAX, SYSTEM_MIN
-from infra.aws.identity import service_trust
+from infra.aws.iam import service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = 90

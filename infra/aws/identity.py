@@ -12,90 +12,19 @@ the prefix, and decrypt with the bucket's key only when S3 asks KMS on the pod's
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
-POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+from infra.aws.iam import irsa_trust, pod_identity_trust, read_prefix_policy
+
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
-def read_prefix_policy(bucket_arn: str, prefix: str, key_arn: str, region: str) -> str:
-    """Least privilege for reading one model: no wildcard action, no wildcard resource."""
-    prefix = prefix.strip("/")
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ListModelPrefix",
-                    "Effect": "Allow",
-                    "Action": "s3:ListBucket",
-                    "Resource": bucket_arn,
-                    "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
-                },
-                {
-                    "Sid": "ReadModelObjects",
-                    "Effect": "Allow",
-                    "Action": "s3:GetObject",
-                    "Resource": f"{bucket_arn}/{prefix}/*",
-                },
-                {
-                    "Sid": "DecryptWeights",
-                    "Effect": "Allow",
-                    "Action": "kms:Decrypt",
-                    "Resource": key_arn,
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
-                },
-            ],
-        }
-    )
-
-
-def service_trust(service: str) -> str:
-    """Trust an AWS service principal (EKS, EC2, Pod Identity) with AssumeRole + TagSession."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
-            ],
-        }
-    )
-
-
-def pod_identity_trust() -> str:
-    return service_trust(POD_IDENTITY_PRINCIPAL)
-
-
-def irsa_trust(provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
-    """Condition keys are the issuer WITHOUT https:// (with it they never match)."""
-    issuer = issuer_url.removeprefix("https://")
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": provider_arn},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                    "Condition": {
-                        "StringEquals": {
-                            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                            f"{issuer}:aud": "sts.amazonaws.com",
-                        }
-                    },
-                }
-            ],
-        }
-    )
-
-
 @dataclass(frozen=True)
-class ServingIdentityArgs:
+class WeightsReaderArgs:
     mode: Literal["pod-identity", "irsa"]
     cluster_name: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
@@ -108,13 +37,17 @@ class ServingIdentityArgs:
     pod_identity_agent: pulumi.Resource
 
 
-class ServingIdentity(pulumi.ComponentResource):
+class WeightsReader(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     binding: pulumi.Resource  # what the workload must wait for (association or OIDC provider)
     service_account_annotations: dict[str, pulumi.Input[str]]
 
-    def __init__(self, name: str, args: ServingIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llz:aws:ServingIdentity", name, None, opts)
+    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        # Renamed from ServingIdentity: the alias keeps deployed stacks' URNs (no replacement).
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:aws:ServingIdentity")])
+        )
+        super().__init__("llz:aws:WeightsReader", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         oidc = None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.identity import service_trust
+from infra.aws.iam import service_trust
 from infra.aws.settings import subnet_plan
 
 FLOW_LOG_RETENTION_DAYS = 90

@@ -4,7 +4,7 @@
 Network (private subnets in N AZs, optional NAT) -> Endpoints (S3 gateway + interface endpoints)
 -> WeightsBucket (KMS, TLS-only, optionally VPC-endpoint-only reads) -> Cluster (EKS, add-ons,
 system nodes) -> GpuPool (GPU node group, autoscaler tags, NVIDIA device plugin on AL2023) ->
-ServingIdentity (Pod Identity or IRSA role reading only the model prefix) -> ClusterAutoscaler
+WeightsReader (Pod Identity or IRSA role reading only the model prefix) -> ClusterAutoscaler
 (EKS has none built in), and returns the Platform the serving component deploys onto.
 docs/aws.md explains the choices.
 """
@@ -21,7 +21,7 @@ from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
 from infra.aws.endpoints import Endpoints, EndpointsArgs
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
-from infra.aws.identity import ServingIdentity, ServingIdentityArgs
+from infra.aws.identity import WeightsReader, WeightsReaderArgs
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.settings import AwsConfig
 from infra.config.errors import key_error
@@ -154,9 +154,9 @@ def build(cfg: StackConfig) -> Platform:
         ),
         pulumi.ResourceOptions(providers=[provider, k8s_provider]),
     )
-    identity = ServingIdentity(
+    identity = WeightsReader(
         "serving-identity",
-        ServingIdentityArgs(
+        WeightsReaderArgs(
             mode=aws_cfg.identity,
             cluster_name=cluster.name,
             oidc_issuer=cluster.oidc_issuer,

@@ -33,7 +33,7 @@ def prefix_condition(prefix: str) -> str:
 
 
 @dataclass(frozen=True)
-class ServingIdentityArgs:
+class WeightsReaderArgs:
     resource_group_name: pulumi.Input[str]
     location: str
     subscription_id: str
@@ -46,14 +46,18 @@ class ServingIdentityArgs:
     provider: pulumi.ProviderResource
 
 
-class ServingIdentity(pulumi.ComponentResource):
+class WeightsReader(pulumi.ComponentResource):
     client_id: pulumi.Output[str]
     principal_id: pulumi.Output[str]
     federated_credential: managedidentity.FederatedIdentityCredential
     reader: authorization.RoleAssignment
 
-    def __init__(self, name: str, args: ServingIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llz:azure:ServingIdentity", name, None, opts)
+    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        # Renamed from ServingIdentity: the alias keeps deployed stacks' URNs (no replacement).
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:azure:ServingIdentity")])
+        )
+        super().__init__("llz:azure:WeightsReader", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         uami = managedidentity.UserAssignedIdentity(
             f"{name}-uami",

@@ -20,7 +20,7 @@ from infra.azure.cluster import Cluster, ClusterArgs
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
-from infra.azure.identity import ServingIdentity, ServingIdentityArgs
+from infra.azure.identity import WeightsReader, WeightsReaderArgs
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.settings import subnet_plan
 from infra.config.schema import StackConfig
@@ -122,9 +122,9 @@ def build(cfg: StackConfig) -> Platform:
             provider=provider,
         ),
     )
-    identity = ServingIdentity(
+    identity = WeightsReader(
         "serving-identity",
-        ServingIdentityArgs(
+        WeightsReaderArgs(
             resource_group_name=net.resource_group_name,
             location=location,
             subscription_id=az.subscription_id,

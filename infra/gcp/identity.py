@@ -58,7 +58,7 @@ class NodeIdentity(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True)
-class WorkloadIdentityArgs:
+class WeightsReaderArgs:
     mode: Literal["direct", "gsa"]
     project_id: str
     project_number: pulumi.Input[str]
@@ -92,12 +92,16 @@ def prefix_condition(bucket: pulumi.Input[str], prefix: str) -> pulumi.Output[di
     )
 
 
-class WorkloadIdentity(pulumi.ComponentResource):
+class WeightsReader(pulumi.ComponentResource):
     bindings: list[pulumi.Resource]
     annotations: Mapping[str, pulumi.Input[str]]
 
-    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llz:gcp:WorkloadIdentity", name, None, opts)
+    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        # Renamed from WorkloadIdentity: the alias keeps deployed stacks' URNs (no replacement).
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:gcp:WorkloadIdentity")])
+        )
+        super().__init__("llz:gcp:WeightsReader", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[args.cluster])
         condition = prefix_condition(args.bucket, args.prefix)

@@ -5,7 +5,7 @@ Workload Identity.
   Network (VPC, subnet with PGA + pods/services ranges, optional Cloud NAT) ->
   GoogleApis (private.googleapis.com route + DNS) -> Keys (KMS ring, bucket and GKE-secrets keys,
   service-agent grants) -> NodeIdentity (least-privilege node SA) -> Cluster (private GKE + system
-  pool) -> GpuPool -> WeightsBucket -> WorkloadIdentity (bucket read on the model prefix),
+  pool) -> GpuPool -> WeightsBucket -> WeightsReader (bucket read on the model prefix),
 and returns the `Platform` the serving component deploys onto.
 """
 
@@ -24,12 +24,11 @@ from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
 from infra.gcp.cluster import Cluster, ClusterArgs
 from infra.gcp.endpoints import GoogleApis, GoogleApisArgs
 from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs
-from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WorkloadIdentity, WorkloadIdentityArgs
+from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WeightsReader, WeightsReaderArgs
 from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.kube import cluster_provider, exec_kubeconfig
-from infra.platform import GPU_TOLERATION, GpuScheduling, Platform
-from infra.platform import WorkloadIdentity as PodIdentity
+from infra.platform import GPU_TOLERATION, GpuScheduling, Platform, WorkloadIdentity
 
 # Pod DNS on GKE may not go to kube-dns pods at all: NodeLocal DNSCache (on by default in GKE
 # Standard >= 1.34.1-gke.3720000, docs.cloud.google.com/kubernetes-engine/docs/how-to/nodelocal-dns-cache)
@@ -133,9 +132,9 @@ def build(cfg: StackConfig) -> Platform:
         on_gcp,
     )
     serving = cfg.serving
-    workload = WorkloadIdentity(
+    workload = WeightsReader(
         "serving-identity",
-        WorkloadIdentityArgs(
+        WeightsReaderArgs(
             mode=gcp_cfg.identity_mode,
             project_id=project,
             project_number=project_number,
@@ -167,7 +166,7 @@ def build(cfg: StackConfig) -> Platform:
             gpus_per_replica=cfg.model.tensor_parallel_size,
             gpu_memory_gb=instance.gpu_memory_gb,
         ),
-        identity=PodIdentity(
+        identity=WorkloadIdentity(
             serving.namespace,
             serving.service_account,
             service_account_annotations=workload.annotations,
