@@ -10,11 +10,12 @@ import importlib
 from types import ModuleType
 from typing import Literal
 
-Part = Literal["settings", "footprint", "platform", "fakes"]
-SDK_FREE: tuple[Part, ...] = ("settings", "footprint", "fakes")
+Part = Literal["settings", "footprint", "versions", "platform", "fakes"]
+SDK_FREE: tuple[Part, ...] = ("settings", "footprint", "versions", "fakes")
 
 
 def part(cloud: str, name: Part) -> ModuleType:
     """`infra.<cloud>.<name>`: settings (config section + checks), footprint (what it runs, for
-    cost), platform (`build(cfg) -> Platform`, imports the SDK), fakes (the plan's engine answers)."""
+    cost), versions (Kubernetes minors in standard support, dated), platform (`build(cfg) ->
+    Platform`, imports the SDK), fakes (the plan's engine answers)."""
     return importlib.import_module(f"infra.{cloud}.{name}")

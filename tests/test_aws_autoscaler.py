@@ -30,7 +30,7 @@ def test_deployment_discovers_this_clusters_groups_and_runs_on_system_nodes(dev)
     assert pod["nodeSelector"] == system.inputs["labels"] == {"llz.io/pool": "system"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
-    assert container["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.5"  # matches 1.33
+    assert container["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.1"  # matches 1.35
     cmd = container["command"]
     assert "--cloud-provider=aws" in cmd
     assert (
@@ -84,6 +84,6 @@ def test_can_be_turned_off_or_pointed_at_a_mirror():
     off = plan("aws-dev", {"aws": {"clusterAutoscaler": False}})
     assert not [r for r in off.of_type(DEPLOYMENT) if r.get("metadata.name") == "cluster-autoscaler"]
     assert not off.of_type("llz:aws:ClusterAutoscaler")
-    mirror = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cluster-autoscaler:v1.33.5"
+    mirror = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cluster-autoscaler:v1.35.1"
     mirrored = plan("aws-dev", {"aws": {"clusterAutoscalerImage": mirror}})
     assert _autoscaler(mirrored).get("spec.template.spec.containers.0.image") == mirror

@@ -188,7 +188,7 @@ def test_interface_endpoints_private_dns_and_https_from_vpc_only(dev):
 
 def test_eks_cluster_access_endpoint_encryption_logs(dev):
     cluster = dev.one(CLUSTER)
-    assert cluster.inputs["version"] == "1.33"
+    assert cluster.inputs["version"] == "1.35"
     assert cluster.inputs["accessConfig"]["authenticationMode"] == "API"
     vpc = cluster.inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is True
@@ -294,7 +294,7 @@ def test_addons_and_their_order(dev):
     assert system.urn in addon(dev, "coredns").dependencies
     assert json.loads(addon(dev, "vpc-cni").inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
     for group in dev.of_type(NODE_GROUP):  # nodes follow the pinned control-plane version
-        assert group.inputs["version"] == "1.33", group.name
+        assert group.inputs["version"] == "1.35", group.name
     assert dev.one(CLUSTER).inputs["bootstrapSelfManagedAddons"] is False
 
 

@@ -83,7 +83,7 @@ def test_egress_none_has_no_nat_and_outbound_none():
 
 def test_cluster_identity_access_and_networking(dev):
     aks = az(dev, "containerservice:ManagedCluster")
-    assert aks.get("kubernetesVersion") == "1.33"
+    assert aks.get("kubernetesVersion") == "1.35"
     assert aks.get("disableLocalAccounts") is True
     assert aks.get("enableRBAC") is True
     assert aks.get("aadProfile.managed") is True and aks.get("aadProfile.enableAzureRBAC") is True

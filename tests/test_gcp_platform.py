@@ -164,7 +164,7 @@ def test_cluster_identity_pool_channel_version_and_dataplane(dev):
     cluster = dev.one(CLUSTER)
     assert cluster.get("workloadIdentityConfig.workloadPool") == f"{PROJECT}.svc.id.goog"
     assert cluster.get("releaseChannel.channel") == "REGULAR"
-    assert cluster.get("minMasterVersion") == "1.33"
+    assert cluster.get("minMasterVersion") == "1.35"
     assert cluster.get("networkingMode") == "VPC_NATIVE"
     assert cluster.get("datapathProvider") == "ADVANCED_DATAPATH"  # enforces the serving NetworkPolicy
     assert cluster.get("ipAllocationPolicy") == {

@@ -21,7 +21,6 @@ NAME = "cluster-autoscaler"
 NAMESPACE = "kube-system"
 METRICS_PORT = 8085  # metrics and /health-check
 # Latest patch we know of per Kubernetes minor (CA's minor must match the cluster's); else .0.
-_PATCH = {"1.32": 5, "1.33": 5, "1.34": 4, "1.35": 1}
 _READ = ["watch", "list", "get"]
 # The upstream ClusterRole (cloudprovider/aws/examples/cluster-autoscaler-autodiscover.yaml),
 # plus read access to volumeattachments and DRA objects that newer releases watch.
@@ -111,10 +110,6 @@ def autoscaler_policy(cluster_name: str) -> str:
             ],
         }
     )
-
-
-def default_image(kubernetes_version: str) -> str:
-    return f"registry.k8s.io/autoscaling/cluster-autoscaler:v{kubernetes_version}.{_PATCH.get(kubernetes_version, 0)}"
 
 
 def command(cluster_name: str) -> list[str]:

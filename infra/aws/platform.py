@@ -16,7 +16,8 @@ import re
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, default_image
+from infra.aws import versions
+from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
 from infra.aws.endpoints import Endpoints, EndpointsArgs
@@ -179,7 +180,7 @@ def build(cfg: StackConfig) -> Platform:
                 cluster_name=cluster_name,
                 cluster=cluster.name,
                 region=region,
-                image=aws_cfg.cluster_autoscaler_image or default_image(cfg.cluster.kubernetes_version),
+                image=aws_cfg.cluster_autoscaler_image or versions.autoscaler_image(cfg.cluster.kubernetes_version),
                 node_selector=SYSTEM_LABELS,
                 pod_identity_agent=cluster.pod_identity_agent,
                 system_nodes=cluster.system_nodes,

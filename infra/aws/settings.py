@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from infra.aws.versions import AUTOSCALER_PATCH
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
 from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
@@ -68,6 +69,15 @@ def default() -> AwsConfig:
 
 
 def check(cfg: StackConfig) -> None:
-    """Cross-section checks: the VPC must hold the subnets of every AZ."""
+    """Cross-section checks: the VPC must hold the subnets of every AZ; the autoscaler needs an
+    image for the cluster's Kubernetes version."""
     assert cfg.aws is not None  # resolve fills in the default section first
     subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)
+    version = cfg.cluster.kubernetes_version
+    if cfg.aws.cluster_autoscaler and cfg.aws.cluster_autoscaler_image is None and version not in AUTOSCALER_PATCH:
+        raise key_error(
+            "aws.clusterAutoscalerImage",
+            None,
+            f"no Cluster Autoscaler release is pinned for Kubernetes {version} "
+            f"(pinned: {', '.join(AUTOSCALER_PATCH)}); set the image of the matching release",
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 
-from infra import catalog, clouds, fit
+from infra import catalog, clouds, fit, support
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
 
@@ -98,6 +98,14 @@ def chosen_type_fits_model(cfg: StackConfig) -> None:
             raise key_error("gpu.instanceType", cfg.gpu.instance_type, reason)
 
 
+def kubernetes_version_in_standard_support(cfg: StackConfig) -> None:
+    versions = clouds.part(cfg.cloud, "versions")
+    version = cfg.cluster.kubernetes_version
+    reason = support.problem(versions.SUPPORT, versions.AS_OF, cfg.cloud, version, support.today())
+    if reason:
+        raise key_error("cluster.kubernetesVersion", version, reason)
+
+
 def cloud_checks(cfg: StackConfig) -> None:
     clouds.part(cfg.cloud, "settings").check(cfg)
 
@@ -109,6 +117,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     no_insecure_switch_in_prod,
     api_not_open_to_internet,
     public_lb_needs_switch,
+    kubernetes_version_in_standard_support,
     cloud_checks,
     chosen_type_fits_model,
 )

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from infra import clouds, support
 from infra.config import checks, resolve
 from infra.config.errors import ConfigError, key_error, message, one_line
 from infra.config.schema import StackConfig
@@ -42,11 +43,22 @@ def from_pulumi_config(config: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load() -> StackConfig:
-    """Read and validate this stack's config from the running Pulumi program (engine or mocks)."""
+    """Read and validate this stack's config from the running Pulumi program (engine or mocks);
+    what is valid but needs attention soon (an ending Kubernetes version) becomes a warning."""
+    import pulumi
     from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return parse(from_pulumi_config(merged))
+    cfg = parse(from_pulumi_config(merged))
+    for text in warnings(cfg):
+        pulumi.log.warn(text)
+    return cfg
+
+
+def warnings(cfg: StackConfig) -> list[str]:
+    versions = clouds.part(cfg.cloud, "versions")
+    ending = support.warning(versions.SUPPORT, cfg.cloud, cfg.cluster.kubernetes_version, support.today())
+    return [ending] if ending else []
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:

@@ -53,7 +53,7 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
                 "clusterCaCertificate": _FAKE_CA,
                 "clientCertificateConfig": {"issueClientCertificate": False},
             },
-            "masterVersion": f"{inputs.get('minMasterVersion', '1.33')}.5-gke.1000",
+            "masterVersion": f"{inputs.get('minMasterVersion', '1.35')}.5-gke.1000",
         }
     if kind == "NodePool":
         cluster = inputs.get("cluster", "")
