@@ -1,4 +1,4 @@
-"""The `aws:` config section: optional, secure defaults, one-line errors before any resource."""
+"""The `aws:` config section: only the deployer is required, secure defaults, one-line errors before any resource."""
 
 from __future__ import annotations
 
@@ -17,16 +17,30 @@ def parse(overrides: dict[str, Any]) -> StackConfig:
     return loader.parse(loader.from_pulumi_config(stack_file("aws-dev", overrides).config))
 
 
-def test_section_is_optional_with_secure_defaults():
-    cfg = parse({})  # aws-dev sets no aws section: resolve fills in the defaults
+DEPLOYER = "arn:aws:iam::123456789012:role/llz-deployer"  # the shipped stacks' placeholder
+
+
+def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
+    cfg = parse({})  # aws-dev sets only aws.deployerRoleArn
     defaults = cfg.aws
-    assert defaults == AwsConfig()
+    assert defaults == AwsConfig(deployer_role_arn=DEPLOYER)
     assert defaults.identity == "pod-identity"
     assert defaults.ami_type == "al2023"
     assert defaults.restrict_reads_to_vpc_endpoint is True
     assert defaults.admin_role_arns == ()
     assert defaults.cluster_autoscaler is True
-    assert not defaults.device_plugin_image.endswith(":latest")
+    assert defaults.device_plugin_image == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+
+
+def test_a_stack_without_the_deployer_fails_in_one_line():
+    with pytest.raises(ConfigError) as err:
+        parse({"aws": None})
+    assert str(err.value) == (
+        "llm-landing-zone:aws = '(missing)': required for cloud=aws: an object with deployerRoleArn "
+        "(the role CI deploys as)"
+    )
+    with pytest.raises(ConfigError, match=r"^llm-landing-zone:aws.deployerRoleArn = 'me': does not match"):
+        parse({"aws": {"deployerRoleArn": "me"}})
 
 
 def test_keys_parse():

@@ -37,6 +37,10 @@ def test_defaults_are_the_secure_ones():
         ({"azure": {"systemVmSize": "D4"}}, ["azure.systemVmSize", "'D4'"]),
         ({"azure": {"privateClustr": True}}, ["azure.privateClustr", "not a known key", "privateCluster"]),
         ({"azure": {"nodeSubnetCidr": "10.60.0.0/33"}}, ["azure.nodeSubnetCidr"]),
+        ({"azure": {"deployer": None}}, ["azure.deployer is required"]),
+        ({"azure": {"deployer": {"principalType": "App"}}}, ["azure.deployer.principalType", "'ServicePrincipal'"]),
+        ({"azure": {"adminGroupIds": ["admins"]}}, ["azure.adminGroupIds[0]", "'admins'", "does not match"]),
+        ({"azure": {"kubeloginMode": "devicecode"}}, ["azure.kubeloginMode", "'devicecode'", "'azurecli'"]),
     ],
 )
 def test_bad_azure_key_is_one_line(overrides, fragments):
@@ -78,10 +82,11 @@ def test_explicit_subnets_are_used():
     assert prefixes == {"nodes": "10.60.64.0/20", "private-endpoints": "10.60.200.0/28"}
 
 
-def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server():
+@pytest.mark.parametrize("mode", [None, "msi", "workloadidentity"])
+def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server(mode):
     import infra.azure.platform
 
-    sf = stack_file(STACK)
+    sf = stack_file(STACK, {"azure": {"kubeloginMode": mode}} if mode else None)
     cfg = loader.parse(loader.from_pulumi_config(sf.config))
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
         built = []
@@ -97,6 +102,6 @@ def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server():
     (user,) = doc["users"]
     exec_ = user["user"]["exec"]
     assert exec_["command"] == "kubelogin"
-    assert exec_["args"][:3] == ["get-token", "--login", "azurecli"]
+    assert exec_["args"][:3] == ["get-token", "--login", mode or "azurecli"]  # azure.kubeloginMode
     assert "6dae42f8-4368-4678-94ff-3960e28e3630" in exec_["args"]
     assert "token" not in user["user"] and "client-key-data" not in user["user"]

@@ -377,6 +377,8 @@ def test_platform_scheduling_identity_egress_and_kubeconfig():
     assert cluster["server"].startswith("https://34.") and cluster["certificate-authority-data"]
     user = kubeconfig["users"][0]["user"]["exec"]
     assert user["command"] == "gke-gcloud-auth-plugin"
+    # Application default credentials: the WIF credential file in CI refreshes for the whole run.
+    assert user["args"] == ["--use_application_default_credentials"]
     assert kubeconfig["current-context"] == "llz-gcp-dev"
 
 

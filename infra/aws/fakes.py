@@ -27,7 +27,6 @@ _ID_PREFIX = {
 }
 # The real us-east-1 S3 prefix list (pl-63a5400a); other regions get the same shape.
 _S3_PREFIX_LIST = ("3.5.0.0/19", "16.15.176.0/20", "16.182.0.0/16", "18.34.0.0/19", "52.216.0.0/15", "54.231.0.0/16")
-_CALLER_ROLE = "llz-deployer"
 
 
 def _uuid(ctx: Any, *parts: str) -> str:
@@ -100,25 +99,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
 
 
 def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    account, region = ctx.aws_account_id, ctx.region
-    if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {
-            "accountId": account,
-            "arn": f"arn:aws:sts::{account}:assumed-role/{_CALLER_ROLE}/llz-plan",
-            "userId": "AROAPLANPLANPLANPLAN:llz-plan",
-            "id": account,
-        }
-    if token == "aws:iam/getSessionContext:getSessionContext":
-        arn = args.get("arn", "")
-        if ":assumed-role/" in arn:
-            role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
-            return {
-                "arn": arn,
-                "issuerArn": f"arn:aws:iam::{account}:role/{role}",
-                "issuerName": role,
-                "sessionName": session,
-            }
-        return {"arn": arn, "issuerArn": arn, "issuerName": arn.rsplit("/", 1)[-1], "sessionName": ""}
+    region = ctx.region
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
     if token == "aws:index/getPartition:getPartition":

@@ -27,8 +27,16 @@ _PRIVATE_SPLIT = 3
 _PUBLIC_SPLIT = 3
 
 
+RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
+
+
 class AwsConfig(Section):
-    """AWS-only settings; all optional, so `aws:` may be omitted (docs/aws.md lists them)."""
+    """AWS-only settings; only `deployerRoleArn` is required (docs/aws.md lists them)."""
+
+    # The IAM role that runs `pulumi up` (CI's OIDC role). Access comes from config, never from
+    # whoever happens to run the program: this role gets EKS cluster-admin through an access entry
+    # and may read the bucket from outside the VPC; nothing else is derived from the caller.
+    deployer_role_arn: RoleArn
 
     ami_type: Literal["al2023", "bottlerocket"] = "al2023"  # GPU nodes: AL2023_/BOTTLEROCKET_x86_64_NVIDIA
     identity: Literal["pod-identity", "irsa"] = "pod-identity"  # how the serving pod gets its role
@@ -36,7 +44,7 @@ class AwsConfig(Section):
     system_instance_type: str = Field(default="m6i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     gpu_disk_gib: int | None = Field(default=None, ge=50, le=16384)  # None: sized from the model
     # Principals (roles/users) that get EKS cluster-admin and keep S3 read access from outside the VPC.
-    admin_role_arns: tuple[typing.Annotated[str, Field(pattern=_ROLE_ARN)], ...] = ()
+    admin_role_arns: tuple[RoleArn, ...] = ()
     # Deny GetObject/ListBucket unless through the S3 gateway endpoint (deployer and admins exempt).
     restrict_reads_to_vpc_endpoint: bool = True
     # Pinned device-plugin image (AL2023 only); point it at an ECR mirror when network.egress is none.
@@ -64,8 +72,9 @@ def subnet_plan(
 
 
 def default() -> AwsConfig:
-    """Every aws key is optional, so a stack may omit the section."""
-    return AwsConfig()
+    raise key_error(
+        "aws", "(missing)", "required for cloud=aws: an object with deployerRoleArn (the role CI deploys as)"
+    )
 
 
 def check(cfg: StackConfig) -> None:

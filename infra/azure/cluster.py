@@ -12,6 +12,7 @@ manage load balancers and NAT in a VNet it does not own), granted before the clu
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -20,7 +21,7 @@ import yaml
 from pulumi_azure_native import containerservice, managedidentity
 
 from infra.azure.roles import AKS_RBAC_CLUSTER_ADMIN, NETWORK_CONTRIBUTOR, delete_lock, grant
-from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR
+from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR, Principal
 from infra.kube import cluster_provider, exec_kubeconfig
 
 # The Entra ID application every AKS-managed-AAD cluster accepts tokens for (kubelogin --server-id).
@@ -34,7 +35,9 @@ class ClusterArgs:
     cluster_name: str
     subscription_id: str
     tenant_id: pulumi.Input[str]
-    deployer_object_id: pulumi.Input[str]  # who runs Pulumi: gets cluster-admin through Azure RBAC
+    deployer: Principal  # who runs Pulumi: gets cluster-admin through Azure RBAC
+    admin_group_ids: Sequence[str]  # Entra groups with cluster-admin
+    kubelogin_mode: str  # kubelogin --login: azurecli | msi | workloadidentity
     kubernetes_version: str
     node_subnet_id: pulumi.Input[str]
     system_vm_size: str
@@ -133,12 +136,23 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-deployer-admin",
             subscription_id=args.subscription_id,
             role=AKS_RBAC_CLUSTER_ADMIN,
-            principal_id=args.deployer_object_id,
+            principal_id=args.deployer.principal_id,
             scope=self.cluster.id,
             purpose=(args.cluster_name, "deployer-admin"),
-            principal_type=None,  # a user locally, a service principal in CI
+            principal_type=args.deployer.principal_type,
             opts=child,
         )
+        for group in args.admin_group_ids:
+            grant(
+                f"{name}-admin-{group}",
+                subscription_id=args.subscription_id,
+                role=AKS_RBAC_CLUSTER_ADMIN,
+                principal_id=group,
+                scope=self.cluster.id,
+                purpose=(args.cluster_name, "admin", group),
+                principal_type="Group",
+                opts=child,
+            )
         self.name = self.cluster.name
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         self.kubeconfig = _kubeconfig(args, self.cluster, child)
@@ -171,7 +185,6 @@ def _kubeconfig(
         entry.apply(lambda c: c["server"]),
         entry.apply(lambda c: c["certificate-authority-data"]),
         "kubelogin",
-        ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_APP_ID],
-        "Install kubelogin (az aks install-cli) and sign in with az login; "
-        "for CI, convert with: kubelogin convert-kubeconfig -l workloadidentity",
+        ["get-token", "--login", args.kubelogin_mode, "--server-id", AKS_AAD_SERVER_APP_ID],
+        f"Install kubelogin (az aks install-cli); login mode {args.kubelogin_mode} (azure.kubeloginMode)",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -20,12 +21,31 @@ SERVICE_CIDR = ipaddress.IPv4Network("172.16.0.0/16")
 DNS_SERVICE_IP = "172.16.0.10"
 
 
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+Guid = typing.Annotated[str, Field(pattern=_GUID)]
+
+
+class Principal(Section):
+    """An Entra ID principal by object id, with its type: a role assignment whose type does not match
+    the principal fails (UnmatchedPrincipalType), and the SDK's default is `User`."""
+
+    principal_id: Guid
+    principal_type: Literal["ServicePrincipal", "User", "Group"] = "ServicePrincipal"
+
+
 class AzureConfig(Section):
     """Azure-only settings. Subnet CIDRs default to slices of network.cidr (`subnet_plan`)."""
 
-    subscription_id: str = Field(
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )
+    subscription_id: Guid
+    # Who runs `pulumi up` (CI: the federated app's service principal object id). It gets cluster
+    # admin through Azure RBAC from config, never from whoever happens to run the program.
+    deployer: Principal
+    admin_group_ids: tuple[Guid, ...] = ()  # Entra groups that also get cluster admin (Azure RBAC)
+    # How the kubeconfig's kubelogin gets tokens: azurecli (a person's `az login`), msi (a runner in
+    # the VNet with a managed identity; AZURE_CLIENT_ID picks a user-assigned one), workloadidentity
+    # (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_FEDERATED_TOKEN_FILE). azurecli in CI depends on the
+    # az CLI's cached token from a short-lived OIDC assertion, so long runs should use msi.
+    kubelogin_mode: Literal["azurecli", "msi", "workloadidentity"] = "azurecli"
     # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
     private_cluster: bool = False
     node_subnet_cidr: ipaddress.IPv4Network | None = None  # default: first /22 of network.cidr
@@ -69,7 +89,7 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
 
 
 def default() -> AzureConfig:
-    raise key_error("azure", "(missing)", "required for cloud=azure: an object with subscriptionId")
+    raise key_error("azure", "(missing)", "required for cloud=azure: an object with subscriptionId and deployer")
 
 
 def check(cfg: StackConfig) -> None:
