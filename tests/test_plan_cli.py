@@ -47,6 +47,10 @@ def test_json_plan_is_stable_and_followable(tmp_path):
     provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes")
     assert provider["inputs"]["kubeconfig"] == "[secret]"
     assert plan["outputs"]["kubeconfig"] == "[secret]"
+    password = next(r for r in plan["resources"] if r["type"] == "random:index/randomPassword:RandomPassword")
+    assert password["outputs"]["result"] == "[secret]"  # the engine's (fake) key never reaches the plan
+    secret = next(r for r in plan["resources"] if r["type"] == "kubernetes:core/v1:Secret")
+    assert secret["inputs"]["stringData"] == {"api-key": "[secret]"}
 
 
 def test_manifests_are_kubernetes_objects(tmp_path):

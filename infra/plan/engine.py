@@ -86,12 +86,22 @@ class Plan:
         return [r for r in self.resources if r.parent == parent.urn]
 
 
+def _masked(value: Any) -> Any:
+    """A secret's value hidden, its shape kept: a map keeps its keys and a list its length, with each
+    value masked, so a Secret's `stringData` is still the map of strings its schema requires."""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return SECRET
+
+
 def _plain(value: Any) -> Any:
     """Registered values as stable JSON-able data, secrets masked, resource references as URNs."""
     if isinstance(value, dict):
         if rpc._special_sig_key in value:
             if value[rpc._special_sig_key] == rpc._special_secret_sig:
-                return SECRET
+                return _masked(_plain(value.get("value")))
             if value[rpc._special_sig_key] == rpc._special_resource_sig:
                 return value.get("urn")
         return {k: _plain(value[k]) for k in sorted(value)}  # sorted: gRPC maps have no order
@@ -189,7 +199,7 @@ def _stack_outputs() -> dict[str, Any]:
     for key, value in (getattr(root, "outputs", None) or {}).items():
         output = pulumi.Output.from_input(value)
         resolved = _sync_await(output.future())
-        out[key] = SECRET if _sync_await(output.is_secret()) else _plain(resolved)
+        out[key] = _masked(_plain(resolved)) if _sync_await(output.is_secret()) else _plain(resolved)
     return out
 
 
