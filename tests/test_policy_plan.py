@@ -14,7 +14,7 @@ from infra.plan import cli as plan_cli
 from infra.plan import policy, stackfile
 from infra.plan.engine import Plan
 from infra.plan.stackfile import ROOT
-from policy.rules import RULES
+from infra.policy_rules import RULES
 from tests.harness import DEV_STACKS, dev_plan, plan
 
 
@@ -159,7 +159,7 @@ def test_plan_never_loads_pulumi_policy():
     """The pack's SDK (gRPC server on PolicyPack) stays out of `llz plan`."""
     code = (
         "import sys; from infra.plan import policy, cli; policy.check([]); "
-        "assert 'policy.rules' in sys.modules; assert 'pulumi_policy' not in sys.modules, 'pulumi_policy loaded'"
+        "assert 'infra.policy_rules' in sys.modules; assert 'pulumi_policy' not in sys.modules, 'pulumi_policy loaded'"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infra.plan.stackfile import ROOT
-from policy.rules import RULES, evaluate
+from infra.policy_rules import RULES, evaluate
 from tests import policy_cases as pc
 
 PACK_VENV = ROOT / ".test-tools" / "policy-venv"

@@ -66,7 +66,7 @@ class Plan:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    policy: list[dict[str, str]] = field(default_factory=list)  # findings of policy/rules; [] = clean
+    policy: list[dict[str, str]] = field(default_factory=list)  # findings of infra/policy_rules; [] = clean
     sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.sizing.report
 
     def of_type(self, type_: str) -> list[Resource]:
