@@ -30,7 +30,6 @@ from pydantic.alias_generators import to_camel
 from infra import catalog, sizing
 
 PROJECT = "llm-landing-zone"
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]  # where Pulumi.yaml lives
 Cloud = Literal["aws", "gcp", "azure"]
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -103,7 +102,7 @@ class ModelConfig(_Section):
     def _has_config_json(cls, v: Path | None) -> Path | None:
         if v is None:
             return None
-        folder = v if v.is_absolute() else _PROJECT_ROOT / v
+        folder = v if v.is_absolute() else Path.cwd() / v  # the program runs in the project folder
         sizing.read_hf_config(folder)  # ValueError (one line) when missing or incomplete
         return folder
 

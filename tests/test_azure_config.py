@@ -10,8 +10,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import config
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import plan, stack_file
+from tests.harness import ROOT, plan, stack_file
 
 STACK = "azure-dev"
 

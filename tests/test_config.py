@@ -8,8 +8,7 @@ import pytest
 
 from infra import config
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import stack_file
+from tests.harness import ROOT, stack_file
 
 
 def parse(stack: str, overrides: dict) -> config.StackConfig:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from infra.plan.stackfile import ROOT
+from tests.harness import ROOT, copy_project
 
 
 def llz(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -84,31 +83,54 @@ def test_markdown_summary(tmp_path):
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path):
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
-    shutil.copy(ROOT / "__main__.py", tmp_path)
-    shutil.copytree(ROOT / "infra", tmp_path / "infra")
-    (tmp_path / "stacks").mkdir()
-    bad = (ROOT / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 2", "maxNodes: -4")
-    (tmp_path / "stacks" / "Pulumi.aws-bad.yaml").write_text(bad)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from infra.plan import cli, stackfile; from pathlib import Path;"
-            "stackfile.ROOT = Path.cwd(); from infra.cli import main; sys.exit(main(sys.argv[1:]))",
-            "plan",
-            "--stack",
-            "aws-bad",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    project = copy_project(tmp_path / "project")
+    bad = (project / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 2", "maxNodes: -4")
+    (project / "stacks" / "Pulumi.aws-bad.yaml").write_text(bad)
+    result = llz("plan", "--stack", "aws-bad", cwd=project)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip().count("\n") == 0
     assert "config error: llm-landing-zone:gpu.maxNodes = -4" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_project_is_found_from_a_subfolder_or_with_project_dir(tmp_path):
+    """Like the Pulumi CLI: the nearest Pulumi.yaml from the current directory up, or from -C DIR."""
+    project = copy_project(tmp_path / "project")
+    stack = project / "stacks" / "Pulumi.gcp-dev.yaml"
+    stack.write_text(stack.read_text().replace("servedName: deepseek-r1-8b", "servedName: from-the-copy"))
+    (project / "deep" / "er").mkdir(parents=True)
+    for cwd, args in ((project / "deep" / "er", ()), (tmp_path, ("-C", "project/deep"))):
+        out = tmp_path / f"{cwd.name}.json"
+        result = llz("plan", "--stack", "gcp-dev", "--quiet", "--json", str(out), *args, cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(out.read_text())["outputs"]["servedModelName"] == "from-the-copy"
+    listed = llz("plan", "--all", "--quiet", cwd=project / "deep")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count(" resources: ") == len(list((project / "stacks").glob("Pulumi.*.yaml")))
+
+
+def test_outside_a_project_is_one_line_and_exit_2(tmp_path):
+    assert not any((d / "Pulumi.yaml").exists() for d in (tmp_path, *tmp_path.parents)), "tmp is inside a project"
+    result = llz("plan", "--stack", "aws-dev", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert (
+        result.stderr
+        == f"llz plan: no Pulumi.yaml in {tmp_path.resolve()} or any folder above it (run it inside a Pulumi project)\n"
+    )
+
+
+def test_a_project_with_other_code_is_refused(tmp_path):
+    """A checkout with its own infra/ runs that code under `pulumi up`; planning it with this llz's
+    infra would plan something else, so llz says which llz to use instead."""
+    project = copy_project(tmp_path / "other-checkout")
+    (project / "infra").mkdir()
+    (project / "infra" / "__init__.py").write_text("")
+    result = llz("plan", "--stack", "aws-dev", "-C", str(project))
+    assert result.returncode == 2
+    assert result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"llz plan: {project.resolve()} has its own infra/ but this llz runs the one in ")
 
 
 def test_unknown_stack_exit_2():

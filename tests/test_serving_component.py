@@ -14,9 +14,8 @@ import sys
 import pytest
 
 from infra import config
-from infra.plan.stackfile import ROOT
 from infra.serving import timings
-from tests.harness import dev_plan, plan, stack_file
+from tests.harness import ROOT, dev_plan, plan, stack_file
 from tests.serving_support import Serving, env_of, flags, resolve_platform
 
 

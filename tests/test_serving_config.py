@@ -8,8 +8,7 @@ import pytest
 
 from infra import config
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import stack_file
+from tests.harness import ROOT, stack_file
 
 BAD = [
     ({"model": {"tensorParallelSize": 2}}, "model.tensorParallelSize = 2: g6.xlarge has 1 GPU(s)"),

@@ -15,8 +15,7 @@ from kubernetes_validate import utils as kv_utils
 
 from infra import config
 from infra.plan import render
-from infra.plan.stackfile import ROOT
-from tests.harness import plan, stack_file
+from tests.harness import ROOT, plan, stack_file
 
 SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.

@@ -8,11 +8,11 @@ the same resource inputs. Only the engine's answers (ids, computed outputs) are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,7 +156,7 @@ class _ErrorLog(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@contextmanager
+@contextlib.contextmanager
 def mocked_engine(
     project: str,
     stack: str,
@@ -204,21 +204,23 @@ def _stack_outputs() -> dict[str, Any]:
 
 
 def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
-    """Plan one stack: run its program under the mock engine and return what was registered."""
+    """Plan one stack: run the project's program under the mock engine and return what was registered.
+
+    As under `pulumi up`, the program runs in the project folder (relative paths in the config,
+    like model.hfConfigDir, mean the same) with that folder first on sys.path.
+    """
     path = stack_file.root / program
     if str(stack_file.root) not in sys.path:
         sys.path.insert(0, str(stack_file.root))
     plan = Plan(stack_file.project, stack_file.stack, stack_file.config.get(f"{stack_file.project}:cloud"))
-    with mocked_engine(stack_file.project, stack_file.stack, stack_file.config, stack_file.secret_keys) as (
-        monitor,
-        run,
-        errors,
-    ):
-        run(lambda: runpy.run_path(str(path), run_name="__main__"))
-        plan.outputs = _stack_outputs()
-        plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
-        plan.policy = policy.check(plan.resources)
-        plan.errors = list(errors.messages)
-    # Cost and fit come from the config (already validated by the program), not from the cloud code.
-    plan.sizing = sizing.report(config.parse(config.from_pulumi_config(stack_file.config)))
+    engine = mocked_engine(stack_file.project, stack_file.stack, stack_file.config, stack_file.secret_keys)
+    with contextlib.chdir(stack_file.root):
+        with engine as (monitor, run, errors):
+            run(lambda: runpy.run_path(str(path), run_name="__main__"))
+            plan.outputs = _stack_outputs()
+            plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
+            plan.policy = policy.check(plan.resources)
+            plan.errors = list(errors.messages)
+        # Cost and fit come from the config (already validated by the program), not from the cloud code.
+        plan.sizing = sizing.report(config.parse(config.from_pulumi_config(stack_file.config)))
     return plan
