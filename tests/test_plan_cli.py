@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.harness import ROOT, copy_project
@@ -105,9 +109,6 @@ def test_the_project_is_found_from_a_subfolder_or_with_project_dir(tmp_path):
         result = llz("plan", "--stack", "gcp-dev", "--quiet", "--json", str(out), *args, cwd=cwd)
         assert result.returncode == 0, result.stderr
         assert json.loads(out.read_text())["outputs"]["servedModelName"] == "from-the-copy"
-    listed = llz("plan", "--all", "--quiet", cwd=project / "deep")
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.count(" resources: ") == len(list((project / "stacks").glob("Pulumi.*.yaml")))
 
 
 def test_outside_a_project_is_one_line_and_exit_2(tmp_path):
@@ -137,3 +138,76 @@ def test_unknown_stack_exit_2():
     result = llz("plan", "--stack", "nope")
     assert result.returncode == 2
     assert "no stack file stacks/Pulumi.nope.yaml" in result.stderr
+
+
+# A config.json with the fields sizing reads (Llama 3.1 8B, the base of the stacks' R1 distill).
+HF_CONFIG = {"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8}
+
+
+@pytest.fixture(scope="module")
+def installed_llz(tmp_path_factory) -> tuple[list[str], dict[str, str]]:
+    """`llz` from a non-editable install: `pip install --no-deps` of a copy of the source (the
+    packages pyproject ships) into a target folder, run with this interpreter's dependencies and
+    nothing of the checkout on sys.path."""
+    base = tmp_path_factory.mktemp("llz-installed")
+    source = base / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for package in {pattern.rstrip("*").rstrip(".") for pattern in shipped["include"]}:
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    target = base / "site-packages"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)]
+    result = subprocess.run(pip, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"pip could not install the project from a copy ({' '.join(pip)}):\n{result.stderr}")
+    script = target / "bin" / "llz"
+    assert script.is_file(), f"pip installed no llz script into {target / 'bin'}"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import infra; print(infra.__file__)"], cwd=base, env=env, capture_output=True, text=True
+    )
+    assert Path(where.stdout.strip()).is_relative_to(target), f"infra imported from {where.stdout or where.stderr}"
+    return [sys.executable, str(script)], env
+
+
+def test_installed_llz_plans_the_project_it_is_run_in(installed_llz, tmp_path):
+    """A pip-installed llz in a copy of the project plans that copy: its stack file, its program, and
+    a relative model.hfConfigDir read from the copy (not from the installed package)."""
+    command, env = installed_llz
+    project = copy_project(tmp_path / "my-landing-zone")
+    (project / "hf").mkdir()
+    (project / "hf" / "config.json").write_text(json.dumps(HF_CONFIG))
+    stack = project / "stacks" / "Pulumi.gcp-dev.yaml"
+    text = stack.read_text()
+    assert "    servedName: deepseek-r1-8b\n" in text
+    stack.write_text(
+        text.replace("    servedName: deepseek-r1-8b\n", "    servedName: planned-copy\n    hfConfigDir: hf\n")
+    )
+    out = tmp_path / "plan.json"
+    result = subprocess.run(
+        [*command, "plan", "--stack", "gcp-dev", "--quiet", "--json", str(out)],
+        cwd=project / "stacks",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(out.read_text())
+    assert plan["outputs"]["servedModelName"] == "planned-copy"
+    deployment = next(r for r in plan["resources"] if r["type"] == "kubernetes:apps/v1:Deployment")
+    assert "planned-copy" in json.dumps(deployment["inputs"])
+    assert plan["fit"]["kvShape"] == "config.json"  # hf/ of the copy, found relative to the project
+    assert plan["policy"] == []  # the rules ship in the package
+
+
+def test_installed_llz_outside_a_project_is_one_line_and_exit_2(installed_llz, tmp_path):
+    command, env = installed_llz
+    assert not any((d / "Pulumi.yaml").exists() for d in (tmp_path, *tmp_path.parents)), "tmp is inside a project"
+    result = subprocess.run(
+        [*command, "plan", "--stack", "gcp-dev"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("llz plan: no Pulumi.yaml in ")
