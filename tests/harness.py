@@ -10,12 +10,25 @@ import copy
 import dataclasses
 import functools
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from infra.plan import stackfile
 from infra.plan.engine import Plan, run_program
 
 PROJECT = "llm-landing-zone"
+ROOT = Path(__file__).resolve().parents[1]  # this checkout: the project the tests plan (llz finds it from cwd)
+
+
+def copy_project(dest: Path) -> Path:
+    """A copy of the project a user plans (Pulumi.yaml, __main__.py, stacks/), without the code:
+    `llz plan` in `dest` must plan these files with the `infra` it was installed with."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Pulumi.yaml", dest)
+    shutil.copy(ROOT / "__main__.py", dest)
+    shutil.copytree(ROOT / "stacks", dest / "stacks")
+    return dest
 
 
 def _merge(base: Any, override: Any) -> Any:
@@ -29,7 +42,7 @@ def _merge(base: Any, override: Any) -> Any:
 
 def stack_file(stack: str, overrides: dict[str, Any] | None = None) -> stackfile.StackFile:
     """The stack's engine config, with `overrides` deep-merged into its project keys (None deletes)."""
-    sf = stackfile.load(stack)
+    sf = stackfile.load(stack, ROOT)
     config = dict(sf.config)
     for key, value in (overrides or {}).items():
         full = f"{PROJECT}:{key}"
@@ -50,7 +63,7 @@ def plan(stack: str, overrides: dict[str, Any] | None = None) -> Plan:
 
 @functools.cache
 def _dev_plan(stack: str) -> Plan:
-    return run_program(stackfile.load(stack))
+    return run_program(stackfile.load(stack, ROOT))
 
 
 def dev_plan(stack: str) -> Plan:

@@ -15,6 +15,7 @@ from typing import Any
 
 from infra.plan import stackfile
 from infra.plan.engine import Plan, run_program
+from tests.harness import ROOT
 
 
 def snapshot(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -27,8 +28,8 @@ def snapshot(plan: Plan) -> dict[str, dict[str, Any]]:
 def main(folder: str) -> None:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    for stack in stackfile.stack_names():
-        data = snapshot(run_program(stackfile.load(stack)))
+    for stack in stackfile.stack_names(ROOT):
+        data = snapshot(run_program(stackfile.load(stack, ROOT)))
         (out / f"{stack}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 

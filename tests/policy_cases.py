@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policy.rules import RULES, Finding, Res
+from infra.policy_rules import RULES, Finding, Res
 
 PROJECT_URN = "urn:pulumi:test::llm-landing-zone::"
 
@@ -958,7 +958,7 @@ def crossguard_findings(prog: Program) -> list[Finding]:
     from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
     from pulumi_policy.proxy import unknown_checking_proxy
 
-    from policy.rules.crossguard import policies
+    from infra.policy_rules.crossguard import policies
 
     by_rule = {r.name: r for r in RULES}
     views = resources(prog)

@@ -12,12 +12,12 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.config import loader
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import load
-from tests.harness import stack_file
+from tests.harness import ROOT, stack_file
 
 
 def _build(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run build() for aws-dev under the mocks; return the Platform and its resolved outputs."""
-    sf = stack_file("aws-dev", overrides) if overrides else load("aws-dev")
+    sf = stack_file("aws-dev", overrides) if overrides else load("aws-dev", ROOT)
     cfg = loader.parse(loader.from_pulumi_config(sf.config))
     built: list = []
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):

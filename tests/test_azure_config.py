@@ -12,8 +12,7 @@ from infra.config import loader
 from infra.config.errors import ConfigError
 from infra.config.schema import StackConfig
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import plan, stack_file
+from tests.harness import ROOT, plan, stack_file
 
 STACK = "azure-dev"
 

@@ -17,8 +17,7 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.config import loader
 from infra.config.errors import ConfigError
 from infra.plan.engine import Plan, Resource, mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import dev_plan, plan, stack_file
+from tests.harness import ROOT, dev_plan, plan, stack_file
 
 PROJECT, NUMBER = "my-llm-project", "487134576253"
 CLUSTER = "gcp:container/cluster:Cluster"

@@ -11,9 +11,9 @@ import yaml
 
 from infra.config import loader
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT, load
+from infra.plan.stackfile import load
 from infra.platform import Platform
-from tests.harness import DEV_STACKS, dev_plan
+from tests.harness import DEV_STACKS, ROOT, dev_plan
 
 CLOUD_SDKS = {"aws": "pulumi_aws", "gcp": "pulumi_gcp", "azure": "pulumi_azure_native"}
 
@@ -62,7 +62,7 @@ def test_exports(dev_stack):
 
 def test_platform_contract(dev_stack):
     """What each cloud's build() hands downstream: the seam the cloud and serving issues share."""
-    sf = load(dev_stack)
+    sf = load(dev_stack, ROOT)
     cfg = loader.parse(loader.from_pulumi_config(sf.config))
     built: list[Platform] = []
     import importlib

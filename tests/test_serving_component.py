@@ -16,9 +16,8 @@ import pytest
 from infra.config import loader
 from infra.config.errors import ConfigError
 from infra.config.schema import StackConfig
-from infra.plan.stackfile import ROOT
 from infra.serving import timings
-from tests.harness import dev_plan, plan, stack_file
+from tests.harness import ROOT, dev_plan, plan, stack_file
 from tests.serving_support import Serving, env_of, flags, resolve_platform
 
 
@@ -90,10 +89,10 @@ def test_api_key_is_random_secret_and_reaches_vllm_by_env(serving):
     assert password.get("length") >= 32 and password.get("special") is False
     assert password.provider and "pulumi:providers:random" in password.provider
     secret = serving.one("Secret")
-    assert secret.get("stringData") == "[secret]"
     vllm = serving.container("vllm")
     ref = env_of(vllm)["VLLM_API_KEY"]
     assert ref == {"secretKeyRef": {"name": secret.get("metadata.name"), "key": "api-key"}}
+    assert secret.get("stringData") == {"api-key": "[secret]"}, "the Secret holds the referenced key, masked"
     assert "--api-key" not in vllm["args"], "the key must not appear in the pod spec or the process list"
     assert secret.urn in serving.deployment.dependencies
 

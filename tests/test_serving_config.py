@@ -10,8 +10,7 @@ from infra.config import loader
 from infra.config.errors import ConfigError
 from infra.config.schema import ServingConfig
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import stack_file
+from tests.harness import ROOT, stack_file
 
 BAD = [
     ({"model": {"tensorParallelSize": 2}}, "model.tensorParallelSize = 2: g6.xlarge has 1 GPU(s)"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import shutil
 import subprocess
 import sys
 
@@ -15,8 +14,7 @@ from infra.config import loader
 from infra.config.errors import ConfigError
 from infra.plan import render
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import dev_plan, plan, stack_file
+from tests.harness import ROOT, copy_project, dev_plan, plan, stack_file
 
 TOO_BIG = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct", "paramsBillions": 70.6}}
 
@@ -82,28 +80,14 @@ def test_too_large_model_fails_before_anything_is_registered():
 
 
 def test_llz_plan_too_large_model_is_one_line_and_exit_2(tmp_path):
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
-    shutil.copy(ROOT / "__main__.py", tmp_path)
-    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "stacks").mkdir()
-    stack = (ROOT / "stacks" / "Pulumi.gcp-dev.yaml").read_text()
+    project = copy_project(tmp_path / "project")
+    stack = (project / "stacks" / "Pulumi.gcp-dev.yaml").read_text()
     assert "paramsBillions: 8.03" in stack
-    (tmp_path / "stacks" / "Pulumi.gcp-big.yaml").write_text(
+    (project / "stacks" / "Pulumi.gcp-big.yaml").write_text(
         stack.replace("paramsBillions: 8.03", "paramsBillions: 70.6")
     )
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from infra.plan import stackfile; from pathlib import Path;"
-            "stackfile.ROOT = Path.cwd(); from infra.cli import main; sys.exit(main(sys.argv[1:]))",
-            "plan",
-            "--stack",
-            "gcp-big",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "infra.cli", "plan", "--stack", "gcp-big"], cwd=project, capture_output=True, text=True
     )
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.plan.stackfile import ROOT
+from tests.harness import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 CALLERS = ("preview.yml", "up.yml", "drift.yml")

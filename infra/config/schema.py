@@ -20,8 +20,6 @@ from infra.config.errors import key_error
 from infra.conventions import PULLER_IMAGE, VLLM_IMAGE
 from infra.gcp.settings import GcpConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where Pulumi.yaml lives: relative paths start here
-
 
 class NetworkConfig(Section):
     cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.40.0.0/16")
@@ -87,7 +85,7 @@ class ModelConfig(Section):
     def _has_config_json(cls, v: Path | None) -> Path | None:
         if v is None:
             return None
-        folder = v if v.is_absolute() else PROJECT_ROOT / v
+        folder = v if v.is_absolute() else Path.cwd() / v  # the program runs in the project folder
         fit.read_hf_config(folder)  # ValueError (one line) when missing or incomplete
         return folder
 

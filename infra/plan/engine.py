@@ -8,11 +8,11 @@ the same resource inputs. Only the engine's answers (ids, computed outputs) are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,7 @@ class Plan:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    policy: list[dict[str, str]] = field(default_factory=list)  # findings of policy/rules; [] = clean
+    policy: list[dict[str, str]] = field(default_factory=list)  # findings of infra/policy_rules; [] = clean
     sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.cost.report
 
     def of_type(self, type_: str) -> list[Resource]:
@@ -87,12 +87,22 @@ class Plan:
         return [r for r in self.resources if r.parent == parent.urn]
 
 
+def _masked(value: Any) -> Any:
+    """A secret's value hidden, its shape kept: a map keeps its keys and a list its length, with each
+    value masked, so a Secret's `stringData` is still the map of strings its schema requires."""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return SECRET
+
+
 def _plain(value: Any) -> Any:
     """Registered values as stable JSON-able data, secrets masked, resource references as URNs."""
     if isinstance(value, dict):
         if rpc._special_sig_key in value:
             if value[rpc._special_sig_key] == rpc._special_secret_sig:
-                return SECRET
+                return _masked(_plain(value.get("value")))
             if value[rpc._special_sig_key] == rpc._special_resource_sig:
                 return value.get("urn")
         return {k: _plain(value[k]) for k in sorted(value)}  # sorted: gRPC maps have no order
@@ -147,7 +157,7 @@ class _ErrorLog(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-@contextmanager
+@contextlib.contextmanager
 def mocked_engine(
     project: str,
     stack: str,
@@ -190,26 +200,28 @@ def _stack_outputs() -> dict[str, Any]:
     for key, value in (getattr(root, "outputs", None) or {}).items():
         output = pulumi.Output.from_input(value)
         resolved = _sync_await(output.future())
-        out[key] = SECRET if _sync_await(output.is_secret()) else _plain(resolved)
+        out[key] = _masked(_plain(resolved)) if _sync_await(output.is_secret()) else _plain(resolved)
     return out
 
 
 def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
-    """Plan one stack: run its program under the mock engine and return what was registered."""
+    """Plan one stack: run the project's program under the mock engine and return what was registered.
+
+    As under `pulumi up`, the program runs in the project folder (relative paths in the config,
+    like model.hfConfigDir, mean the same) with that folder first on sys.path.
+    """
     path = stack_file.root / program
     if str(stack_file.root) not in sys.path:
         sys.path.insert(0, str(stack_file.root))
     plan = Plan(stack_file.project, stack_file.stack, stack_file.config.get(f"{stack_file.project}:cloud"))
-    with mocked_engine(stack_file.project, stack_file.stack, stack_file.config, stack_file.secret_keys) as (
-        monitor,
-        run,
-        errors,
-    ):
-        run(lambda: runpy.run_path(str(path), run_name="__main__"))
-        plan.outputs = _stack_outputs()
-        plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
-        plan.policy = policy.check(plan.resources)
-        plan.errors = list(errors.messages)
-    # Cost and fit come from the config (already validated by the program), not from the cloud code.
-    plan.sizing = cost.report(parse(from_pulumi_config(stack_file.config)))
+    engine = mocked_engine(stack_file.project, stack_file.stack, stack_file.config, stack_file.secret_keys)
+    with contextlib.chdir(stack_file.root):
+        with engine as (monitor, run, errors):
+            run(lambda: runpy.run_path(str(path), run_name="__main__"))
+            plan.outputs = _stack_outputs()
+            plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
+            plan.policy = policy.check(plan.resources)
+            plan.errors = list(errors.messages)
+        # Cost and fit come from the config (already validated by the program), not from the cloud code.
+        plan.sizing = cost.report(parse(from_pulumi_config(stack_file.config)))
     return plan

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
 from infra import clouds
@@ -66,6 +67,14 @@ def _kubernetes(typ: str, name: str, inputs: dict[str, Any], ctx: FakeContext) -
     return {"metadata": metadata}
 
 
+def _random_password(typ: str, name: str, inputs: dict[str, Any], ctx: FakeContext) -> dict[str, Any]:
+    """The provider's `result`: a secret string of the requested length (so a Secret built from it
+    registers its key, as `pulumi up` would; the plan masks the value)."""
+    length = int(inputs.get("length") or 16)
+    chars = "".join(ctx.digest(typ, name, str(i), length=64) for i in range(length // 64 + 1))[:length]
+    return {"result": rpc.wrap_rpc_secret(chars)}
+
+
 class PlanMocks(Mocks):
     def __init__(self, stack: str, config: Mapping[str, str]) -> None:
         self.ctx = _context(stack, config)
@@ -77,6 +86,8 @@ class PlanMocks(Mocks):
             state.update(_kubernetes(args.typ, args.name, args.inputs, self.ctx))
             meta = state["metadata"]
             default_id = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state.update(_random_password(args.typ, args.name, args.inputs, self.ctx))
         fakes = _fakes_for(args.typ)
         if fakes is not None:
             state.update(fakes.outputs(args.typ, args.name, args.inputs, self.ctx))

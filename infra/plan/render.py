@@ -107,7 +107,7 @@ def sizing_lines(plan: Plan) -> list[str]:
 
 
 def policy_lines(plan: Plan) -> list[str]:
-    """The policy findings (policy/rules), one per line; one line when clean."""
+    """The policy findings (infra/policy_rules), one per line; one line when clean."""
     if not plan.policy:
         return ["policy: clean"]
     lines = [f"policy: {len(plan.policy)} finding(s)"]
