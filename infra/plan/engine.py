@@ -24,11 +24,10 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import cost
 from infra.config.loader import from_pulumi_config, parse
+from infra.conventions import SECRET
 from infra.plan import policy
 from infra.plan.fakes import PlanMocks
 from infra.plan.stackfile import StackFile
-
-SECRET = "[secret]"
 
 
 @dataclass

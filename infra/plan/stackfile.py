@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
+from infra.conventions import SECRET
+
 # The project file names the Pulumi CLI accepts (YAML; JSON parses as YAML too).
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
-SECRET_PLACEHOLDER = "[secret]"
 
 
 class ProjectNotFound(Exception):
@@ -90,7 +91,7 @@ def load(stack: str, root: Path | None = None) -> StackFile:
     for key, value in (stack_doc.get("config") or {}).items():
         full = key if ":" in key else f"{name}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
-            value = SECRET_PLACEHOLDER
+            value = SECRET
             secrets.append(full)
         merged[full] = value
     return StackFile(

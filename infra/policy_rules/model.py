@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from infra.conventions import SECRET  # stdlib-only module: the CrossGuard pack can import it
+
 Severity = Literal["mandatory", "advisory"]
 
 # Placeholders for values a rule cannot see: not yet known during `pulumi preview` (the CrossGuard
 # adapter maps pulumi_policy's sentinels to UNKNOWN), or a secret (the plan masks them as SECRET).
 UNKNOWN = "[unknown]"
-SECRET = "[secret]"
 
 
 @dataclass(frozen=True)
