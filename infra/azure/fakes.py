@@ -174,7 +174,7 @@ def _kubeconfig(ctx: Any, cluster: str) -> str:
     return base64.b64encode(json.dumps(doc).encode()).decode()
 
 
-def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     if token == "azure-native:authorization:getClientConfig":
         return {
             "subscriptionId": ctx.azure_subscription_id,
@@ -185,4 +185,4 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if token == "azure-native:containerservice:listManagedClusterUserCredentials":
         cluster = args.get("resourceName", "")
         return {"kubeconfigs": [{"name": "clusterUser", "value": _kubeconfig(ctx, cluster)}]}
-    return {}
+    return None  # no fake: the engine reports it

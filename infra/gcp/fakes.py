@@ -77,7 +77,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     }
 
 
-def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     if token == "gcp:organizations/getProject:getProject":
         project = args.get("projectId") or ctx.gcp_project
         return {"projectId": project, "number": ctx.gcp_project_number, "name": project, "id": f"projects/{project}"}
@@ -87,4 +87,4 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
         return {"emailAddress": email, "member": f"serviceAccount:{email}", "project": project, "id": project}
     if token == "gcp:organizations/getClientConfig:getClientConfig":
         return {"project": ctx.gcp_project, "region": ctx.region, "accessToken": "plan-token"}
-    return {}
+    return None  # no fake: the engine reports it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -67,8 +68,9 @@ def _kubernetes(typ: str, name: str, inputs: dict[str, Any], ctx: FakeContext) -
 
 
 class PlanMocks(Mocks):
-    def __init__(self, stack: str, config: Mapping[str, str]) -> None:
+    def __init__(self, stack: str, config: Mapping[str, str], logger: logging.Logger | None = None) -> None:
         self.ctx = _context(stack, config)
+        self.log = logger or logging.getLogger("llz.plan.fakes")
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
@@ -84,6 +86,8 @@ class PlanMocks(Mocks):
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         fakes = _fakes_for(args.token)
-        if fakes is None:
+        answer = fakes.invoke(args.token, args.args, self.ctx) if fakes is not None else None
+        if answer is None:
+            self.log.warning(f"plan fakes: no answer for invoke {args.token}: the program reads an empty result")
             return {}, []
-        return fakes.invoke(args.token, args.args, self.ctx), []
+        return answer, []
