@@ -68,11 +68,8 @@ def fqdn(ctx: Any, cluster: str) -> str:
 
 
 def _identity(ctx: Any, name: str) -> dict[str, str]:
-    return {
-        "clientId": _guid(ctx, "client", name),
-        "principalId": _guid(ctx, "principal", name),
-        "tenantId": ctx.azure_tenant_id,
-    }
+    """A managed identity's ids, as a UserAssignedIdentity resource and ARM's identity maps return them."""
+    return {"clientId": _guid(ctx, "client", name), "principalId": _guid(ctx, "principal", name)}
 
 
 def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id: str) -> dict[str, Any]:
@@ -88,11 +85,17 @@ def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id
                 "issuerURL": issuer,
             },
             "nodeResourceGroup": f"MC_{inputs.get('resourceGroupName')}_{name}_{ctx.region}",
-            "identityProfile": {"kubeletidentity": {**_identity(ctx, f"{name}-agentpool"), "resourceId": arm_id}},
+            "identityProfile": {
+                "kubeletidentity": {
+                    "clientId": _guid(ctx, "client", f"{name}-agentpool"),
+                    "objectId": _guid(ctx, "principal", f"{name}-agentpool"),
+                    "resourceId": arm_id,
+                }
+            },
             "provisioningState": "Succeeded",
         }
     if module_kind == "managedidentity:UserAssignedIdentity":
-        return _identity(ctx, name)
+        return {**_identity(ctx, name), "tenantId": ctx.azure_tenant_id}
     if module_kind == "storage:StorageAccount":
         return {
             "primaryEndpoints": {
