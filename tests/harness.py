@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib
 import json
 import re
 import runpy
@@ -23,10 +24,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pulumi
+import pytest
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import config
 from infra.plan import stackfile
 from infra.plan.engine import Diagnostics, Plan, RecordingMonitor, Resource, mocked_engine, run_program
+from infra.platform import Platform
 
 PROJECT = "llm-landing-zone"
 DEV_STACKS = ("aws-dev", "gcp-dev", "azure-dev")
@@ -82,6 +86,20 @@ def stack_file(stack: str, overrides: dict[str, Any] | None = None) -> stackfile
         else:
             config_[full] = json.dumps(merged) if isinstance(merged, (dict, list)) else str(merged)
     return dataclasses.replace(sf, config=config_)
+
+
+def parse(stack: str, overrides: dict[str, Any] | None = None) -> config.StackConfig:
+    """The stack's validated config, as the program parses it."""
+    return config.parse(config.from_pulumi_config(stack_file(stack, overrides).config))
+
+
+def config_error(stack: str, overrides: dict[str, Any]) -> str:
+    """The ConfigError the stack's config (with `overrides`) fails with; it must be one line."""
+    with pytest.raises(config.ConfigError) as info:
+        parse(stack, overrides)
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message
 
 
 def plan(
@@ -161,3 +179,30 @@ def engine(
         check_diagnostics(
             f"engine {sf.stack}", diagnostics.errors, diagnostics.warnings, expect_errors, expect_warnings
         )
+
+
+@contextmanager
+def built_platform(stack: str, overrides: dict[str, Any] | None = None) -> Iterator[tuple[Platform, Engine]]:
+    """Run only the stack's cloud `build(cfg)` (no serving component); resolve its outputs inside the block."""
+    cfg = parse(stack, overrides)
+    built: list[Platform] = []
+    with engine(stack, overrides) as e:
+        e.run(lambda: built.append(importlib.import_module(f"infra.{cfg.cloud}").build(cfg)))
+        yield built[0], e
+
+
+def platform_of(stack: str, overrides: dict[str, Any] | None = None) -> Platform:
+    """The Platform the stack's cloud `build` returns (its outputs unresolved)."""
+    with built_platform(stack, overrides) as (platform, _):
+        return platform
+
+
+def program_error(stack: str, overrides: dict[str, Any]) -> str:
+    """Run the real program with a bad config: it must fail with one ConfigError line before any resource."""
+    with engine(stack, overrides) as e:
+        with pytest.raises(config.ConfigError) as info:
+            e.run_main()
+        assert e.monitor.recorded == [], "resources were registered before the config error"
+    message = str(info.value)
+    assert "\n" not in message, message
+    return message

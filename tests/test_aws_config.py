@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from infra import config
-from tests.harness import plan, stack_file
-
-
-def parse(overrides: dict[str, Any]) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file("aws-dev", overrides).config))
+from tests.harness import config_error, parse, plan
 
 
 def test_section_is_optional_with_secure_defaults():
-    cfg = parse({})
+    cfg = parse("aws-dev")
     assert cfg.aws is None
     defaults = config.AwsConfig()
     assert defaults.identity == "pod-identity"
@@ -28,6 +22,7 @@ def test_section_is_optional_with_secure_defaults():
 
 def test_keys_parse():
     cfg = parse(
+        "aws-dev",
         {
             "aws": {
                 "amiType": "bottlerocket",
@@ -38,7 +33,7 @@ def test_keys_parse():
                 "gpuDiskGib": 300,
                 "systemInstanceType": "t3.large",
             }
-        }
+        },
     )
     assert (cfg.aws.ami_type, cfg.aws.identity, cfg.aws.availability_zones) == ("bottlerocket", "irsa", 3)
     assert cfg.aws.admin_role_arns == ("arn:aws:iam::123456789012:role/ops",)
@@ -59,10 +54,7 @@ def test_keys_parse():
     ],
 )
 def test_bad_values_are_one_line(aws, expected):
-    with pytest.raises(config.ConfigError) as err:
-        parse({"aws": aws})
-    message = str(err.value)
-    assert "\n" not in message
+    message = config_error("aws-dev", {"aws": aws})
     for part in expected:
         assert part in message, message
 

@@ -16,17 +16,13 @@ import pytest
 from infra import config
 from infra.plan.stackfile import ROOT
 from infra.serving import timings
-from tests.harness import dev_plan, plan, stack_file
+from tests.harness import dev_plan, parse, plan
 from tests.serving_support import Serving, env_of, flags, resolve_platform
 
 
 @functools.cache
 def _platform(stack: str):
     return resolve_platform(stack)
-
-
-def _cfg(stack: str, overrides=None) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file(stack, overrides).config))
 
 
 @pytest.fixture
@@ -46,7 +42,7 @@ def test_component_is_cloud_blind():
 
 
 def test_every_object_has_an_explicit_name_in_the_namespace(serving, dev_stack):
-    ns = _cfg(dev_stack).serving.namespace
+    ns = parse(dev_stack).serving.namespace
     k8s_objects = [r for r in serving.children if r.type.startswith("kubernetes:")]
     assert len(k8s_objects) >= 9
     for r in k8s_objects:
@@ -57,7 +53,7 @@ def test_every_object_has_an_explicit_name_in_the_namespace(serving, dev_stack):
 
 def test_namespace_enforces_restricted_pod_security(serving, dev_stack):
     namespace = serving.one("Namespace")
-    assert namespace.get("metadata.name") == _cfg(dev_stack).serving.namespace
+    assert namespace.get("metadata.name") == parse(dev_stack).serving.namespace
     assert namespace.get("metadata.labels")["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
@@ -97,7 +93,7 @@ def test_api_key_is_random_secret_and_reaches_vllm_by_env(serving):
 
 
 def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     puller = serving.container("weights")
     assert puller["image"] == cfg.serving.puller_image
     assert "command" not in puller, "the image's ENTRYPOINT (llz) must run"
@@ -106,7 +102,7 @@ def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
 
 
 def test_vllm_args_come_from_config_and_platform(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     vllm = serving.container("vllm")
     assert vllm["image"] == cfg.serving.image
     assert vllm["command"] == ["vllm", "serve"]
@@ -136,7 +132,7 @@ def test_gpu_limits_node_selector_and_tolerations(serving, dev_stack):
 
 
 def test_volumes_shm_in_memory_and_weights_sized_from_model(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     volumes = {v["name"]: v for v in serving.pod["spec"]["volumes"]}
     assert volumes["shm"]["emptyDir"]["medium"] == "Memory"
     weights_gi = int(volumes["weights"]["emptyDir"]["sizeLimit"].removesuffix("Gi"))
@@ -150,7 +146,7 @@ def test_volumes_shm_in_memory_and_weights_sized_from_model(serving, dev_stack):
 
 
 def test_probes_startup_budget_derives_from_model_size(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     vllm = serving.container("vllm")
     startup = vllm["startupProbe"]
     budget = startup["periodSeconds"] * startup["failureThreshold"]
@@ -178,7 +174,7 @@ def test_startup_budget_grows_with_the_model():
 
 
 def test_graceful_drain_covers_the_longest_request(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     spec = serving.pod["spec"]
     grace = spec["terminationGracePeriodSeconds"]
     assert grace >= cfg.serving.max_request_seconds + timings.DEREGISTER_S
@@ -196,7 +192,7 @@ def test_max_request_seconds_sets_the_grace_period():
 
 
 def test_every_container_is_hardened(serving, dev_stack):
-    uid = _cfg(dev_stack).serving.run_as_user
+    uid = parse(dev_stack).serving.run_as_user
     spec = serving.pod["spec"]
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -225,7 +221,7 @@ def test_deployment_waits_for_the_platform(serving, dev_stack):
     assert ready, f"{dev_stack}: the Platform lists nothing to wait for"
     assert set(ready) <= set(serving.deployment.dependencies)
     assert serving.deployment.get("spec.progressDeadlineSeconds") > timings.startup_seconds(
-        _cfg(dev_stack).model.weights_gb
+        parse(dev_stack).model.weights_gb
     )
 
 
@@ -237,7 +233,7 @@ def test_service_is_cluster_ip_by_default(serving, dev_stack):
     assert service.get("spec.selector") == serving.deployment.get("spec.selector.matchLabels")
     name, ns = service.get("metadata.name"), service.get("metadata.namespace")
     assert serving.plan.outputs["endpoint"] == f"http://{name}.{ns}.svc.cluster.local:8000/v1"
-    assert serving.plan.outputs["servedModelName"] == _cfg(dev_stack).model.served_name
+    assert serving.plan.outputs["servedModelName"] == parse(dev_stack).model.served_name
 
 
 @pytest.mark.parametrize("stack", ["aws-dev", "gcp-dev", "azure-dev"])
@@ -254,7 +250,7 @@ def test_internal_lb_uses_the_platform_annotations(stack):
 
 def test_public_lb_only_with_the_insecure_switch():
     with pytest.raises(config.ConfigError, match=r"serving.expose = 'public-lb'.*insecure.publicLoadBalancer"):
-        _cfg("aws-dev", {"serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]}})
+        parse("aws-dev", {"serving": {"expose": "public-lb", "allowedCidrs": ["198.51.100.0/24"]}})
     served = Serving.of(
         plan(
             "aws-dev",
@@ -280,7 +276,7 @@ def test_public_lb_without_cidrs_is_open_only_by_the_insecure_switch():
 
 
 def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     hpas = serving.kind("HorizontalPodAutoscaler")
     if cfg.serving.replicas.max == cfg.serving.replicas.min:
         assert hpas == []
@@ -323,7 +319,7 @@ def test_pod_disruption_budget(serving):
 
 
 def test_network_policy_default_deny_and_narrow_allows(serving, dev_stack):
-    cfg = _cfg(dev_stack)
+    cfg = parse(dev_stack)
     deny = serving.one("NetworkPolicy", "llm-default-deny")
     assert deny.get("spec") == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     selector = serving.deployment.get("spec.selector.matchLabels")

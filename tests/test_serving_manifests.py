@@ -13,10 +13,9 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kv_utils
 
-from infra import config
 from infra.plan import render
 from infra.plan.stackfile import ROOT
-from tests.harness import plan, stack_file
+from tests.harness import parse, plan
 
 SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
@@ -25,7 +24,7 @@ CUSTOM_GROUPS = ("monitoring.coreos.com/",)
 
 def schema_version(stack: str) -> tuple[str, str]:
     """(version to validate against, note): the stack's version, or the newest known if it is newer."""
-    return schema_for(config.parse(config.from_pulumi_config(stack_file(stack).config)).cluster.kubernetes_version)
+    return schema_for(parse(stack).cluster.kubernetes_version)
 
 
 def schema_for(wanted: str) -> tuple[str, str]:

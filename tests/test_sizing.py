@@ -26,7 +26,8 @@ import math
 import pytest
 
 from infra import catalog, config, sizing
-from tests.harness import stack_file
+from tests.harness import config_error as error
+from tests.harness import parse
 
 LLAMA31_8B = {  # LLAMA31-CONFIG (the fields sizing reads)
     "num_hidden_layers": 32,
@@ -49,18 +50,6 @@ DEEPSEEK_R1 = {  # DEEPSEEK-V3 config.json fields
 M70B = {"name": "meta-llama/Llama-3.1-70B-Instruct", "paramsBillions": 70.6, "tensorParallelSize": None}
 AUTO = {"instanceType": "auto"}
 R1 = {"name": "deepseek-ai/DeepSeek-R1", "paramsBillions": 671, "tensorParallelSize": None}
-
-
-def parse(stack: str, overrides: dict) -> config.StackConfig:
-    return config.parse(config.from_pulumi_config(stack_file(stack, overrides).config))
-
-
-def error(stack: str, overrides: dict) -> str:
-    with pytest.raises(config.ConfigError) as info:
-        parse(stack, overrides)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def hf_dir(tmp_path, name: str, data: dict) -> str:
