@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from infra import catalog, config, sizing
+from infra import config
 from infra.plan import render
 from infra.plan.stackfile import ROOT
 from tests.harness import dev_plan, parse, plan, program_error
 
 TOO_BIG = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct", "paramsBillions": 70.6}}
+# Each dev stack's GPU type and its published on-demand price per hour (tests/test_sizing.py names the
+# sources: AWS-PRICES us-east-1, GCP-PRICES us-central1, AZURE-PRICES East US).
+ON_DEMAND = {
+    "aws-dev": ("g6.xlarge", 0.8048),
+    "gcp-dev": ("g2-standard-8", 0.8536),
+    "azure-dev": ("Standard_NC24ads_A100_v4", 3.673),
+}
 
 
 def test_dev_plans_show_fit_and_cost(dev_stack):
@@ -24,14 +32,13 @@ def test_dev_plans_show_fit_and_cost(dev_stack):
     cfg = parse(dev_stack)
     assert fit["fits"] and fit["instanceType"] == cfg.gpu.instance_type and fit["auto"] is False
     assert fit["neededGiB"] < fit["availableGiB"]
-    price = catalog.instances(cfg.cloud)[cfg.gpu.instance_type].price
-    assert cost["instance"] == {
-        "type": cfg.gpu.instance_type,
-        "onDemandPerHour": price.on_demand,
-        "spotPerHour": price.spot,
-        "source": f"{price.source} ({price.as_of})",
-        "priceIsEstimate": price.estimate,
-    }
+    instance_type, published = ON_DEMAND[dev_stack]
+    assert cost["instance"]["type"] == instance_type
+    assert cost["instance"]["onDemandPerHour"] == pytest.approx(published, rel=0.005)
+    spot = cost["instance"]["spotPerHour"]
+    assert spot is None or 0 < spot < published
+    assert re.fullmatch(r".+ \(\d{4}-\d{2}\)", cost["instance"]["source"]), "a price names its source and date"
+    assert cost["instance"]["priceIsEstimate"] is False
     low, high = cost["atMinReplicas"], cost["atMaxReplicas"]
     assert 0 < low["onDemand"]["perHour"] <= high["onDemand"]["perHour"]
     assert low["onDemand"]["perMonth"] == pytest.approx(low["onDemand"]["perHour"] * 730, abs=0.01 * 730)
@@ -110,13 +117,20 @@ def _counted(fixed: list[dict]) -> dict[str, int]:
     return {line["item"]: line["count"] for line in fixed}
 
 
-def test_cost_counts_match_the_planned_aws_resources():
-    p = dev_plan("aws-dev")
+@pytest.mark.parametrize(
+    ("overrides", "endpoint_azs", "nats"),
+    [(None, 12, 1), ({"network": {"egress": "none"}}, 16, 0)],  # no egress: + elasticloadbalancing, autoscaling
+    ids=["nat", "no-egress"],
+)
+def test_cost_counts_match_the_planned_aws_resources(overrides, endpoint_azs, nats):
+    p = plan("aws-dev", overrides) if overrides else dev_plan("aws-dev")
     interface = [r for r in p.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.get("vpcEndpointType") == "Interface"]
-    endpoint_azs = sum(len(r.get("subnetIds")) for r in interface)  # billed per endpoint per AZ
+    planned = sum(len(r.get("subnetIds")) for r in interface)  # billed per endpoint per AZ
     counts = _counted(render.as_json(p)["cost"]["atMinReplicas"]["fixed"])
-    assert counts["interface endpoint-AZ (+ $0.01/GB)"] == endpoint_azs == 12
-    assert counts["NAT gateway (+ $0.045/GB processed)"] == len(p.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert counts["interface endpoint-AZ (+ $0.01/GB)"] == planned == endpoint_azs
+    assert (
+        counts.get("NAT gateway (+ $0.045/GB processed)", 0) == len(p.of_type("aws:ec2/natGateway:NatGateway")) == nats
+    )
     assert counts["EKS control plane (standard support)"] == len(p.of_type("aws:eks/cluster:Cluster")) == 1
 
 
@@ -134,13 +148,34 @@ def test_cost_counts_match_the_planned_gcp_and_azure_resources():
     assert counts["blob private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint"))
 
 
-def test_system_pool_assumptions_match_the_planned_pools():
-    aws = dev_plan("aws-dev").one("aws:eks/nodeGroup:NodeGroup", "eks-system")
-    assert (aws.get("instanceTypes.0"), aws.get("scalingConfig.desiredSize")) == ("m6i.large", sizing.AWS_SYSTEM_NODES)
-    gcp = dev_plan("gcp-dev").one("gcp:container/nodePool:NodePool", "gke-system")
-    assert gcp.get("autoscaling.minNodeCount") == 1 and sizing.GKE_SYSTEM_NODES == 3  # per zone, regional cluster
-    assert gcp.get("nodeConfig.machineType") == "e2-standard-2"
-    azure_cfg = parse("azure-dev")
-    cluster = dev_plan("azure-dev").one("azure-native:containerservice:ManagedCluster")
-    pool = cluster.get("agentPoolProfiles.0")
-    assert (pool["vmSize"], pool["count"]) == sizing.system_pool(azure_cfg)
+def _system_nodes(p) -> tuple[str, int]:
+    """The cost estimate's system-node line: (machine type, count)."""
+    (line,) = [x for x in render.as_json(p)["cost"]["atMinReplicas"]["fixed"] if x["item"].startswith("system node ")]
+    return line["item"].removeprefix("system node "), line["count"]
+
+
+def _gke_system_nodes(p, zones: int) -> tuple[str, int]:
+    pool = p.one("gcp:container/nodePool:NodePool", "gke-system")
+    zones = len(pool.get("nodeLocations") or []) or zones  # unset: the regional cluster's default zones
+    return pool.get("nodeConfig.machineType"), pool.get("autoscaling.minNodeCount") * zones
+
+
+def test_system_nodes_in_the_cost_are_the_planned_pools():
+    aws = dev_plan("aws-dev")
+    group = aws.one("aws:eks/nodeGroup:NodeGroup", "eks-system")
+    assert (
+        _system_nodes(aws) == (group.get("instanceTypes.0"), group.get("scalingConfig.desiredSize")) == ("m6i.large", 2)
+    )
+    gcp = dev_plan("gcp-dev")
+    # A regional cluster's node pool spans three zones unless nodeLocations says otherwise (GKE docs,
+    # "Regional clusters"); minNodeCount is per zone.
+    assert _system_nodes(gcp) == _gke_system_nodes(gcp, zones=3) == ("e2-standard-2", 3)
+    azure = dev_plan("azure-dev")
+    pool = azure.one("azure-native:containerservice:ManagedCluster").get("agentPoolProfiles.0")
+    assert _system_nodes(azure) == (pool["vmSize"], pool["count"]) == ("Standard_D4ds_v5", 2)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 19 item 1: the cost still counts three zones for gcp.nodeZones of one")
+def test_gke_system_nodes_in_the_cost_follow_node_zones():
+    p = plan("gcp-dev", {"gcp": {"nodeZones": ["us-central1-a"]}})
+    assert _system_nodes(p) == _gke_system_nodes(p, zones=3) == ("e2-standard-2", 1)
