@@ -99,3 +99,29 @@ def test_check_diagnostics_lists_everything_at_once():
         "  unexpected warning: w2",
         "  expected warning /w9/ was not reported",
     ]
+
+
+def test_a_registration_error_fails_the_run(monkeypatch):
+    """What the engine refuses (here: the fakes raise for a type) surfaces as the run's exception."""
+    import pulumi_aws as aws
+
+    from infra.aws import fakes
+
+    real = fakes.outputs
+
+    def refuse(typ, name, inputs, ctx):
+        if typ == "aws:ec2/vpc:Vpc":
+            raise RuntimeError("the provider refused the VPC")
+        return real(typ, name, inputs, ctx)
+
+    monkeypatch.setattr(fakes, "outputs", refuse)
+    with pytest.raises(RuntimeError, match="the provider refused the VPC"):
+        _run(lambda: aws.ec2.Vpc("v", cidr_block="10.0.0.0/16"))
+
+
+def test_an_error_inside_an_apply_fails_the_run():
+    def program() -> None:
+        pulumi.Output.from_input("x").apply(lambda _: 1 / 0)
+
+    with pytest.raises(ZeroDivisionError):
+        _run(program)
