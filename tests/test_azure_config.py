@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import runpy
 
 import pytest
-from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import loader
-from infra.config.errors import ConfigError
-from infra.config.schema import StackConfig
-from infra.plan.engine import mocked_engine
-from tests.harness import ROOT, plan, stack_file
+from tests.harness import built_platform, config_error, parse, plan, program_error
 
 STACK = "azure-dev"
 
 
-def _parse(overrides: dict) -> StackConfig:
-    return loader.parse(loader.from_pulumi_config(stack_file(STACK, overrides).config))
-
-
 def test_defaults_are_the_secure_ones():
-    az = _parse({}).azure
+    az = parse(STACK).azure
     assert az is not None
     assert az.private_cluster is False and az.customer_managed_key is False
     assert az.upgrade_channel == "patch"
@@ -43,10 +33,7 @@ def test_defaults_are_the_secure_ones():
     ],
 )
 def test_bad_azure_key_is_one_line(overrides, fragments):
-    with pytest.raises(ConfigError) as info:
-        _parse(overrides)
-    message = str(info.value)
-    assert "\n" not in message
+    message = config_error(STACK, overrides)
     for fragment in fragments:
         assert fragment in message
 
@@ -64,13 +51,7 @@ def test_bad_azure_key_is_one_line(overrides, fragments):
     ],
 )
 def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overrides, fragments):
-    sf = stack_file(STACK, overrides)
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(ConfigError) as info:
-            run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
-        assert monitor.recorded == []
-    message = str(info.value)
-    assert "\n" not in message.strip()
+    message = program_error(STACK, overrides)
     for fragment in fragments:
         assert fragment in message
 
@@ -83,18 +64,10 @@ def test_explicit_subnets_are_used():
 
 @pytest.mark.parametrize("mode", [None, "msi", "workloadidentity"])
 def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server(mode):
-    import infra.azure.platform
-
-    sf = stack_file(STACK, {"azure": {"kubeloginMode": mode}} if mode else None)
-    cfg = loader.parse(loader.from_pulumi_config(sf.config))
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
-        built = []
-        run(lambda: built.append(infra.azure.platform.build(cfg)))
-        kubeconfig = built[0].kubeconfig
-        assert _sync_await(kubeconfig.is_secret()) is True
-        doc = json.loads(_sync_await(kubeconfig.future()))
-        assert errors.messages == []
-    aks = next(r for r in monitor.recorded if r.type == "azure-native:containerservice:ManagedCluster")
+    with built_platform(STACK, {"azure": {"kubeloginMode": mode}} if mode else None) as (platform, engine):
+        assert engine.is_secret(platform.kubeconfig)
+        doc = json.loads(engine.resolve(platform.kubeconfig))
+    aks = engine.plan().one("azure-native:containerservice:ManagedCluster")
     (cluster,) = doc["clusters"]
     assert cluster["cluster"]["server"] == f"https://{aks.outputs['fqdn']}:443"
     assert cluster["cluster"]["certificate-authority-data"]

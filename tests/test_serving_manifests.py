@@ -13,9 +13,8 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kv_utils
 
-from infra.config import loader
 from infra.plan import render
-from tests.harness import ROOT, plan, stack_file
+from tests.harness import ROOT, parse, plan
 
 SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
@@ -24,7 +23,7 @@ CUSTOM_GROUPS = ("monitoring.coreos.com/",)
 
 def schema_version(stack: str) -> tuple[str, str]:
     """(version to validate against, note): the stack's version, or the newest known if it is newer."""
-    return schema_for(loader.parse(loader.from_pulumi_config(stack_file(stack).config)).cluster.kubernetes_version)
+    return schema_for(parse(stack).cluster.kubernetes_version)
 
 
 def schema_for(wanted: str) -> tuple[str, str]:

@@ -39,13 +39,15 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     service = module.split("/")[0]
     account, region = ctx.aws_account_id, ctx.region
     physical = inputs.get("name") or inputs.get("bucket") or ctx.physical_name(typ, name)
-    out: dict[str, Any] = {
-        "arn": f"arn:aws:{service}:{region}:{account}:{kind[0].lower() + kind[1:]}/{physical}",
-        "name": physical,
-    }
+    out: dict[str, Any] = {}
+    if ctx.declares(typ, "arn"):  # generic answers only where the SDK declares them
+        out["arn"] = f"arn:aws:{service}:{region}:{account}:{kind[0].lower() + kind[1:]}/{physical}"
+    if ctx.declares(typ, "name"):
+        out["name"] = physical
     if typ in _ID_PREFIX:
         out["id"] = f"{_ID_PREFIX[typ]}-{ctx.digest(typ, name, length=17)}"
-        out["arn"] = f"arn:aws:{service}:{region}:{account}:{_ID_PREFIX[typ]}/{out['id']}"
+        if "arn" in out:
+            out["arn"] = f"arn:aws:{service}:{region}:{account}:{_ID_PREFIX[typ]}/{out['id']}"
     if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
         out |= {"prefixListId": "pl-63a5400a", "cidrBlocks": list(_S3_PREFIX_LIST)}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -61,7 +63,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
         out |= {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}"}
     if typ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name + '-')}{ctx.digest(typ, name, length=12)}"
-        out |= {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "name": bucket}
+        out |= {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         out["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
     if typ == "aws:eks/cluster:Cluster":
@@ -98,7 +100,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     return out
 
 
-def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     region = ctx.region
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
@@ -118,4 +120,4 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
             "name": args.get("name"),
             "cidrBlocks": list(_S3_PREFIX_LIST),
         }
-    return {}
+    return None  # no fake: the engine reports it
