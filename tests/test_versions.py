@@ -8,6 +8,7 @@ about 2027-02-28 (GKE release schedule, an estimate)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -93,3 +94,20 @@ def test_llz_plan_exits_2_with_one_line_on_an_unsupported_version(tmp_path):
     assert result.stderr.startswith(
         "aws-old: config error: llm-landing-zone:cluster.kubernetesVersion = '1.33': not in the aws support table"
     )
+
+
+def test_llz_plan_prints_the_support_warning_and_still_plans(tmp_path):
+    """54 days before EKS 1.35 leaves standard support: exit 0, one warning line, the plan as usual."""
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "plan", "--stack", "aws-dev", "--json", "-"],
+        cwd=copy_project(tmp_path / "project"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LLZ_TODAY": "2027-02-01"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "aws-dev: warning: kubernetesVersion 1.35: aws standard support ends 2027-03-27 (54 days); "
+        "plan the upgrade (one minor version per update)"
+    ]
+    assert json.loads(result.stdout)["warnings"] == [result.stderr.split("warning: ", 1)[1].strip()]

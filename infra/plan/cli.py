@@ -75,6 +75,8 @@ def _plan_one(root: Path, stack: str, args: argparse.Namespace, many: bool) -> i
         for message in plan.errors:
             print(f"{stack}: error: {message}", file=sys.stderr)
         return 1
+    for message in plan.warnings:  # e.g. a Kubernetes version near its end of support
+        print(f"{stack}: warning: {message}", file=sys.stderr)
     _emit(plan, args, many)
     blocking = policy.mandatory(plan.policy)
     for f in blocking:

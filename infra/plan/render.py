@@ -187,6 +187,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
         ],
         "outputs": plan.outputs,
         "policy": plan.policy,
+        "warnings": plan.warnings,
         "fit": plan.sizing.get("fit"),
         "cost": plan.sizing.get("cost"),
     }
