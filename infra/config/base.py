@@ -9,6 +9,10 @@ from pydantic.alias_generators import to_camel
 
 from infra.conventions import PINNED_IMAGE
 
+# Counts that land in Kubernetes or cloud-API integer fields (replicas, node counts, runAsUser, ...)
+# are int32 there; no bound of ours is larger, so no value can overflow the field it feeds.
+INT32_MAX = 2**31 - 1
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
