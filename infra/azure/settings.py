@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from infra.config.base import Section
+from infra.config.base import Cidr, Section
 from infra.config.errors import key_error
 
 if TYPE_CHECKING:
@@ -51,8 +51,8 @@ class AzureConfig(Section):
     kubelogin_mode: Literal["azurecli", "msi", "workloadidentity"] = "azurecli"
     # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
     private_cluster: bool = False
-    node_subnet_cidr: ipaddress.IPv4Network | None = None  # default: first /22 of network.cidr
-    endpoint_subnet_cidr: ipaddress.IPv4Network | None = None  # default: the /27 right after the node subnet
+    node_subnet_cidr: Cidr | None = None  # default: first /22 of network.cidr
+    endpoint_subnet_cidr: Cidr | None = None  # default: the /27 right after the node subnet
     system_vm_size: str = Field(default="Standard_D4ds_v5", pattern=r"^Standard_[A-Za-z0-9_]+$")
     system_node_count: int = Field(default=2, ge=1, le=100)
     # Both keep the pinned minor version (stable/rapid would move it and fight the pinned kubernetesVersion).

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import typing
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from infra.conventions import PINNED_IMAGE
@@ -18,6 +20,16 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 Labels = dict[typing.Annotated[str, Field(pattern=LABEL_KEY)], typing.Annotated[str, Field(pattern=LABEL_VALUE)]]
+
+
+def _cidr_text(v: Any) -> Any:
+    # pydantic would read a number as an address (5 -> 0.0.0.5/32, true -> 0.0.0.1/32): CIDRs are text.
+    if not isinstance(v, (str, ipaddress.IPv4Network)):
+        raise ValueError("need an IPv4 CIDR as text, e.g. 10.40.0.0/16")
+    return v
+
+
+Cidr = typing.Annotated[ipaddress.IPv4Network, BeforeValidator(_cidr_text)]
 
 
 class Section(BaseModel):

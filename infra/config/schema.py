@@ -16,20 +16,20 @@ from pydantic import Field, field_validator, model_validator
 from infra import catalog, fit
 from infra.aws.settings import AwsConfig
 from infra.azure.settings import AzureConfig
-from infra.config.base import DNS_LABEL, INT32_MAX, QUANTITY, Labels, PinnedImage, Section
+from infra.config.base import DNS_LABEL, INT32_MAX, QUANTITY, Cidr, Labels, PinnedImage, Section
 from infra.config.errors import key_error
 from infra.conventions import PULLER_IMAGE, VLLM_IMAGE
 from infra.gcp.settings import GcpConfig
 
 
 class NetworkConfig(Section):
-    cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.40.0.0/16")
+    cidr: Cidr = ipaddress.IPv4Network("10.40.0.0/16")
     egress: Literal["nat", "none"] = "nat"
 
 
 class ClusterConfig(Section):
     kubernetes_version: str = Field(pattern=r"^1\.\d{2}$")
-    api_allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(min_length=1)
+    api_allowed_cidrs: tuple[Cidr, ...] = Field(min_length=1)
     deletion_protection: bool | None = None  # None: on for prod, off for dev
 
     @field_validator("kubernetes_version", mode="before")
@@ -184,7 +184,7 @@ class ServingConfig(Section):
     max_request_seconds: int = Field(default=600, ge=10, le=7200)
     allowed_clients: tuple[ServingPeer, ...] = ()  # in-cluster callers; empty: none (port-forward still works)
     # Callers through the load balancer; required for internal-lb; public-lb without it is open to all.
-    allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = ()
+    allowed_cidrs: tuple[Cidr, ...] = ()
     autoscaling: ServingAutoscaling = ServingAutoscaling()
     metrics: ServingMetrics = ServingMetrics()
     resources: ServingResources = ServingResources()
