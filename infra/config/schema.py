@@ -28,7 +28,7 @@ class NetworkConfig(Section):
 
 
 class ClusterConfig(Section):
-    kubernetes_version: str = Field(pattern=r"^1\.\d{2}$")
+    kubernetes_version: str = Field(pattern=r"^1\.[0-9]{2}$")
     api_allowed_cidrs: tuple[Cidr, ...] = Field(min_length=1)
     deletion_protection: bool | None = None  # None: on for prod, off for dev
 
@@ -73,7 +73,7 @@ PARAMS_BILLIONS_MAX = 100_000  # 100 trillion: far past any model; keeps the siz
 
 
 class ModelConfig(Section):
-    name: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # Hugging Face id, e.g. org/model
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,96}/[A-Za-z0-9_.-]{1,96}$")  # Hugging Face id, e.g. org/model
     params_billions: float = Field(gt=0, le=PARAMS_BILLIONS_MAX, allow_inf_nan=False)
     dtype: Literal["bfloat16", "float16", "float32", "fp8", "int8", "int4"] = "bfloat16"
     weights_prefix: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")

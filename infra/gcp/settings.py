@@ -31,7 +31,7 @@ class GcpConfig(Section):
     # private.googleapis.com (default) / restricted.googleapis.com (VPC-SC) VIPs with DNS, or the
     # default domains over Private Google Access only.
     google_apis: Literal["private", "restricted", "default"] = "private"
-    node_zones: tuple[typing.Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+\d+-[a-z]$")], ...] = ()  # () = GKE picks
+    node_zones: tuple[typing.Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")], ...] = ()  # () = GKE picks
     system_machine_type: str = Field(default="e2-standard-2", pattern=r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
     gpu_disk_gb: int | None = Field(default=None, ge=50, le=65536)  # None: sized from the model
 
