@@ -69,6 +69,15 @@ class AutoGpuPoolConfig(GpuPoolConfig):
         return True
 
 
+# Object keys: at most 1024 bytes of UTF-8 on S3 (docs.aws.amazon.com/AmazonS3/latest/userguide/
+# object-keys.html: "The prefix, the delimiter (/), and the name of the object are included in the
+# 1,024 byte limitation") and on GCS (cloud.google.com/storage/docs/objects#naming: "1-1024 bytes
+# when UTF-8 encoded"); at most 1,024 characters and 254 path segments on Azure (learn.microsoft.com/
+# rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata). The prefix is
+# ASCII (bytes = characters) and must leave room for "/" and the longest file name the puller
+# writes under it: NAME_MAX, 255 bytes on Linux file systems.
+OBJECT_KEY_MAX, OBJECT_KEY_SEGMENTS_MAX, FILE_NAME_MAX = 1024, 254, 255
+WEIGHTS_PREFIX_MAX = OBJECT_KEY_MAX - 1 - FILE_NAME_MAX  # 768
 PARAMS_BILLIONS_MAX = 100_000  # 100 trillion: far past any model; keeps the sizing arithmetic finite
 
 
@@ -83,6 +92,21 @@ class ModelConfig(Section):
     max_num_seqs: int = Field(default=16, ge=1, le=INT32_MAX)  # vLLM --max-num-seqs, KV-cache sizing
     # Folder with the model's Hugging Face config.json (relative to the project): exact KV-cache shape.
     hf_config_dir: Path | None = None
+
+    @field_validator("weights_prefix")
+    @classmethod
+    def _fits_object_keys(cls, v: str) -> str:
+        if len(v) > WEIGHTS_PREFIX_MAX:
+            raise ValueError(
+                f"{len(v)} characters; at most {WEIGHTS_PREFIX_MAX}, so that prefix + '/' + a file name of up to "
+                f"{FILE_NAME_MAX} bytes fits the {OBJECT_KEY_MAX}-byte object keys of S3, GCS and Azure Blob"
+            )
+        if v.count("/") + 2 > OBJECT_KEY_SEGMENTS_MAX:
+            raise ValueError(
+                f"{v.count('/') + 1} path segments; at most {OBJECT_KEY_SEGMENTS_MAX - 1}, so that with the file "
+                f"name a blob has at most the {OBJECT_KEY_SEGMENTS_MAX} segments Azure Blob allows"
+            )
+        return v
 
     @field_validator("hf_config_dir")
     @classmethod
