@@ -20,11 +20,14 @@ from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
 
-_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$"
 # Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
 _PUBLIC_SPLIT = 3
+# A VPC's IPv4 block is a /16 to a /28 (docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html);
+# the plan above needs a /22 or larger, so the public /28s fit the last eighth.
+_VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
 
 
 RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
@@ -59,15 +62,17 @@ def subnet_plan(
     cidr: ipaddress.IPv4Network, zones: int
 ) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
     """(private, public) subnet CIDRs for `zones` AZs; a config error if the VPC is too small."""
-    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
-    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
-    if public[0].prefixlen > 28 or zones > len(slots) - 1:
+    if cidr.prefixlen < _VPC_LARGEST:
+        raise key_error("network.cidr", str(cidr), f"larger than AWS allows for a VPC; use a /{_VPC_LARGEST} to a /22")
+    if cidr.prefixlen > _VPC_SMALLEST_FOR_PLAN:
         raise key_error(
             "network.cidr",
             str(cidr),
             f"too small for {zones} AWS availability zones; use a /22 or larger "
             "(a /16 leaves room for pod IPs: vpc-cni gives each pod a VPC address)",
         )
+    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
+    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
     return slots[:zones], public
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from infra.config.base import Section
+from infra.config.base import Cidr, Section
 from infra.config.errors import key_error
 
 if TYPE_CHECKING:
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 POD_CIDR = ipaddress.IPv4Network("192.168.0.0/16")
 SERVICE_CIDR = ipaddress.IPv4Network("172.16.0.0/16")
 DNS_SERVICE_IP = "172.16.0.10"
+# Azure's smallest subnet is a /29 (learn.microsoft.com/azure/virtual-network/virtual-networks-faq:
+# "The smallest supported IPv4 subnet is /29"); the default endpoint subnet is a /27.
+SMALLEST_SUBNET, ENDPOINT_PREFIX = 29, 27
 
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -48,8 +51,8 @@ class AzureConfig(Section):
     kubelogin_mode: Literal["azurecli", "msi", "workloadidentity"] = "azurecli"
     # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
     private_cluster: bool = False
-    node_subnet_cidr: ipaddress.IPv4Network | None = None  # default: first /22 of network.cidr
-    endpoint_subnet_cidr: ipaddress.IPv4Network | None = None  # default: the /27 right after the node subnet
+    node_subnet_cidr: Cidr | None = None  # default: first /22 of network.cidr
+    endpoint_subnet_cidr: Cidr | None = None  # default: the /27 right after the node subnet
     system_vm_size: str = Field(default="Standard_D4ds_v5", pattern=r"^Standard_[A-Za-z0-9_]+$")
     system_node_count: int = Field(default=2, ge=1, le=100)
     # Both keep the pinned minor version (stable/rapid would move it and fight the pinned kubernetesVersion).
@@ -72,8 +75,17 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
     if vnet.prefixlen > 26:
         raise key_error("network.cidr", str(vnet), "too small for Azure; need a /26 or larger")
     nodes = cfg.azure.node_subnet_cidr or next(vnet.subnets(new_prefix=max(22, vnet.prefixlen + 1)))
-    endpoints = cfg.azure.endpoint_subnet_cidr or ipaddress.IPv4Network(f"{nodes.broadcast_address + 1}/27")
+    endpoints = cfg.azure.endpoint_subnet_cidr or _next_block(nodes, ENDPOINT_PREFIX)
+    if endpoints is None:
+        raise key_error(
+            "azure.nodeSubnetCidr",
+            str(nodes),
+            f"leaves no room for the /{ENDPOINT_PREFIX} endpoint subnet after it (the end of the IPv4 space); "
+            "move it or set azure.endpointSubnetCidr",
+        )
     for key, subnet in (("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)):
+        if subnet.prefixlen > SMALLEST_SUBNET:
+            raise key_error(key, str(subnet), f"smaller than Azure allows; a subnet is a /{SMALLEST_SUBNET} or larger")
         if not subnet.subnet_of(vnet):
             raise key_error(key, str(subnet), f"not inside network.cidr {vnet}")
     if nodes.overlaps(endpoints):
@@ -86,6 +98,13 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
                 f"overlaps the AKS overlay/service range {reserved}; pick a 10.x or other private range",
             )
     return SubnetPlan(vnet, nodes, endpoints)
+
+
+def _next_block(after: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network | None:
+    """The first /`prefix` block that starts after `after` (aligned), or None past the end of IPv4."""
+    size = 2 ** (32 - prefix)
+    start = -(-(int(after.broadcast_address) + 1) // size) * size
+    return ipaddress.IPv4Network((start, prefix)) if start + size <= 2**32 else None
 
 
 def default() -> AzureConfig:

@@ -81,6 +81,23 @@ def api_not_open_to_internet(cfg: StackConfig) -> None:
         )
 
 
+def internal_lb_names_its_callers(cfg: StackConfig) -> None:
+    """An internal load balancer's allowedCidrs must name callers. CIDRs that cover the whole internet
+    name nobody: the LB then admits everything that can route to the network (peered networks, VPN,
+    every node and pod), which is what requiring the CIDRs prevents, so they are refused outright.
+    (public-lb always needs insecure.publicLoadBalancer; with it, such CIDRs or none mean the same:
+    open to all.)"""
+    cidrs = cfg.serving.allowed_cidrs
+    if cfg.serving.expose == "internal-lb" and covers_the_internet(cidrs):
+        shown = [str(c) for c in cidrs]
+        raise key_error(
+            "serving.allowedCidrs",
+            shown[0] if len(shown) == 1 else shown,
+            "covers the whole internet, so it names no callers and the internal load balancer would admit "
+            "everything that routes to the network; list the callers' CIDRs (e.g. your VPC/VNet or office range)",
+        )
+
+
 def public_lb_needs_switch(cfg: StackConfig) -> None:
     if cfg.serving.expose == "public-lb" and not cfg.insecure.public_load_balancer:
         raise key_error(
@@ -117,6 +134,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     no_insecure_switch_in_prod,
     api_not_open_to_internet,
     public_lb_needs_switch,
+    internal_lb_names_its_callers,
     kubernetes_version_in_standard_support,
     cloud_checks,
     chosen_type_fits_model,
