@@ -450,6 +450,13 @@ CASES = [
         "eks",
     ),
     Case(
+        "eks-internet-as-two-halves",
+        "aws",
+        set_path("eks", "vpcConfig.publicAccessCidrs", ["0.0.0.0/1", "128.0.0.0/1"]),
+        "aws-eks-public-endpoint",
+        "eks",
+    ),
+    Case(
         "eks-public-no-cidrs",
         "aws",
         set_path("eks", "vpcConfig.publicAccessCidrs", DELETE),
@@ -758,6 +765,26 @@ CASES = [
         "aks",
     ),
     Case("aks-api-open", "azure", set_path("aks", "apiServerAccessProfile", DELETE), "azure-aks-api-restricted", "aks"),
+    Case(
+        "aks-api-all-but-private",
+        "azure",
+        set_path(
+            "aks",
+            "apiServerAccessProfile.authorizedIPRanges",
+            [
+                "0.0.0.0/5",
+                "8.0.0.0/7",
+                "11.0.0.0/8",
+                "12.0.0.0/6",
+                "16.0.0.0/4",
+                "32.0.0.0/3",
+                "64.0.0.0/2",
+                "128.0.0.0/1",
+            ],
+        ),
+        "azure-aks-api-restricted",
+        "aks",
+    ),
     Case(
         "aks-api-everyone",
         "azure",
