@@ -157,6 +157,20 @@ def test_volumes_shm_in_memory_and_weights_sized_from_model(serving, dev_stack):
     assert int(requests["ephemeral-storage"].removesuffix("Gi")) >= weights_gi
 
 
+@pytest.mark.parametrize(
+    ("memory", "limit"),
+    [("12Gi", "14Gi"), ("12345.67Gi", "12347.67Gi"), ("1.5Ti", "1651414925312"), ("16000M", "18147483648")],
+)
+def test_memory_limit_adds_the_shm_volume_exactly(memory, limit):
+    """The limit is the request plus /dev/shm (2 GiB for one GPU), as an exact quantity: no float
+    rounding, no exponent form (which is not a Kubernetes quantity)."""
+    served = Serving.of(plan("aws-dev", {"serving": {"resources": {"memory": memory}}}))
+    vllm = served.container("vllm")
+    shm = next(v for v in served.pod["spec"]["volumes"] if v["name"] == "shm")["emptyDir"]["sizeLimit"]
+    assert (vllm["resources"]["requests"]["memory"], shm) == (memory, "2Gi")
+    assert vllm["resources"]["limits"]["memory"] == limit
+
+
 def test_probes_startup_budget_derives_from_model_size(serving):
     vllm = serving.container("vllm")
     startup = vllm["startupProbe"]
