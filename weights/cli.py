@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from weights.stores import DEFAULT_CHUNK, MIB
 
 EXIT_FAILED = 1
+WAIT_ENV = "LLZ_WAIT_SECONDS"  # default of --wait-seconds (the init container passes the flag itself)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="weights_command", required=True, metavar="{push,pull,serve}")
+    sub = parser.add_subparsers(dest="weights_command", required=True, metavar="{push,pull,stage,serve}")
     push = sub.add_parser("push", help="upload a model folder and write its manifest last")
     push.add_argument("local_dir", metavar="LOCAL_DIR")
     push.add_argument("uri", metavar="URI", help="s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")
@@ -23,6 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pull.add_argument("local_dir", metavar="LOCAL_DIR")
     _transfer_flags(pull)
     pull.set_defaults(run=_pull)
+
+    stage = sub.add_parser(
+        "stage",
+        help="copy a Hugging Face repo at a pinned commit into URI (skipped when its manifest records that commit)",
+        description="Downloads with huggingface_hub (HF_ENDPOINT and HF_TOKEN honoured), one file at a time, "
+        "uploads each with its sha256 and writes the manifest last, recording the source. Exits 0 at once "
+        "when the manifest at URI already records this repo and revision.",
+    )
+    stage.add_argument("source", metavar="SOURCE", help="hf://<org>/<name>@<40-hex commit sha>")
+    stage.add_argument("uri", metavar="URI", help="s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")
+    stage.add_argument("--workdir", default="/tmp/llz-stage", help="scratch folder for the file in flight")
+    stage.add_argument("--workers", type=int, default=8, help="parallel upload parts (default 8)")
+    stage.set_defaults(run=_stage)
 
     serve = sub.add_parser(
         "serve",
@@ -41,6 +56,13 @@ def _transfer_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-mib", type=int, default=DEFAULT_CHUNK // MIB, help="bytes per ranged read, MiB (default %(default)s)"
     )
+    parser.add_argument(
+        "--wait-seconds",
+        type=float,
+        default=float(os.environ.get(WAIT_ENV) or 0),
+        help=f"wait this long for a manifest that is not there yet (default ${WAIT_ENV} or 0: fail at once)",
+    )
+    parser.add_argument("--poll-seconds", type=float, default=10.0, help="while waiting, look again this often")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,11 +88,35 @@ def _push(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     from weights.pull import pull
 
-    pull(args.uri, args.local_dir, workers=args.workers, chunk_size=args.chunk_mib * MIB)
+    pull(
+        args.uri,
+        args.local_dir,
+        workers=args.workers,
+        chunk_size=args.chunk_mib * MIB,
+        wait_seconds=args.wait_seconds,
+        poll_seconds=args.poll_seconds,
+    )
+    return 0
+
+
+def _stage(args: argparse.Namespace) -> int:
+    from huggingface_hub.utils import disable_progress_bars
+
+    from weights.source import parse_source
+    from weights.stage import stage
+
+    disable_progress_bars()  # progress is ours: a bar on a terminal, JSON lines in a pod
+    stage(parse_source(args.source), args.uri, args.workdir, workers=args.workers)
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
     from weights.entrypoint import serve
 
-    return serve(args.vllm_args, workers=args.workers, chunk_size=args.chunk_mib * MIB)
+    return serve(
+        args.vllm_args,
+        workers=args.workers,
+        chunk_size=args.chunk_mib * MIB,
+        wait_seconds=args.wait_seconds,
+        poll_seconds=args.poll_seconds,
+    )

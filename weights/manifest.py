@@ -10,8 +10,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 MANIFEST = "llz-manifest.json"
 VERSION = 1
@@ -31,6 +32,9 @@ class FileEntry:
 @dataclass(frozen=True)
 class Manifest:
     files: tuple[FileEntry, ...]
+    # Where the files came from (`llz weights stage`: hub, repo, revision); not part of the digest,
+    # which names the bytes. A re-stage of the same source compares this and copies nothing.
+    source: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def digest(self) -> str:
@@ -48,6 +52,8 @@ class Manifest:
             "totalBytes": self.total_bytes,
             "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in self.files],
         }
+        if self.source is not None:
+            body["source"] = self.source
         return (json.dumps(body, indent=1) + "\n").encode()
 
     @classmethod
@@ -55,7 +61,10 @@ class Manifest:
         try:
             body = json.loads(data)
             files = tuple(FileEntry(_safe(f["path"]), int(f["size"]), str(f["sha256"])) for f in body["files"])
-            manifest = cls(tuple(sorted(files, key=lambda f: f.path)))
+            source = body.get("source")
+            if source is not None and not isinstance(source, dict):
+                raise TypeError(f"source is {type(source).__name__}, not an object")
+            manifest = cls(tuple(sorted(files, key=lambda f: f.path)), source)
             stated = body["digest"]
         except (ValueError, KeyError, TypeError) as e:
             raise ManifestError(f"{where}: not a valid {MANIFEST} ({type(e).__name__}: {e})") from e

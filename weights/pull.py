@@ -29,6 +29,7 @@ from weights.stores import DEFAULT_CHUNK, MIB, MissingObject, Store, open_store
 from weights.uri import WeightsUri, parse
 
 DEFAULT_WORKERS = 8
+DEFAULT_POLL_S = 10.0  # how often a waiting pull looks for the manifest again
 WINDOW = 2  # chunks in flight per worker: a slow range does not stall the others
 PART = ".llz-part"
 DIGEST_MARK = ".llz-digest"  # in the partial folder: which model version its bytes belong to
@@ -79,15 +80,16 @@ def pull(
     chunk_size: int = DEFAULT_CHUNK,
     store: Store | None = None,
     reporter: Reporter | None = None,
+    wait_seconds: float = 0,
+    poll_seconds: float = DEFAULT_POLL_S,
 ) -> PullResult:
+    """Pull `uri` into `dest`; with `wait_seconds`, wait that long for a manifest that is not there yet."""
     loc = parse(uri) if isinstance(uri, str) else uri
     store = store or open_store(loc, workers, chunk_size)
     reporter = reporter or Reporter()
     t0 = time.monotonic()
 
-    raw = store.get_bytes(loc.key(MANIFEST))
-    if raw is None:
-        raise PullError(f"no {MANIFEST} at {loc}: nothing was pushed there, or the push did not finish")
+    raw = _wait_for_manifest(store, loc, reporter, wait_seconds, poll_seconds)
     manifest = Manifest.from_json(raw, f"{loc}/{MANIFEST}")
     dest = Path(dest).absolute()
     if _is_complete(dest, manifest):
@@ -122,6 +124,30 @@ def pull(
         path=str(dest),
     )
     return result
+
+
+def _wait_for_manifest(store: Store, loc: WeightsUri, reporter: Reporter, wait_s: float, poll_s: float) -> bytes:
+    """The manifest's bytes, polling for up to `wait_s` seconds while it is missing (staging not done).
+
+    Says so once (one event line), then polls quietly: an init container started before the
+    staging Job finished waits for it instead of crash-looping.
+    """
+    key = loc.key(MANIFEST)
+    raw = store.get_bytes(key)
+    if raw is None and wait_s > 0:
+        reporter.event(
+            "pull.wait",
+            waitSeconds=wait_s,
+            message=f"no {MANIFEST} at {loc} yet: waiting up to {wait_s:g} s for the weights to be staged",
+        )
+        deadline = time.monotonic() + wait_s
+        while raw is None and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(poll_s, left))
+            raw = store.get_bytes(key)
+    if raw is None:
+        waited = f" (waited {wait_s:g} s)" if wait_s > 0 else ""
+        raise PullError(f"no {MANIFEST} at {loc}: nothing was pushed there, or the push did not finish{waited}")
+    return raw
 
 
 def _is_complete(dest: Path, manifest: Manifest) -> bool:
