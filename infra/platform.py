@@ -8,7 +8,7 @@ outputs cross this line — never a cloud SDK type.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import pulumi
@@ -95,3 +95,19 @@ class Platform:
     ready: Sequence[pulumi.Resource] = ()
     # Cloud-specific stack outputs (cluster name, bucket, region, ...), exported as they are.
     exports: Mapping[str, pulumi.Input[Any]] = field(default_factory=dict)
+    # The first-deploy staging Job's identity (only with `model.source`): its own service account,
+    # bound to a cloud identity that may write only the model prefix (and encrypt with the bucket's
+    # key where the cloud asks the caller). `stager_ready` is what the Job waits for (that binding).
+    stager: WorkloadIdentity | None = None
+    stager_ready: Sequence[pulumi.Resource] = ()
+
+    def with_stager(
+        self,
+        service_account: str,
+        annotations: Mapping[str, pulumi.Input[str]],
+        ready: Sequence[pulumi.Resource],
+    ) -> Platform:
+        """This Platform with a staging identity: the serving identity's namespace, pod labels and env
+        (the same cloud mechanism), on its own service account bound to the writer role."""
+        stager = replace(self.identity, service_account=service_account, service_account_annotations=annotations)
+        return replace(self, stager=stager, stager_ready=tuple(ready))

@@ -72,6 +72,7 @@ def test_every_aws_resource_uses_the_explicit_provider_inside_a_component(dev):
         "llz:aws:Cluster",
         "llz:aws:GpuPool",
         "llz:aws:WeightsReader",
+        "llz:aws:WeightsWriter",  # the staging Job's role (model.source)
         "llz:aws:ClusterAutoscaler",
     }
     aws_resources = [r for r in dev.resources if r.type.startswith("aws:")]
@@ -136,7 +137,7 @@ def test_nat_egress_on_routes_private_tables_through_one_nat(dev):
 
 
 def test_no_egress_mode_has_no_internet_path_and_the_full_endpoint_set():
-    p = plan("aws-dev", {"network": {"egress": "none"}})
+    p = plan("aws-dev", {"network": {"egress": "none"}, "model": {"source": None}})
     for typ in ("aws:ec2/natGateway:NatGateway", "aws:ec2/internetGateway:InternetGateway", "aws:ec2/eip:Eip", ROUTE):
         assert p.of_type(typ) == [], typ
     assert all("-public-" not in s.name for s in p.of_type(SUBNET))

@@ -73,7 +73,7 @@ def test_nat_egress_is_our_nat_gateway_on_the_node_subnet(dev):
 
 
 def test_egress_none_has_no_nat_and_outbound_none():
-    p = plan(STACK, {"network": {"egress": "none"}})
+    p = plan(STACK, {"network": {"egress": "none"}, "model": {"source": None}})
     assert p.of_type(AZ + "network:NatGateway") == [] and p.of_type(AZ + "network:PublicIPAddress") == []
     assert az(p, "containerservice:ManagedCluster").get("networkProfile.outboundType") == "none"
 
@@ -300,7 +300,7 @@ def test_customer_managed_key_switch():
 @pytest.mark.parametrize(("which", "ns", "sa"), [("dev", "llm", "vllm"), ("on_demand", "inference", "reader")])
 def test_federated_credential_trusts_exactly_the_serving_account_of_this_cluster(which, ns, sa, request):
     p = request.getfixturevalue(which)
-    fic = az(p, "managedidentity:FederatedIdentityCredential")
+    fic = az(p, "managedidentity:FederatedIdentityCredential", "serving-identity-federation")
     uami = az(p, "managedidentity:UserAssignedIdentity", "serving-identity-uami")
     aks = az(p, "containerservice:ManagedCluster")
     assert fic.get("subject") == f"system:serviceaccount:{ns}:{sa}"
@@ -338,7 +338,7 @@ def test_role_assignment_names_are_stable_across_runs(dev, on_demand):
 def test_serving_service_account_and_pod_get_the_workload_identity_binding(dev):
     uami = az(dev, "managedidentity:UserAssignedIdentity", "serving-identity-uami")
     account = az(dev, "storage:StorageAccount")
-    sa = dev.one("kubernetes:core/v1:ServiceAccount")
+    sa = dev.one("kubernetes:core/v1:ServiceAccount", "llm-sa")
     assert sa.get("metadata.annotations") == {"azure.workload.identity/client-id": uami.outputs["clientId"]}
     pod = dev.one("kubernetes:apps/v1:Deployment").get("spec.template")
     assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"

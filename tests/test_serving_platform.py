@@ -27,6 +27,9 @@ def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[st
         ready = k8s.core.v1.ConfigMap(
             "gpu-ready", metadata={"name": "gpu-ready"}, opts=pulumi.ResourceOptions(provider=provider)
         )
+        stager_ready = k8s.core.v1.ConfigMap(
+            "stager-ready", metadata={"name": "stager-ready"}, opts=pulumi.ResourceOptions(provider=provider)
+        )
         platform = Platform(
             k8s=provider,
             kubeconfig=pulumi.Output.secret("{}"),
@@ -51,6 +54,14 @@ def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[st
             internal_lb_annotations={"example.com/internal": "true"},
             egress=[EgressRule("10.9.0.0/24", [443, 8443], "store")],
             ready=[ready],
+            stager=WorkloadIdentity(
+                namespace=cfg.serving.namespace,
+                service_account="example-writer",
+                service_account_annotations={"example.com/role": pulumi.Output.from_input("writer-7")},
+                pod_labels={"example.com/writer": "on"},
+                env={"EXAMPLE_WRITER": pulumi.Output.from_input("w-1")},
+            ),
+            stager_ready=[stager_ready],
         )
         serving = ModelServing("llm", ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving))
         for key in ("endpoint", "served_model_name", "api_key"):
@@ -79,10 +90,37 @@ def test_component_type_and_children(synthetic):
 
 def test_identity_fields_land_on_account_pod_and_puller(synthetic):
     served, _ = synthetic
-    assert served.one("ServiceAccount").get("metadata.annotations") == {"example.com/role": "role-123"}
+    assert served.one("ServiceAccount", "vllm").get("metadata.annotations") == {"example.com/role": "role-123"}
     assert served.pod["metadata"]["labels"]["example.com/identity"] == "on"
     assert env_of(served.container("weights"))["EXAMPLE_STORE"] == "acct-9"
-    assert served.container("weights")["args"] == ["weights", "pull", "s3://example-bucket/models/m", "/models/weights"]
+    assert served.container("weights")["args"][:4] == [
+        "weights",
+        "pull",
+        "s3://example-bucket/models/m",
+        "/models/weights",
+    ]
+
+
+def test_stager_fields_land_on_the_staging_job(synthetic):
+    served, _ = synthetic
+    assert served.one("ServiceAccount", "example-writer").get("metadata.annotations") == {
+        "example.com/role": "writer-7"
+    }
+    job = served.one("Job")
+    pod = job.get("spec.template")
+    assert pod["spec"]["serviceAccountName"] == "example-writer"
+    assert pod["metadata"]["labels"]["example.com/writer"] == "on"
+    (container,) = pod["spec"]["containers"]
+    assert env_of(container)["EXAMPLE_WRITER"] == "w-1"
+    assert "EXAMPLE_STORE" not in env_of(container), "the serving identity's env belongs to the serving pod"
+    assert container["args"][3] == "s3://example-bucket/models/m"
+    stager_ready = next(r for r in served.plan.resources if r.name == "stager-ready")
+    assert stager_ready.urn in job.dependencies
+    assert job.urn in served.deployment.dependencies
+    # The Job's egress: the Platform's rules, then HTTPS to public addresses (the hub) — for its pods only.
+    rules = served.one("NetworkPolicy", "llm-stager-egress").get("spec.egress")
+    assert rules[-2] == served.one("NetworkPolicy", "llm-egress").get("spec.egress")[-1]
+    assert rules[-1]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
 
 
 def test_gpu_fields_land_on_the_pod(synthetic):

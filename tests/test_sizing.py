@@ -279,7 +279,9 @@ def test_cost_counts_nodes_from_replicas_per_node_and_pool_limits():
 
 
 def test_cost_without_nat_and_outside_the_reference_region():
-    cost = stack_cost(parse("aws-dev", {"network": {"egress": "none"}, "region": "eu-west-1"}))
+    cost = stack_cost(
+        parse("aws-dev", {"network": {"egress": "none"}, "model": {"source": None}, "region": "eu-west-1"})
+    )
     items = {line["item"].split(" (")[0]: line["count"] for line in cost["atMinReplicas"]["fixed"]}
     assert "NAT gateway" not in items and items["interface endpoint-AZ"] == 8 * 2  # + elb, autoscaling
     assert "prices are for us-east-1; eu-west-1 may differ" in cost["notes"]

@@ -8,17 +8,21 @@ AssumeRoleWithWebIdentity; the KSA then carries the role ARN annotation.
 
 The permissions are the same either way: list the bucket under the prefix, get objects under
 the prefix, and decrypt with the bucket's key only when S3 asks KMS on the pod's behalf.
+
+`WeightsWriter` is the first-deploy staging Job's role, bound the same way to its own KSA: it may
+also put and delete objects under the prefix and encrypt with the bucket's key (SSE-KMS writes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.iam import irsa_trust, pod_identity_trust, read_prefix_policy
+from infra.aws.iam import irsa_trust, pod_identity_trust, read_prefix_policy, write_prefix_policy
 
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
@@ -37,24 +41,25 @@ class WeightsReaderArgs:
     pod_identity_agent: pulumi.Resource
 
 
-class WeightsReader(pulumi.ComponentResource):
+class _PrefixRole(pulumi.ComponentResource):
+    """A role with one inline policy on the model prefix, bound to one KSA: a Pod Identity association,
+    or for IRSA the policy itself (the trust already names the KSA)."""
+
     role_arn: pulumi.Output[str]
-    binding: pulumi.Resource  # what the workload must wait for (association or OIDC provider)
+    binding: pulumi.Resource  # what the workload must wait for
     service_account_annotations: dict[str, pulumi.Input[str]]
 
-    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
-        # Renamed from ServingIdentity: the alias keeps deployed stacks' URNs (no replacement).
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:aws:ServingIdentity")])
-        )
-        super().__init__("llz:aws:WeightsReader", name, None, opts)
+    def _bind(
+        self,
+        name: str,
+        args: WeightsReaderArgs,
+        oidc: aws.iam.OpenIdConnectProvider | None,
+        policy: tuple[str, Callable[[str, str, str, str], str]],
+        purpose: str,
+    ) -> None:
         child = pulumi.ResourceOptions(parent=self)
-
-        oidc = None
         if args.mode == "irsa":
-            oidc = aws.iam.OpenIdConnectProvider(
-                f"{name}-oidc", url=args.oidc_issuer, client_id_lists=["sts.amazonaws.com"], opts=child
-            )
+            assert oidc is not None, "IRSA needs the cluster's OIDC provider"
             trust = pulumi.Output.all(oidc.arn, args.oidc_issuer).apply(
                 lambda v: irsa_trust(v[0], v[1], args.namespace, args.service_account)
             )
@@ -63,20 +68,21 @@ class WeightsReader(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=trust,
-            description=f"llm-landing-zone: {args.namespace}/{args.service_account} reads {args.weights_prefix}",
+            description=f"llm-landing-zone: {args.namespace}/{args.service_account} {purpose} {args.weights_prefix}",
             opts=child,
         )
-        policy = aws.iam.RolePolicy(
-            f"{name}-read-weights",
+        policy_name, document = policy
+        attached = aws.iam.RolePolicy(
+            f"{name}-{policy_name}",
             role=role.id,
             policy=pulumi.Output.all(args.bucket_arn, args.key_arn).apply(
-                lambda v: read_prefix_policy(v[0], args.weights_prefix, v[1], args.region)
+                lambda v: document(v[0], args.weights_prefix, v[1], args.region)
             ),
             opts=child,
         )
         self.role_arn = role.arn
-        if oidc is not None:
-            self.binding = policy
+        if args.mode == "irsa":
+            self.binding = attached
             self.service_account_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
         else:
             self.binding = aws.eks.PodIdentityAssociation(
@@ -85,7 +91,43 @@ class WeightsReader(pulumi.ComponentResource):
                 namespace=args.namespace,
                 service_account=args.service_account,
                 role_arn=role.arn,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent, policy]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent, attached]),
             )
             self.service_account_annotations = {}
         self.register_outputs({"roleArn": self.role_arn})
+
+
+class WeightsReader(_PrefixRole):
+    oidc_provider: aws.iam.OpenIdConnectProvider | None  # IRSA: the cluster's one provider (the writer's too)
+
+    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        # Renamed from ServingIdentity: the alias keeps deployed stacks' URNs (no replacement).
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:aws:ServingIdentity")])
+        )
+        super().__init__("llz:aws:WeightsReader", name, None, opts)
+        self.oidc_provider = None
+        if args.mode == "irsa":
+            self.oidc_provider = aws.iam.OpenIdConnectProvider(
+                f"{name}-oidc",
+                url=args.oidc_issuer,
+                client_id_lists=["sts.amazonaws.com"],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self._bind(name, args, self.oidc_provider, ("read-weights", read_prefix_policy), "reads")
+
+
+class WeightsWriter(_PrefixRole):
+    """The staging Job's role: write (and replace) only the model prefix, encrypting with the bucket's key.
+    `args` are the reader's facts with the staging Job's KSA; IRSA trusts the reader's OIDC provider
+    (one per cluster: a second one for the same issuer would fail)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: WeightsReaderArgs,
+        oidc_provider: aws.iam.OpenIdConnectProvider | None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("llz:aws:WeightsWriter", name, None, opts)
+        self._bind(name, args, oidc_provider, ("write-weights", write_prefix_policy), "stages")

@@ -12,6 +12,7 @@ docs/aws.md explains the choices.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pulumi
 import pulumi_aws as aws
@@ -22,12 +23,12 @@ from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
 from infra.aws.endpoints import Endpoints, EndpointsArgs
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
-from infra.aws.identity import WeightsReader, WeightsReaderArgs
+from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.settings import AwsConfig
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
-from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, tags
+from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
 from infra.fit import gpu_node_disk_gb
 from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import GPU_TOLERATION, EgressRule, GpuScheduling, Platform, WorkloadIdentity
@@ -156,22 +157,26 @@ def build(cfg: StackConfig) -> Platform:
         ),
         pulumi.ResourceOptions(providers=[provider, k8s_provider]),
     )
-    identity = WeightsReader(
-        "serving-identity",
-        WeightsReaderArgs(
-            mode=aws_cfg.identity,
-            cluster_name=cluster.name,
-            oidc_issuer=cluster.oidc_issuer,
-            namespace=cfg.serving.namespace,
-            service_account=cfg.serving.service_account,
-            bucket_arn=bucket.bucket_arn,
-            weights_prefix=cfg.model.weights_prefix,
-            key_arn=bucket.key_arn,
-            region=region,
-            pod_identity_agent=cluster.pod_identity_agent,
-        ),
-        on_aws,
+    reader_args = WeightsReaderArgs(
+        mode=aws_cfg.identity,
+        cluster_name=cluster.name,
+        oidc_issuer=cluster.oidc_issuer,
+        namespace=cfg.serving.namespace,
+        service_account=cfg.serving.service_account,
+        bucket_arn=bucket.bucket_arn,
+        weights_prefix=cfg.model.weights_prefix,
+        key_arn=bucket.key_arn,
+        region=region,
+        pod_identity_agent=cluster.pod_identity_agent,
     )
+    identity = WeightsReader("serving-identity", reader_args, on_aws)
+
+    # First deploy with model.source: the staging Job's own role, which may write only the model prefix.
+    stager_account = stager_service_account(cfg.serving.service_account)
+    writer = None
+    if cfg.model.source is not None:
+        writer_args = replace(reader_args, service_account=stager_account)
+        writer = WeightsWriter("weights-stager", writer_args, identity.oidc_provider, on_aws)
 
     autoscaler = None
     if aws_cfg.cluster_autoscaler:
@@ -195,7 +200,7 @@ def build(cfg: StackConfig) -> Platform:
         if not irsa
         else EgressRule(str(cfg.network.cidr), (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
     )
-    return Platform(
+    platform = Platform(
         k8s=k8s_provider,
         kubeconfig=kubeconfig,
         gpu=GpuScheduling(
@@ -233,3 +238,6 @@ def build(cfg: StackConfig) -> Platform:
             "identityMode": aws_cfg.identity,
         },
     )
+    if writer is None:
+        return platform
+    return platform.with_stager(stager_account, writer.service_account_annotations, [writer.binding])

@@ -6,6 +6,10 @@ Reader on the weights container only (not the account), with an ABAC condition t
 reads and listings to the model's prefix. It grants the identity's `principal_id` (not its
 client id) with principal_type ServicePrincipal, so a just-created identity is not rejected
 as PrincipalNotFound while Entra ID replicates.
+
+`WeightsWriter` is the first-deploy staging Job's identity, federated to its own service account:
+Storage Blob Data Contributor on the container, with a condition that keeps every read, write,
+delete and listing inside the prefix.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import authorization, managedidentity
 
-from infra.azure.roles import STORAGE_BLOB_DATA_READER, grant
+from infra.azure.roles import STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_READER, grant
 
 AUDIENCE = "api://AzureADTokenExchange"
-_READ = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
 _BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+_READ = f"{_BLOBS}/read"
+# What Storage Blob Data Contributor may do to a blob besides reading: the writer's condition names them all.
+_CHANGE = (f"{_BLOBS}/write", f"{_BLOBS}/add/action", f"{_BLOBS}/delete")
 
 
 def prefix_condition(prefix: str) -> str:
@@ -29,6 +35,20 @@ def prefix_condition(prefix: str) -> str:
         f" OR (@Resource[{_BLOBS}:path] StringStartsWith '{prefix}/'))"
         f" AND ((!(ActionMatches{{'{_READ}'}} AND SubOperationMatches{{'Blob.List'}}))"
         f" OR (@Request[{_BLOBS}:prefix] StringStartsWith '{prefix}'))"
+    )
+
+
+def write_condition(prefix: str) -> str:
+    """ABAC condition for the staging Job: reads, writes and deletes only under `prefix/`, listings only
+    inside `prefix/` (the trailing slash keeps `models/x` from listing `models/x-other`)."""
+    touches = " AND ".join(
+        [f"!(ActionMatches{{'{_READ}'}} AND NOT SubOperationMatches{{'Blob.List'}})"]
+        + [f"!(ActionMatches{{'{action}'}})" for action in _CHANGE]
+    )
+    return (
+        f"(({touches}) OR (@Resource[{_BLOBS}:path] StringStartsWith '{prefix}/'))"
+        f" AND ((!(ActionMatches{{'{_READ}'}} AND SubOperationMatches{{'Blob.List'}}))"
+        f" OR (@Request[{_BLOBS}:prefix] StringStartsWith '{prefix}/'))"
     )
 
 
@@ -46,6 +66,56 @@ class WeightsReaderArgs:
     provider: pulumi.ProviderResource
 
 
+def _federated_identity(
+    owner: pulumi.Resource, name: str, args: WeightsReaderArgs
+) -> tuple[managedidentity.UserAssignedIdentity, managedidentity.FederatedIdentityCredential]:
+    """A managed identity that exactly `system:serviceaccount:<ns>:<ksa>` of this cluster becomes."""
+    child = pulumi.ResourceOptions(parent=owner, provider=args.provider)
+    uami = managedidentity.UserAssignedIdentity(
+        f"{name}-uami",
+        resource_group_name=args.resource_group_name,
+        location=args.location,
+        tags=args.tags,
+        opts=child,
+    )
+    federation = managedidentity.FederatedIdentityCredential(
+        f"{name}-federation",
+        resource_group_name=args.resource_group_name,
+        resource_name_=uami.name,
+        federated_identity_credential_resource_name=f"{args.namespace}-{args.service_account}",
+        issuer=args.oidc_issuer_url,
+        subject=f"system:serviceaccount:{args.namespace}:{args.service_account}",
+        audiences=[AUDIENCE],
+        opts=child,
+    )
+    return uami, federation
+
+
+def _grant(
+    owner: pulumi.Resource,
+    name: str,
+    args: WeightsReaderArgs,
+    uami: managedidentity.UserAssignedIdentity,
+    role: str,
+    kind: str,
+    condition: str,
+    description: str,
+) -> authorization.RoleAssignment:
+    """`role` on the weights container for the identity, under an ABAC `condition` (version 2.0)."""
+    return grant(
+        f"{name}-weights-{kind}",
+        subscription_id=args.subscription_id,
+        role=role,
+        principal_id=uami.principal_id,
+        scope=args.container_id,
+        purpose=(pulumi.get_stack(), f"weights-{kind}", args.namespace, args.service_account),
+        condition=condition,
+        condition_version="2.0",
+        description=description,
+        opts=pulumi.ResourceOptions(parent=owner, provider=args.provider),
+    )
+
+
 class WeightsReader(pulumi.ComponentResource):
     client_id: pulumi.Output[str]
     principal_id: pulumi.Output[str]
@@ -58,36 +128,30 @@ class WeightsReader(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:azure:ServingIdentity")])
         )
         super().__init__("llz:azure:WeightsReader", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        uami = managedidentity.UserAssignedIdentity(
-            f"{name}-uami",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            tags=args.tags,
-            opts=child,
-        )
-        self.federated_credential = managedidentity.FederatedIdentityCredential(
-            f"{name}-federation",
-            resource_group_name=args.resource_group_name,
-            resource_name_=uami.name,
-            federated_identity_credential_resource_name=f"{args.namespace}-{args.service_account}",
-            issuer=args.oidc_issuer_url,
-            subject=f"system:serviceaccount:{args.namespace}:{args.service_account}",
-            audiences=[AUDIENCE],
-            opts=child,
-        )
-        self.reader = grant(
-            f"{name}-weights-reader",
-            subscription_id=args.subscription_id,
-            role=STORAGE_BLOB_DATA_READER,
-            principal_id=uami.principal_id,
-            scope=args.container_id,
-            purpose=(pulumi.get_stack(), "weights-reader", args.namespace, args.service_account),
-            condition=prefix_condition(args.weights_prefix),
-            condition_version="2.0",
-            description=f"vLLM in {args.namespace}/{args.service_account} reads {args.weights_prefix}/ only",
-            opts=child,
-        )
+        uami, self.federated_credential = _federated_identity(self, name, args)
+        description = f"vLLM in {args.namespace}/{args.service_account} reads {args.weights_prefix}/ only"
+        condition = prefix_condition(args.weights_prefix)
+        self.reader = _grant(self, name, args, uami, STORAGE_BLOB_DATA_READER, "reader", condition, description)
         self.client_id = uami.client_id
         self.principal_id = uami.principal_id
+        self.register_outputs({"clientId": uami.client_id, "principalId": uami.principal_id})
+
+
+class WeightsWriter(pulumi.ComponentResource):
+    """The staging Job's identity: Storage Blob Data Contributor on the container, ABAC-limited to the
+    model prefix. No key-vault grant: with a customer-managed key the storage account's own identity
+    wraps the data keys, never the caller."""
+
+    client_id: pulumi.Output[str]
+    federated_credential: managedidentity.FederatedIdentityCredential
+    writer: authorization.RoleAssignment
+
+    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        # `args`: the reader's facts with the staging Job's service account.
+        super().__init__("llz:azure:WeightsWriter", name, None, opts)
+        uami, self.federated_credential = _federated_identity(self, name, args)
+        description = f"staging Job {args.namespace}/{args.service_account} writes {args.weights_prefix}/ only"
+        condition = write_condition(args.weights_prefix)
+        self.writer = _grant(self, name, args, uami, STORAGE_BLOB_DATA_CONTRIBUTOR, "writer", condition, description)
+        self.client_id = uami.client_id
         self.register_outputs({"clientId": uami.client_id, "principalId": uami.principal_id})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 
 import pulumi
 from pulumi_azure_native import Provider, authorization
@@ -20,10 +21,11 @@ from infra.azure.cluster import Cluster, ClusterArgs
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
-from infra.azure.identity import WeightsReader, WeightsReaderArgs
+from infra.azure.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.settings import subnet_plan
 from infra.config.schema import StackConfig
+from infra.conventions import stager_service_account
 from infra.conventions import tags as project_tags
 from infra.fit import gpu_node_disk_gb
 from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
@@ -124,24 +126,27 @@ def build(cfg: StackConfig) -> Platform:
             provider=provider,
         ),
     )
-    identity = WeightsReader(
-        "serving-identity",
-        WeightsReaderArgs(
-            resource_group_name=net.resource_group_name,
-            location=location,
-            subscription_id=az.subscription_id,
-            oidc_issuer_url=cluster.oidc_issuer_url,
-            namespace=cfg.serving.namespace,
-            service_account=cfg.serving.service_account,
-            container_id=storage.container_id,
-            weights_prefix=cfg.model.weights_prefix,
-            tags=tags,
-            provider=provider,
-        ),
+    reader_args = WeightsReaderArgs(
+        resource_group_name=net.resource_group_name,
+        location=location,
+        subscription_id=az.subscription_id,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        namespace=cfg.serving.namespace,
+        service_account=cfg.serving.service_account,
+        container_id=storage.container_id,
+        weights_prefix=cfg.model.weights_prefix,
+        tags=tags,
+        provider=provider,
     )
+    identity = WeightsReader("serving-identity", reader_args)
+    # First deploy with model.source: the staging Job's own identity may write (only) the model prefix.
+    stager_account = stager_service_account(cfg.serving.service_account)
+    writer = None
+    if cfg.model.source is not None:
+        writer = WeightsWriter("weights-stager", replace(reader_args, service_account=stager_account))
     taints = pool_taints(cfg.gpu.spot)
     prefix = cfg.model.weights_prefix
-    return Platform(
+    platform = Platform(
         k8s=cluster.k8s,
         kubeconfig=cluster.kubeconfig,
         gpu=GpuScheduling(
@@ -180,4 +185,10 @@ def build(cfg: StackConfig) -> Platform:
             "container": storage.container_name,
             "oidcIssuerUrl": cluster.oidc_issuer_url,
         },
+    )
+    if writer is None:
+        return platform
+    annotations = {"azure.workload.identity/client-id": writer.client_id}
+    return platform.with_stager(
+        stager_account, annotations, [writer.federated_credential, writer.writer, blob_endpoint.dns_record]
     )

@@ -89,6 +89,17 @@ def public_lb_needs_switch(cfg: StackConfig) -> None:
         )
 
 
+def staging_needs_egress(cfg: StackConfig) -> None:
+    source = cfg.model.source
+    if source is not None and cfg.network.egress == "none":
+        raise key_error(
+            "model.source",
+            {"repo": source.repo, "revision": source.revision},
+            "the staging Job downloads from the Hugging Face Hub, and network.egress is none; remove source, "
+            "push with `llz weights push`, then set model.weightsStaged: true (docs/weights.md)",
+        )
+
+
 def chosen_type_fits_model(cfg: StackConfig) -> None:
     if cfg.gpu.instance_type != fit.AUTO:
         reason = fit.check(cfg)
@@ -117,6 +128,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     public_lb_needs_switch,
     internal_lb_names_its_callers,
     kubernetes_version_in_standard_support,
+    staging_needs_egress,
     cloud_checks,
     chosen_type_fits_model,
 )

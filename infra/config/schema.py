@@ -11,15 +11,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from infra import catalog, fit
 from infra.aws.settings import AwsConfig
 from infra.azure.settings import AzureConfig
 from infra.config.base import DNS_LABEL, INT32_MAX, QUANTITY, Cidr, Labels, PinnedImage, Section
 from infra.config.errors import key_error
-from infra.conventions import PULLER_IMAGE, VLLM_IMAGE
+from infra.conventions import PULLER_IMAGE, SECRET, VLLM_IMAGE
 from infra.gcp.settings import GcpConfig
+from weights.source import REPO_PATTERN, revision_problem
 
 
 class NetworkConfig(Section):
@@ -81,6 +82,29 @@ WEIGHTS_PREFIX_MAX = OBJECT_KEY_MAX - 1 - FILE_NAME_MAX  # 768
 PARAMS_BILLIONS_MAX = 100_000  # 100 trillion: far past any model; keeps the sizing arithmetic finite
 
 
+class ModelSource(Section):
+    """A Hugging Face repo at a pinned commit: a Job stages it into the bucket during `pulumi up`."""
+
+    repo: str = Field(pattern=REPO_PATTERN)
+    revision: str  # the full 40-hex commit sha; a branch or tag moves
+    # For gated or private repos: `pulumi config set --secret --path 'model.source.token' hf_…`.
+    token: SecretStr | None = None
+
+    @field_validator("revision")
+    @classmethod
+    def _pinned(cls, v: str) -> str:
+        problem = revision_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _still_encrypted(cls, v: Any) -> Any:
+        # Outside the engine (offline plan) a secure value stays {"secure": "v1:…"}: the plan's placeholder.
+        return SECRET if isinstance(v, dict) and set(v) == {"secure"} else v
+
+
 class ModelConfig(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,96}/[A-Za-z0-9_.-]{1,96}$")  # Hugging Face id, e.g. org/model
     params_billions: float = Field(gt=0, le=PARAMS_BILLIONS_MAX, allow_inf_nan=False)
@@ -92,6 +116,22 @@ class ModelConfig(Section):
     max_num_seqs: int = Field(default=16, ge=1, le=INT32_MAX)  # vLLM --max-num-seqs, KV-cache sizing
     # Folder with the model's Hugging Face config.json (relative to the project): exact KV-cache shape.
     hf_config_dir: Path | None = None
+    # Where the weights come from on first deploy (a staging Job); None: pushed by hand (`llz weights push`).
+    source: ModelSource | None = None
+    # Without a source: true once the weights are pushed; until then the server runs 0 replicas, so the
+    # first `pulumi up` finishes without the model (docs/weights.md, "No internet egress").
+    weights_staged: bool = False
+
+    @model_validator(mode="after")
+    def _staged_by_one_path(self) -> ModelConfig:
+        if self.source is not None and self.weights_staged:
+            raise key_error(
+                "model.weightsStaged",
+                True,
+                "model.source stages the weights itself (a Job in `pulumi up`); remove weightsStaged, "
+                "or remove source to push by hand",
+            )
+        return self
 
     @field_validator("weights_prefix")
     @classmethod

@@ -18,6 +18,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 READER = "roles/storage.objectViewer"  # objects.get + objects.list: all vLLM's streamer needs
+WRITER = "roles/storage.objectUser"  # + objects.create/delete/update: the staging Job (prefix condition)
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
 
@@ -79,17 +80,61 @@ def principal(project_number: pulumi.Input[str], project_id: str, namespace: str
     )
 
 
-def prefix_condition(bucket: pulumi.Input[str], prefix: str) -> pulumi.Output[dict[str, str]]:
-    """IAM condition: read objects under `prefix/`, and list only with a prefix inside it."""
+def prefix_condition(
+    bucket: pulumi.Input[str],
+    prefix: str,
+    list_prefix: str | None = None,
+    title: str = "model-prefix-only",
+) -> pulumi.Output[dict[str, str]]:
+    """IAM condition: objects under `prefix/` only, and listings only with a prefix inside `list_prefix`
+    (default `prefix`; the writer passes `prefix/`, so `models/x` cannot list `models/x-other`)."""
+    listed = prefix if list_prefix is None else list_prefix
     expression = pulumi.Output.concat(
         'resource.name.startsWith("projects/_/buckets/',
         bucket,
         f'/objects/{prefix}/") || ',
-        f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{prefix}")',
+        f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{listed}")',
     )
-    return expression.apply(
-        lambda e: {"title": "model-prefix-only", "description": f"read {prefix}/ only", "expression": e}
+    verb = "read" if title == "model-prefix-only" else "write"
+    return expression.apply(lambda e: {"title": title, "description": f"{verb} {prefix}/ only", "expression": e})
+
+
+def _bind(
+    owner: pulumi.Resource,
+    name: str,
+    args: WeightsReaderArgs,
+    role: str,
+    condition: pulumi.Input[dict[str, str]],
+    purpose: str,
+    display: str,
+) -> tuple[list[pulumi.Resource], dict[str, pulumi.Input[str]]]:
+    """Grant `role` on the bucket (under `condition`) to the KSA: its own principal (direct) or a GSA it
+    impersonates (gsa). Returns (bindings the workload waits for, KSA annotations)."""
+    child = pulumi.ResourceOptions(parent=owner)
+    after_cluster = pulumi.ResourceOptions(parent=owner, depends_on=[args.cluster])
+    if args.mode == "direct":
+        member = principal(args.project_number, args.project_id, args.namespace, args.service_account)
+        grant = gcp.storage.BucketIAMMember(
+            f"{name}-{purpose}", bucket=args.bucket, role=role, member=member, condition=condition, opts=after_cluster
+        )
+        return [grant], {}
+    gsa = gcp.serviceaccount.Account(
+        f"{name}-gsa",
+        account_id=args.gsa_account_id,
+        display_name=f"llm-landing-zone {display} ({args.namespace}/{args.service_account})",
+        opts=child,
     )
+    grant = gcp.storage.BucketIAMMember(
+        f"{name}-{purpose}", bucket=args.bucket, role=role, member=gsa.member, condition=condition, opts=child
+    )
+    impersonation = gcp.serviceaccount.IAMMember(
+        f"{name}-wi-user",
+        service_account_id=gsa.name,
+        role="roles/iam.workloadIdentityUser",
+        member=f"serviceAccount:{args.project_id}.svc.id.goog[{args.namespace}/{args.service_account}]",
+        opts=after_cluster,
+    )
+    return [grant, impersonation], {GSA_ANNOTATION: gsa.email}
 
 
 class WeightsReader(pulumi.ComponentResource):
@@ -102,36 +147,26 @@ class WeightsReader(pulumi.ComponentResource):
             opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:gcp:WorkloadIdentity")])
         )
         super().__init__("llz:gcp:WeightsReader", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[args.cluster])
         condition = prefix_condition(args.bucket, args.prefix)
-        if args.mode == "direct":
-            member = principal(args.project_number, args.project_id, args.namespace, args.service_account)
-            reader = gcp.storage.BucketIAMMember(
-                f"{name}-reader",
-                bucket=args.bucket,
-                role=READER,
-                member=member,
-                condition=condition,
-                opts=after_cluster,
-            )
-            self.bindings, self.annotations = [reader], {}
-        else:
-            gsa = gcp.serviceaccount.Account(
-                f"{name}-gsa",
-                account_id=args.gsa_account_id,
-                display_name=f"llm-landing-zone serving ({args.namespace}/{args.service_account})",
-                opts=child,
-            )
-            reader = gcp.storage.BucketIAMMember(
-                f"{name}-reader", bucket=args.bucket, role=READER, member=gsa.member, condition=condition, opts=child
-            )
-            impersonation = gcp.serviceaccount.IAMMember(
-                f"{name}-wi-user",
-                service_account_id=gsa.name,
-                role="roles/iam.workloadIdentityUser",
-                member=f"serviceAccount:{args.project_id}.svc.id.goog[{args.namespace}/{args.service_account}]",
-                opts=after_cluster,
-            )
-            self.bindings, self.annotations = [reader, impersonation], {GSA_ANNOTATION: gsa.email}
+        self.bindings, self.annotations = _bind(self, name, args, READER, condition, "reader", "serving")
+        self.register_outputs({"mode": args.mode})
+
+
+class WeightsWriter(pulumi.ComponentResource):
+    """The staging Job's access: create, overwrite and delete objects under the prefix only.
+
+    No KMS grant: with CMEK, GCS encrypts through its own service agent (already an encrypter on
+    the bucket's key, infra/gcp/kms.py), never with the caller's rights.
+    """
+
+    bindings: list[pulumi.Resource]
+    annotations: Mapping[str, pulumi.Input[str]]
+
+    def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        # `args`: the reader's facts with the staging Job's KSA and its own GSA id.
+        super().__init__("llz:gcp:WeightsWriter", name, None, opts)
+        condition = prefix_condition(
+            args.bucket, args.prefix, list_prefix=f"{args.prefix}/", title="model-prefix-write"
+        )
+        self.bindings, self.annotations = _bind(self, name, args, WRITER, condition, "writer", "weights stager")
         self.register_outputs({"mode": args.mode})

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.config.schema import StackConfig
-from infra.conventions import GPU_POOL, pool_labels, tags
+from infra.conventions import GPU_POOL, pool_labels, stager_service_account, tags
 from infra.fit import gpu_node_disk_gb
 from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
 from infra.gcp.cluster import Cluster, ClusterArgs
 from infra.gcp.endpoints import GoogleApis, GoogleApisArgs
 from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs
-from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WeightsReader, WeightsReaderArgs
+from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.kube import cluster_provider, exec_kubeconfig
@@ -138,21 +139,26 @@ def build(cfg: StackConfig) -> Platform:
         on_gcp,
     )
     serving = cfg.serving
-    workload = WeightsReader(
-        "serving-identity",
-        WeightsReaderArgs(
-            mode=gcp_cfg.identity_mode,
-            project_id=project,
-            project_number=project_number,
-            namespace=serving.namespace,
-            service_account=serving.service_account,
-            bucket=weights.bucket.name,
-            prefix=cfg.model.weights_prefix,
-            cluster=cluster.cluster,
-            gsa_account_id=gcp_name("llz", stack, "vllm", limit=30),
-        ),
-        on_gcp,
+    reader_args = WeightsReaderArgs(
+        mode=gcp_cfg.identity_mode,
+        project_id=project,
+        project_number=project_number,
+        namespace=serving.namespace,
+        service_account=serving.service_account,
+        bucket=weights.bucket.name,
+        prefix=cfg.model.weights_prefix,
+        cluster=cluster.cluster,
+        gsa_account_id=gcp_name("llz", stack, "vllm", limit=30),
     )
+    workload = WeightsReader("serving-identity", reader_args, on_gcp)
+    # First deploy with model.source: the staging Job's own KSA may write (only) the model prefix.
+    stager_account = stager_service_account(serving.service_account)
+    writer = None
+    if cfg.model.source is not None:
+        writer_args = replace(
+            reader_args, service_account=stager_account, gsa_account_id=gcp_name("llz", stack, "stager", limit=30)
+        )
+        writer = WeightsWriter("weights-stager", writer_args, on_gcp)
 
     gke = cluster.cluster
     kubeconfig = exec_kubeconfig(
@@ -163,7 +169,7 @@ def build(cfg: StackConfig) -> Platform:
         AUTH_PLUGIN_ARGS,
         AUTH_PLUGIN_HINT,
     )
-    return Platform(
+    platform = Platform(
         k8s=cluster_provider("gke", kubeconfig, pulumi.ResourceOptions(depends_on=[gke])),
         kubeconfig=kubeconfig,
         gpu=GpuScheduling(
@@ -190,3 +196,4 @@ def build(cfg: StackConfig) -> Platform:
             "bucketName": weights.bucket.name,
         },
     )
+    return platform if writer is None else platform.with_stager(stager_account, writer.annotations, writer.bindings)

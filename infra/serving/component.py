@@ -18,6 +18,7 @@ from infra.config.schema import ModelConfig, ServingConfig
 from infra.platform import Platform
 from infra.serving import network, scaling, timings
 from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template
+from infra.serving.staging import staging_job
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,31 @@ class ModelServing(pulumi.ComponentResource):
             opts=child,
         )
 
-        autoscale = serving.replicas.max > serving.replicas.min
+        # Weights: staged by a Job in this run (model.source), pushed by hand (weightsStaged), or not
+        # there yet: then no replica runs (and no GPU node starts) until a later run says they are.
+        staging = []
+        if model.source is not None:
+            if platform.stager is None:
+                raise ValueError(f"{name}: model.source is set but the Platform has no stager identity")
+            staging = [staging_job(name, self, platform, model, serving, ns, labels)]
+        weights_there = bool(staging) or model.weights_staged
+        if not weights_there:  # the expected first phase of a no-egress stack: said, not warned
+            pulumi.log.info(
+                f"{name}: model.weightsStaged is false and there is no model.source: the server runs 0 replicas; "
+                "push the weights (llz weights push), set model.weightsStaged: true and run up again",
+                self,
+            )
+
+        autoscale = weights_there and serving.replicas.max > serving.replicas.min
         cold_start = timings.cold_start_seconds(model.weights_gb, pulls)
         wait = f"{math.ceil(cold_start / 60) + 10}m"
+        replicas = serving.replicas.min if weights_there else 0
         deployment = k8s.apps.v1.Deployment(
             name,
             metadata=meta(name),
             spec={
                 # With an HPA the replica count is its field; setting it here would fight it on every up.
-                **({} if autoscale else {"replicas": serving.replicas.min}),
+                **({} if autoscale else {"replicas": replicas}),
                 "selector": {"matchLabels": selector},
                 "revisionHistoryLimit": 3,
                 # Longer than a cold start, or a rollout onto a fresh GPU node is reported as failed.
@@ -116,7 +133,7 @@ class ModelServing(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=list(platform.ready),
+                depends_on=[*platform.ready, *staging],  # the staging Job: the weights are in the bucket
                 custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait),
             ),
         )

@@ -84,3 +84,23 @@ def egress_spec(selector: Mapping[str, str], egress: Sequence[EgressRule], dns_c
         for r in egress
     ]
     return {"podSelector": {"matchLabels": dict(selector)}, "policyTypes": ["Egress"], "egress": rules}
+
+
+# The staging Job (and only it) downloads from the Hugging Face Hub, whose CDN has no fixed
+# addresses: HTTPS to any public address. Private, shared (CGNAT) and link-local ranges stay
+# closed, so the Job cannot reach the cluster, the VPC/VNet or the node's metadata service through
+# this rule; what it needs there (storage endpoint, token endpoints) comes from the Platform.
+NOT_PUBLIC = ("10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16")
+HUB_EGRESS = {
+    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(NOT_PUBLIC)}}],
+    "ports": [{"port": 443, "protocol": "TCP"}],
+}
+
+
+def stager_egress_spec(
+    selector: Mapping[str, str], egress: Sequence[EgressRule], dns_cidrs: Sequence[str]
+) -> dict[str, Any]:
+    """The serving pods' egress (DNS, storage, tokens) plus HTTPS to public addresses (the hub)."""
+    spec = egress_spec(selector, egress, dns_cidrs)
+    spec["egress"].append(HUB_EGRESS)
+    return spec

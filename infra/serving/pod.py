@@ -70,6 +70,16 @@ def container_security(uid: int) -> dict[str, Any]:
     }
 
 
+def pod_security(uid: int) -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def vllm_args(model: ModelConfig, serving: ServingConfig, gpus: int, source: pulumi.Input[str]) -> list[Any]:
     args: list[Any] = [
         source,
@@ -133,7 +143,15 @@ def pod_template(
                 "name": "weights",
                 "image": serving.puller_image,  # ENTRYPOINT llz
                 "imagePullPolicy": "IfNotPresent",
-                "args": ["weights", "pull", weights_uri, WEIGHTS_DIR],
+                # A missing manifest (weights being staged) is waited for, not crash-looped on.
+                "args": [
+                    "weights",
+                    "pull",
+                    weights_uri,
+                    WEIGHTS_DIR,
+                    "--wait-seconds",
+                    str(timings.pull_wait_seconds(weights_gb)),
+                ],
                 "env": [*identity_env, {"name": "TMPDIR", "value": "/tmp"}],
                 "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
                 "securityContext": container_security(uid),
@@ -200,13 +218,7 @@ def pod_template(
             "terminationGracePeriodSeconds": timings.grace_seconds(serving.max_request_seconds),
             "nodeSelector": dict(gpu.node_selector),
             "tolerations": [t.as_k8s() for t in gpu.tolerations],
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": uid,
-                "runAsGroup": uid,
-                "fsGroup": uid,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": pod_security(uid),
             **({"initContainers": init_containers} if init_containers else {}),
             "containers": [vllm],
             "volumes": volumes,

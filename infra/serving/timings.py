@@ -70,3 +70,34 @@ def grace_seconds(max_request_seconds: int) -> int:
 
 def shm_gi(gpus: int) -> int:
     return SHM_GI_PER_GPU * gpus
+
+
+# First deploy: the staging Job copies the model from the Hugging Face Hub into the bucket. Rates
+# are floors (a NAT gateway and the hub's CDN usually do better), so the deadline is rarely the limit.
+STAGE_START_S = 300  # Job pod scheduled (a system node may have to scale up) and the puller image pulled
+ASSUMED_HUB_GBPS = 0.025  # download from the hub, one file at a time
+ASSUMED_PUSH_GBPS = 0.05  # upload to the bucket (overlaps the next download; counted in full anyway)
+STAGE_AWAIT_MARGIN_S = 120  # Pulumi waits this much past the Job's deadline, so the Job's own failure is reported
+ASSUMED_MAX_SHARD_GB = 10  # largest single file of a model repo (safetensors shards are 2-10 GB)
+STAGE_FILES_ON_DISK = 2  # one file uploading while the next downloads
+
+
+def stage_deadline_seconds(weights_gb: float) -> int:
+    """The staging Job's activeDeadlineSeconds: start, download and upload of the whole model."""
+    return STAGE_START_S + math.ceil(weights_gb / ASSUMED_HUB_GBPS) + math.ceil(weights_gb / ASSUMED_PUSH_GBPS)
+
+
+def stage_await_seconds(weights_gb: float) -> int:
+    """How long `pulumi up` waits for the Job (the provider's default for a Job is 10 minutes)."""
+    return stage_deadline_seconds(weights_gb) + STAGE_AWAIT_MARGIN_S
+
+
+def stage_scratch_gi(weights_gb: float) -> int:
+    """The Job's scratch disk: two files in flight, never more than the model itself."""
+    return min(weights_volume_gi(weights_gb), gib(STAGE_FILES_ON_DISK * ASSUMED_MAX_SHARD_GB) + 1)
+
+
+def pull_wait_seconds(weights_gb: float) -> int:
+    """How long the init container waits for a missing manifest: as long as a staging run may take,
+    so a replica started while the weights are being (re)staged waits for them instead of crash-looping."""
+    return stage_deadline_seconds(weights_gb)
