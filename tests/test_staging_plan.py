@@ -259,6 +259,10 @@ def test_a_stack_without_source_or_egress_staged_flag_on_a_fixed_size_serves_min
         ),
         ({"model": {"source": {"repo": "just-a-name"}}}, "llm-landing-zone:model.source.repo = 'just-a-name'"),
         (
+            {"model": {"source": {"repo": "örg/model"}}},
+            "llm-landing-zone:model.source.repo = 'örg/model': does not match ^[A-Za-z0-9_.-]{1,96}/",
+        ),
+        (
             {"network": {"egress": "none"}},
             'llm-landing-zone:model.source = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "revision": '
             '"6a6f4aa4197940add57724a7707d069478df56b1"}: the staging Job downloads from the Hugging Face Hub, '

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 SCHEME = "hf://"
-REPO_PATTERN = r"^[A-Za-z0-9][\w.-]*/[\w.-]+$"  # a Hugging Face repo id: org/name
+REPO_PATTERN = r"^[A-Za-z0-9_.-]{1,96}/[A-Za-z0-9_.-]{1,96}$"  # a Hugging Face repo id: org/name (ASCII, as model.name)
 REVISION_PATTERN = r"^[0-9a-f]{40}$"  # a full commit sha (what the hub returns as X-Repo-Commit)
 
 
