@@ -67,6 +67,14 @@ INTENDED_CHANGES: list[Intended] = [
     ),
     Intended(
         "kubernetes:apps/v1:Deployment::llm",
+        path='inputs.spec.template.metadata.annotations["llz.io/weights-source"]',
+        old=ABSENT,
+        stacks="*-dev",
+        why="the staged revision on the pod template: a new model.source revision rolls the pods after its Job "
+        "(issue 12 item 2)",
+    ),
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
         path="inputs.spec.replicas",
         old=ABSENT,
         new=0,

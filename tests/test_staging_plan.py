@@ -79,6 +79,19 @@ def test_the_deployment_waits_for_the_job_and_the_job_for_its_identity(dev_stack
     assert bindings and all(b.urn in job.dependencies for b in bindings)
 
 
+def test_a_new_revision_makes_a_new_job_and_then_rolls_the_serving_pods(dev_stack):
+    served = Serving.of(dev_plan(dev_stack))
+    annotation = served.pod["metadata"]["annotations"]["llz.io/weights-source"]
+    assert annotation == f"hf://{REPO}@{REVISION}" == served.one("Job").get("spec.template.spec.containers.0.args.2")
+    other = "0123456789abcdef0123456789abcdef01234567"
+    moved = Serving.of(plan(dev_stack, {"model": {"source": {"revision": other}}}))
+    assert moved.one("Job").get("metadata.name") == f"llm-stage-{other[:12]}"
+    # The pod template changes with the revision, so the Deployment (which waits for the new Job) rolls
+    # its pods, whose init containers pull the new manifest; the old pods would keep the old weights.
+    assert moved.pod["metadata"]["annotations"]["llz.io/weights-source"] == f"hf://{REPO}@{other}"
+    assert "llz.io/weights-source" not in Serving.of(plan("aws-prod")).pod["metadata"]["annotations"]
+
+
 def test_job_pod_is_restricted_one_shot_and_sized_for_two_files(dev_stack):
     job = Serving.of(dev_plan(dev_stack)).one("Job")
     spec = job.get("spec.template.spec")

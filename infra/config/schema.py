@@ -20,7 +20,7 @@ from infra.config.base import DNS_LABEL, INT32_MAX, QUANTITY, Cidr, Labels, Pinn
 from infra.config.errors import key_error
 from infra.conventions import PULLER_IMAGE, SECRET, VLLM_IMAGE
 from infra.gcp.settings import GcpConfig
-from weights.source import REPO_PATTERN, revision_problem
+from weights.source import REPO_PATTERN, HubSource, revision_problem
 
 
 class NetworkConfig(Section):
@@ -97,6 +97,11 @@ class ModelSource(Section):
         if problem:
             raise ValueError(problem)
         return v
+
+    @property
+    def uri(self) -> str:
+        """`hf://<repo>@<sha>`: what `llz weights stage` takes and the manifest records."""
+        return str(HubSource(self.repo, self.revision))
 
     @field_validator("token", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from infra.config.schema import ModelConfig, ServingConfig
 from infra.platform import Platform
 from infra.serving import network, scaling, timings
 from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template
-from infra.serving.staging import staging_job
+from infra.serving.staging import staging_job, with_source_annotation
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,9 @@ class ModelServing(pulumi.ComponentResource):
                 # Longer than a cold start, or a rollout onto a fresh GPU node is reported as failed.
                 "progressDeadlineSeconds": cold_start + 300,
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": pod_template(
-                    platform, model, serving, labels, account.metadata.name, api_key_secret.metadata.name
+                "template": with_source_annotation(
+                    pod_template(platform, model, serving, labels, account.metadata.name, api_key_secret.metadata.name),
+                    model,
                 ),
             },
             opts=pulumi.ResourceOptions(

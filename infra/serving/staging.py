@@ -43,11 +43,23 @@ _HUB_ENV = {
 }
 
 
+SOURCE_ANNOTATION = "llz.io/weights-source"  # on the serving pod template: hf://<repo>@<sha>
+
+
+def with_source_annotation(template: dict[str, Any], model: ModelConfig) -> dict[str, Any]:
+    """The pod template with the staged revision as an annotation, so a new revision rolls the pods
+    (after its Job, which the Deployment depends on): their init containers then pull the new
+    manifest. Without it, running pods would keep serving the old weights from their local copy."""
+    if model.source is not None:
+        annotations = template["metadata"].setdefault("annotations", {})
+        annotations[SOURCE_ANNOTATION] = model.source.uri
+    return template
+
+
 def stage_command(model: ModelConfig, weights_uri: pulumi.Input[str]) -> list[pulumi.Input[str]]:
     """The Job's args (the image's ENTRYPOINT is `llz`)."""
     assert model.source is not None
-    source = f"hf://{model.source.repo}@{model.source.revision}"
-    return ["weights", "stage", source, weights_uri, "--workdir", f"{SCRATCH}/files"]
+    return ["weights", "stage", model.source.uri, weights_uri, "--workdir", f"{SCRATCH}/files"]
 
 
 def staging_job(
