@@ -15,16 +15,45 @@ from pydantic import Field
 from infra.aws.versions import AUTOSCALER_PATCH
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
+from infra.config.runner import RunnerBase
 from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
 
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+_POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$"
+# How CI may reach the EKS API (cluster.apiAccess): the public endpoint for apiAllowedCidrs, or
+# CodeBuild-hosted runners in the private subnets (infra/aws/runner.py).
+API_ACCESS = ("cidr", "runner")
 # Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
 _PUBLIC_SPLIT = 3
+
+
+class AwsRunnerConfig(RunnerBase):
+    """CodeBuild-hosted GitHub Actions runners in the private subnets (cluster.apiAccess: runner).
+
+    Two CodeBuild projects, `llz-<stack>-deploy` (up, drift) and `llz-<stack>-preview` (pull
+    requests), each running as its own role: the identity `pulumi` uses on that runner.
+    """
+
+    # An AWS CodeConnections (or CodeStar) connection to GitHub, created and authorized once by
+    # hand: the handshake installs the AWS Connector GitHub App, which no API call can do.
+    connection_arn: str = Field(
+        pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[\w-]+$"
+    )
+    # What the deploy runner may do in the account: your managed policies for what the platform
+    # creates (VPC endpoints, EKS, IAM roles under a permissions boundary, KMS, S3, ...).
+    deploy_policy_arns: tuple[typing.Annotated[str, Field(pattern=_POLICY_ARN)], ...] = Field(min_length=1)
+    # The preview runner's rights; empty: AWS's ReadOnlyAccess of the stack's partition.
+    preview_policy_arns: tuple[typing.Annotated[str, Field(pattern=_POLICY_ARN)], ...] = ()
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        "BUILD_GENERAL1_MEDIUM"
+    )
+    # Ubuntu-based CodeBuild image: actions/setup-python's builds target Ubuntu (Amazon Linux has none).
+    image: str = Field(default="aws/codebuild/standard:7.0", pattern=r"^[\w./:@-]+$")
 
 
 class AwsConfig(Section):
@@ -45,6 +74,7 @@ class AwsConfig(Section):
     cluster_autoscaler: bool = True
     # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
     cluster_autoscaler_image: PinnedImage | None = None
+    runner: AwsRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
 
 
 def subnet_plan(

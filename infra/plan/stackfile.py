@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from infra.config import roles
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_PLACEHOLDER = "[secret]"
 
@@ -68,10 +70,8 @@ def load(stack: str, root: Path = ROOT) -> StackFile:
             value = SECRET_PLACEHOLDER
             secrets.append(full)
         merged[full] = value
-    return StackFile(
-        project=name,
-        stack=stack,
-        config={k: _engine_value(v) for k, v in merged.items()},
-        secret_keys=tuple(secrets),
-        root=root,
-    )
+    config = {k: _engine_value(v) for k, v in merged.items()}
+    if roles.is_bootstrap(config):  # its config is its workload's stack file under its own keys
+        config = roles.with_workload(stack, config, lambda workload: load(workload, root).config)
+        secrets = [k for k, v in config.items() if v == SECRET_PLACEHOLDER]
+    return StackFile(project=name, stack=stack, config=config, secret_keys=tuple(secrets), root=root)
