@@ -35,6 +35,10 @@ from infra.platform import GPU_TOLERATION, GpuScheduling, Platform, WorkloadIden
 # answers on 169.254.20.10, and with Cloud DNS for GKE the resolver is the node's metadata server.
 NODE_DNS_CIDRS = ("169.254.20.10/32", "169.254.169.254/32")
 AUTH_PLUGIN_HINT = "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"
+# Tokens from Application Default Credentials (Workload Identity Federation in CI, `gcloud auth
+# application-default login` locally) instead of gcloud's active account, which CI does not have
+# (kubernetes/cloud-provider-gcp#264 added the flag).
+AUTH_PLUGIN_ARGS = ("--use_application_default_credentials",)
 
 
 def gcp_name(*parts: str, limit: int) -> str:
@@ -98,6 +102,7 @@ def build(cfg: StackConfig) -> Platform:
             system_machine_type=gcp_cfg.system_machine_type,
             node_zones=gcp_cfg.node_zones,
             deletion_protection=cfg.deletion_protection,
+            dns_endpoint=cfg.cluster.api_access == "dns",
         ),
         on_gcp,
     )
@@ -149,12 +154,13 @@ def build(cfg: StackConfig) -> Platform:
     )
 
     gke = cluster.cluster
+    dns = cfg.cluster.api_access == "dns"  # the DNS endpoint has a publicly trusted certificate: no CA
     kubeconfig = exec_kubeconfig(
         gke.name,
-        pulumi.Output.concat("https://", gke.endpoint),
-        gke.master_auth.cluster_ca_certificate,
+        pulumi.Output.concat("https://", cluster.dns_endpoint if dns else gke.endpoint),
+        None if dns else gke.master_auth.cluster_ca_certificate,
         "gke-gcloud-auth-plugin",
-        [],
+        list(AUTH_PLUGIN_ARGS),
         AUTH_PLUGIN_HINT,
     )
     return Platform(
