@@ -47,6 +47,10 @@ class ClusterArgs:
     lock: bool  # a CanNotDelete lock (deletion protection)
     tags: dict[str, str]
     provider: pulumi.ProviderResource
+    # How the deployer authenticates: a CI runner's managed identity is a ServicePrincipal that
+    # kubelogin reaches with `--login msi` (cluster.apiAccess: runner); None keeps the defaults.
+    deployer_principal_type: str | None = None
+    kubelogin_login: str = "azurecli"
 
 
 class Cluster(pulumi.ComponentResource):
@@ -136,7 +140,7 @@ class Cluster(pulumi.ComponentResource):
             principal_id=args.deployer_object_id,
             scope=self.cluster.id,
             purpose=(args.cluster_name, "deployer-admin"),
-            principal_type=None,  # a user locally, a service principal in CI
+            principal_type=args.deployer_principal_type,  # None: a user locally, a service principal in CI
             opts=child,
         )
         self.name = self.cluster.name
@@ -171,7 +175,7 @@ def _kubeconfig(
         entry.apply(lambda c: c["server"]),
         entry.apply(lambda c: c["certificate-authority-data"]),
         "kubelogin",
-        ["get-token", "--login", "azurecli", "--server-id", AKS_AAD_SERVER_APP_ID],
+        ["get-token", "--login", args.kubelogin_login, "--server-id", AKS_AAD_SERVER_APP_ID],
         "Install kubelogin (az aks install-cli) and sign in with az login; "
         "for CI, convert with: kubelogin convert-kubeconfig -l workloadidentity",
     )

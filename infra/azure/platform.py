@@ -22,6 +22,7 @@ from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
 from infra.azure.identity import WeightsReader, WeightsReaderArgs
 from infra.azure.network import Network, NetworkArgs
+from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
 from infra.azure.settings import subnet_plan
 from infra.config.schema import StackConfig
 from infra.conventions import tags as project_tags
@@ -46,12 +47,18 @@ def build(cfg: StackConfig) -> Platform:
     provider = Provider("azure", subscription_id=az.subscription_id, location=location)
     client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
 
-    net = Network(
-        "network",
-        NetworkArgs(
-            stack=stack, location=location, subnets=subnets, egress=cfg.network.egress, tags=tags, provider=provider
-        ),
+    in_network_ci = cfg.cluster.api_access == "runner"  # VNet + CI runners come from <stack>-bootstrap
+    net = (
+        from_bootstrap()
+        if in_network_ci
+        else Network(
+            "network",
+            NetworkArgs(
+                stack=stack, location=location, subnets=subnets, egress=cfg.network.egress, tags=tags, provider=provider
+            ),
+        )
     )
+    allowed = [str(c) for c in cfg.cluster.api_allowed_cidrs]
     cluster_name = f"llz-{stack}"
     cluster = Cluster(
         "cluster",
@@ -67,15 +74,23 @@ def build(cfg: StackConfig) -> Platform:
             system_vm_size=az.system_vm_size,
             system_node_count=az.system_node_count,
             outbound_type="userAssignedNATGateway" if cfg.network.egress == "nat" else "none",
-            authorized_ip_ranges=[str(c) for c in cfg.cluster.api_allowed_cidrs],
+            authorized_ip_ranges=api_ranges(allowed, net) if in_network_ci else allowed,
             private_cluster=az.private_cluster,
             upgrade_channel=az.upgrade_channel,
             sla_tier=sla_tier(cfg),
             lock=cfg.deletion_protection,
             tags=tags,
             provider=provider,
+            # On the deploy runner, Pulumi runs as its user-assigned managed identity.
+            deployer_principal_type="ServicePrincipal" if in_network_ci else None,
+            kubelogin_login="msi" if in_network_ci else "azurecli",
         ),
     )
+    if in_network_ci:
+        RunnerAccess(
+            "runner-access",
+            RunnerAccessArgs(az.subscription_id, cluster.cluster.id, cluster_name, net.preview_principal_id, provider),
+        )
     gpu = GpuPool(
         "gpu",
         GpuPoolArgs(
