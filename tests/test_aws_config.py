@@ -10,6 +10,7 @@ from infra.aws.settings import AwsConfig
 from infra.config import loader
 from infra.config.errors import ConfigError
 from infra.config.schema import StackConfig
+from tests.ci_support import cidr, cidr_plan
 from tests.harness import plan, stack_file
 
 
@@ -18,7 +19,7 @@ def parse(overrides: dict[str, Any]) -> StackConfig:
 
 
 def test_section_is_optional_with_secure_defaults():
-    cfg = parse({})  # aws-dev sets no aws section: resolve fills in the defaults
+    cfg = parse(cidr("aws-dev", {"aws": None}))  # no aws section: resolve fills in the defaults
     defaults = cfg.aws
     assert defaults == AwsConfig()
     assert defaults.identity == "pod-identity"
@@ -77,7 +78,7 @@ def test_more_zones_than_the_region_has_fails_before_any_resource():
 
 
 def test_three_zones_make_three_private_subnets_and_route_tables():
-    p = plan("aws-dev", {"aws": {"availabilityZones": 3}})
+    p = cidr_plan("aws-dev", {"aws": {"availabilityZones": 3}})
     private = [s for s in p.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name]
     assert sorted(s.inputs["availabilityZone"] for s in private) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert sorted(s.inputs["cidrBlock"] for s in private) == ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"]

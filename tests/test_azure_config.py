@@ -13,7 +13,8 @@ from infra.config.errors import ConfigError
 from infra.config.schema import StackConfig
 from infra.plan.engine import mocked_engine
 from infra.plan.stackfile import ROOT
-from tests.harness import plan, stack_file
+from tests.ci_support import cidr, cidr_plan
+from tests.harness import stack_file
 
 STACK = "azure-dev"
 
@@ -73,7 +74,7 @@ def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overri
 
 
 def test_explicit_subnets_are_used():
-    p = plan(STACK, {"azure": {"nodeSubnetCidr": "10.60.64.0/20", "endpointSubnetCidr": "10.60.200.0/28"}})
+    p = cidr_plan(STACK, {"azure": {"nodeSubnetCidr": "10.60.64.0/20", "endpointSubnetCidr": "10.60.200.0/28"}})
     prefixes = {s.get("subnetName"): s.get("addressPrefix") for s in p.of_type("azure-native:network:Subnet")}
     assert prefixes == {"nodes": "10.60.64.0/20", "private-endpoints": "10.60.200.0/28"}
 
@@ -81,7 +82,7 @@ def test_explicit_subnets_are_used():
 def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server():
     import infra.azure.platform
 
-    sf = stack_file(STACK)
+    sf = stack_file(STACK, cidr(STACK))  # kubelogin --login azurecli; on the runner: tests/test_ci_access.py
     cfg = loader.parse(loader.from_pulumi_config(sf.config))
     with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
         built = []

@@ -31,6 +31,7 @@ from infra.config.errors import ConfigError
 from infra.config.schema import StackConfig
 from infra.cost import cost as stack_cost
 from infra.cost import report
+from tests.ci_support import CIDR_MODE
 from tests.harness import stack_file
 
 LLAMA31_8B = {  # LLAMA31-CONFIG (the fields sizing reads)
@@ -274,7 +275,7 @@ def test_cost_counts_nodes_from_replicas_per_node_and_pool_limits():
 
 
 def test_cost_without_nat_and_outside_the_reference_region():
-    cost = stack_cost(parse("aws-dev", {"network": {"egress": "none"}, "region": "eu-west-1"}))
+    cost = stack_cost(parse("aws-dev", {"network": {"egress": "none"}, "region": "eu-west-1", **CIDR_MODE["aws-dev"]}))
     items = {line["item"].split(" (")[0]: line["count"] for line in cost["atMinReplicas"]["fixed"]}
     assert "NAT gateway" not in items and items["interface endpoint-AZ"] == 8 * 2  # + elb, autoscaling
     assert "prices are for us-east-1; eu-west-1 may differ" in cost["notes"]
