@@ -451,7 +451,9 @@ def test_azure_workload_uses_the_bootstrap_vnet_and_authorizes_the_runners(azure
     nat_ip = azure_bootstrap.one("azure-native:network:PublicIPAddress").outputs["ipAddress"]
     assert aks.get("apiServerAccessProfile.authorizedIPRanges") == ["203.0.113.0/24", f"{nat_ip}/32"]
     grants = {g.name: g for g in azure_workload.of_type("azure-native:authorization:RoleAssignment")}
-    assert grants["cluster-deployer-admin"].get("principalType") == "ServicePrincipal"  # the deploy runner's identity
+    deployer = grants["cluster-deployer-admin"]  # the deploy runner's identity, whoever runs the program
+    assert deployer.get("principalType") == "ServicePrincipal"
+    assert deployer.get("principalId") == azure_bootstrap.outputs["deployPrincipalId"]
     preview = azure_bootstrap.outputs["previewPrincipalId"]
     for name in ("runner-access-preview-admin", "runner-access-preview-user"):
         assert grants[name].get("principalId") == preview and grants[name].get("principalType") == "ServicePrincipal"

@@ -21,7 +21,15 @@ from infra.config.schema import StackConfig
 from infra.conventions import tags as project_tags
 
 # What the workload reads from the bootstrap stack (a test plans both and checks each is exported).
-OUTPUTS = ("resourceGroupName", "vnetId", "nodeSubnetId", "endpointSubnetId", "runnerEgressIp", "previewPrincipalId")
+OUTPUTS = (
+    "resourceGroupName",
+    "vnetId",
+    "nodeSubnetId",
+    "endpointSubnetId",
+    "runnerEgressIp",
+    "deployPrincipalId",
+    "previewPrincipalId",
+)
 
 
 def build(cfg: StackConfig) -> dict[str, Any]:

@@ -68,7 +68,9 @@ def build(cfg: StackConfig) -> Platform:
             cluster_name=cluster_name,
             subscription_id=az.subscription_id,
             tenant_id=client.tenant_id,
-            deployer_object_id=client.object_id,
+            # The deploy runner's identity, from the bootstrap: not whoever runs this (a preview runs
+            # as the preview identity and must not see the grant move).
+            deployer_object_id=net.deploy_principal_id if in_network_ci else client.object_id,
             kubernetes_version=cfg.cluster.kubernetes_version,
             node_subnet_id=net.node_subnet_id,
             system_vm_size=az.system_vm_size,

@@ -214,6 +214,7 @@ class BootstrapNetwork:
     node_subnet_id: pulumi.Output[str]
     endpoint_subnet_id: pulumi.Output[str]
     egress_ip: pulumi.Output[str | None]
+    deploy_principal_id: pulumi.Output[str]
     preview_principal_id: pulumi.Output[str]
 
 
@@ -225,6 +226,7 @@ def from_bootstrap() -> BootstrapNetwork:
         node_subnet_id=ref.require_output("nodeSubnetId"),
         endpoint_subnet_id=ref.require_output("endpointSubnetId"),
         egress_ip=ref.get_output("runnerEgressIp"),
+        deploy_principal_id=ref.require_output("deployPrincipalId"),
         preview_principal_id=ref.require_output("previewPrincipalId"),
     )
 
