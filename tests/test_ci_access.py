@@ -402,9 +402,107 @@ def test_azure_runner_subnet_environment_and_identities(azure_bootstrap):
     assert env.get("workloadProfiles") == [{"name": "Consumption", "workloadProfileType": "Consumption"}]
     identities = {i.name: i for i in azure_bootstrap.of_type("azure-native:managedidentity:UserAssignedIdentity")}
     assert set(identities) == {"runner-deploy", "runner-preview"}
-    # no role assignment in the bootstrap: its rights in the subscription are granted once by hand
-    assert azure_bootstrap.of_type("azure-native:authorization:RoleAssignment") == []
     assert azure_bootstrap.policy == []
+
+
+def test_azure_runner_rights_are_on_the_stacks_resource_group_only(azure_bootstrap):
+    from infra.azure import runner
+
+    group = azure_bootstrap.one("azure-native:resources:ResourceGroup").id
+    principals = {
+        i.name.split("-")[1]: i.outputs["principalId"]
+        for i in azure_bootstrap.of_type("azure-native:managedidentity:UserAssignedIdentity")
+    }
+    grants = {g.name: g for g in azure_bootstrap.of_type("azure-native:authorization:RoleAssignment")}
+    roles = {name: g.get("roleDefinitionId").rsplit("/", 1)[1] for name, g in grants.items()}
+    assert roles == {
+        "runner-deploy-contributor": runner.CONTRIBUTOR,
+        "runner-deploy-rbac-admin": runner.RBAC_ADMINISTRATOR,
+        "runner-preview-reader": runner.READER,
+    }
+    for name, g in grants.items():
+        assert g.get("scope") == group and g.get("principalType") == "ServicePrincipal"
+        assert g.get("principalId") == principals[name.split("-")[1]]
+    admin = grants["runner-deploy-rbac-admin"]
+    assert admin.get("conditionVersion") == "2.0"
+    condition = admin.get("condition")
+    for role in runner.WORKLOAD_ROLES:
+        assert condition.count(role) == 2  # may write and delete assignments of these roles, nothing else
+    assert runner.CONTRIBUTOR not in condition and "8e3af657" not in condition  # never Contributor or Owner
+    cmk = bootstrap_plan("azure-dev", {"azure": {"customerManagedKey": True}}, githubAppKey="[secret]")
+    officer = cmk.one("azure-native:authorization:RoleAssignment", "runner-deploy-key-officer")
+    assert officer.get("roleDefinitionId").endswith(runner.KEY_VAULT_CRYPTO_OFFICER) and officer.get("scope") == group
+
+
+@pytest.mark.parametrize("overrides", [{}, {"azure": {"customerManagedKey": True}}])
+def test_azure_deploy_runner_may_assign_every_role_the_workload_assigns(overrides):
+    from infra.azure import runner
+
+    p = plan("azure-dev", overrides)
+    assigned = {
+        g.get("roleDefinitionId").rsplit("/", 1)[1] for g in p.of_type("azure-native:authorization:RoleAssignment")
+    }
+    assert assigned and assigned <= set(runner.WORKLOAD_ROLES)
+
+
+@pytest.mark.parametrize(
+    ("urn_path", "scope", "role", "extra", "finding"),
+    [
+        (
+            "llz:azure:Runner$",
+            "/subscriptions/s/resourceGroups/llz-x",
+            "b24988ac-6180-42a0-ab88-20f7382dd24c",
+            {},
+            False,
+        ),
+        (
+            "llz:azure:Runner$",
+            "/subscriptions/s/resourceGroups/llz-x",
+            "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+            {},
+            True,
+        ),
+        (
+            "llz:azure:Runner$",
+            "/subscriptions/s/resourceGroups/llz-x",
+            "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+            {"condition": "c", "conditionVersion": "2.0"},
+            False,
+        ),
+        (
+            "llz:azure:Runner$",
+            "/subscriptions/s/resourceGroups/llz-x",
+            "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+            {},
+            True,
+        ),
+        ("llz:azure:Runner$", "/subscriptions/s", "acdd72a7-3385-48ef-bd42-f606fba81ae7", {}, True),
+        (
+            "llz:azure:WeightsReader$",
+            "/subscriptions/s/resourceGroups/llz-x",
+            "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+            {},
+            True,
+        ),
+    ],
+)
+def test_policy_admits_group_scope_only_for_bounded_runner_grants(urn_path, scope, role, extra, finding):
+    from policy.rules import azure as rules
+    from policy.rules.model import Res
+
+    (rule,) = [r for r in rules.RULES if r.name == "azure-role-assignment-scope"]
+    res = Res(
+        type="azure-native:authorization:RoleAssignment",
+        urn=f"urn:pulumi:s::llm-landing-zone::{urn_path}azure-native:authorization:RoleAssignment::g",
+        name="g",
+        props={
+            "scope": scope,
+            "roleDefinitionId": f"/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            "principalType": "ServicePrincipal",
+            **extra,
+        },
+    )
+    assert bool(list(rule.check(res))) is finding
 
 
 def test_azure_runner_jobs_scale_on_queued_github_jobs_as_their_own_identity(azure_bootstrap):

@@ -59,6 +59,9 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         RunnerArgs(
             stack=workload,
             resource_group_name=net.resource_group_name,
+            resource_group_id=pulumi.Output.concat(
+                "/subscriptions/", az.subscription_id, "/resourceGroups/", net.resource_group_name
+            ),
             location=cfg.region,
             subscription_id=az.subscription_id,
             tenant_id=client.tenant_id,
@@ -68,6 +71,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
             after_subnet=net.endpoint_subnet,
             nat_gateway_id=net.nat_gateway_id,
             app_key=cfg.github_app_key,
+            customer_managed_key=az.customer_managed_key,
             settings=az.runner,
             tags=tags,
             provider=provider,

@@ -17,9 +17,13 @@ reads `AZURE_CLIENT_ID` and uses azidentity's ManagedIdentityCredential (Azure/k
 pkg/internal/token/msicredential.go), so it does not depend on the az CLI's cached 5-minute
 OIDC assertion that breaks `--login azurecli` in long runs.
 
-What Pulumi may do in the subscription is granted once by hand (docs/first-deploy.md): role
-assignments at subscription or resource-group scope are what the policy pack forbids the
-program (`azure-role-assignment-scope`).
+What Pulumi may do there is granted here, on the stack's own resource group and nothing wider:
+deploy gets Contributor and Role Based Access Control Administrator constrained by an ABAC
+condition to the roles the workload assigns (`WORKLOAD_ROLES`; learn.microsoft.com "Delegate Azure
+role assignment management using conditions"), plus Key Vault Crypto Officer with a customer
+managed key; preview gets Reader. These are the one place the policy pack admits a resource-group
+scope (`azure-role-assignment-scope`: role assignments inside `llz:azure:Runner`), so the first
+deploy needs no grant by hand and runs through in one workflow run.
 
 `RunnerAccess` (in the workload stack): the preview identity gets cluster-admin through Azure
 RBAC on this cluster, because `pulumi preview` diffs Kubernetes objects by server-side dry-run,
@@ -36,11 +40,29 @@ import pulumi
 from pulumi_azure_native import app, managedidentity, network
 
 from infra import bootstrap, ci
-from infra.azure.roles import AKS_RBAC_CLUSTER_ADMIN, grant
+from infra.azure.roles import (
+    AKS_RBAC_CLUSTER_ADMIN,
+    KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+    NETWORK_CONTRIBUTOR,
+    STORAGE_BLOB_DATA_READER,
+    grant,
+)
 from infra.azure.settings import AzureRunnerConfig, runner_job_name
 from infra.config.runner import proxy_variables
 
 AKS_CLUSTER_USER = "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"  # Azure Kubernetes Service Cluster User Role
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"  # Role Based Access Control Administrator
+KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"  # creates the customer-managed key
+# Every role the workload program assigns (a test keeps this complete): all the deploy runner may assign.
+WORKLOAD_ROLES = (
+    NETWORK_CONTRIBUTOR,
+    AKS_RBAC_CLUSTER_ADMIN,
+    AKS_CLUSTER_USER,
+    STORAGE_BLOB_DATA_READER,
+    KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+)
 APP_KEY_SECRET = "github-app-key"
 RUNNER_CPU, RUNNER_MEMORY = 2.0, "4Gi"  # a Consumption replica: at most 4 vCPU / 8 GiB
 # Direct even through a proxy: the managed-identity endpoint, and the AKS API (private DNS).
@@ -67,6 +89,18 @@ def scale_rule(settings: AzureRunnerConfig, label: str) -> dict[str, object]:
     }
 
 
+def assign_only(roles: tuple[str, ...]) -> str:
+    """An ABAC condition: role assignments may be written and deleted for these roles only."""
+    attribute = "Microsoft.Authorization/roleAssignments:RoleDefinitionId"
+    only = f"ForAnyOfAnyValues:GuidEquals {{{', '.join(roles)}}}"
+    return (
+        "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
+        f"(@Request[{attribute}] {only})) "
+        "AND ((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
+        f"(@Resource[{attribute}] {only}))"
+    )
+
+
 def proxy_env(proxy: str | None, vnet_cidr: str) -> list[dict[str, str]]:
     """Container environment variables for the egress proxy (none without one)."""
     return [{"name": k, "value": v} for k, v in proxy_variables(proxy, (*_DIRECT, vnet_cidr)).items()]
@@ -76,6 +110,7 @@ def proxy_env(proxy: str | None, vnet_cidr: str) -> list[dict[str, str]]:
 class RunnerArgs:
     stack: str  # the workload stack the runners serve
     resource_group_name: pulumi.Input[str]
+    resource_group_id: pulumi.Input[str]  # the scope of the runners' rights
     location: str
     subscription_id: str
     tenant_id: pulumi.Input[str]
@@ -85,6 +120,7 @@ class RunnerArgs:
     after_subnet: pulumi.Resource  # ARM rejects concurrent subnet writes on one VNet
     nat_gateway_id: pulumi.Input[str] | None
     app_key: pulumi.Input[str]  # the GitHub App's private key (a secret)
+    customer_managed_key: bool  # the workload creates a Key Vault key
     settings: AzureRunnerConfig
     tags: Mapping[str, str]
     provider: pulumi.ProviderResource
@@ -192,7 +228,35 @@ class Runner(pulumi.ComponentResource):
                 opts=child,
             )
             self.identities[kind] = identity
+        self._grant_rights(name, args, child)
         self.register_outputs({f"{k}PrincipalId": i.principal_id for k, i in self.identities.items()})
+
+    def _grant_rights(self, name: str, args: RunnerArgs, opts: pulumi.ResourceOptions) -> None:
+        """What Pulumi may do on each runner, on the stack's resource group only."""
+        rights = {
+            "deploy": [
+                (CONTRIBUTOR, "contributor", {}),
+                (
+                    RBAC_ADMINISTRATOR,
+                    "rbac-admin",
+                    {"condition": assign_only(WORKLOAD_ROLES), "condition_version": "2.0"},
+                ),
+                *([(KEY_VAULT_CRYPTO_OFFICER, "key-officer", {})] if args.customer_managed_key else []),
+            ],
+            "preview": [(READER, "reader", {})],
+        }
+        for kind, grants in rights.items():
+            for role, purpose, extra in grants:
+                grant(
+                    f"{name}-{kind}-{purpose}",
+                    subscription_id=args.subscription_id,
+                    role=role,
+                    principal_id=self.identities[kind].principal_id,
+                    scope=args.resource_group_id,
+                    purpose=(f"llz-{args.stack}", "runner", kind, purpose),
+                    opts=opts,
+                    **extra,
+                )
 
 
 def exports(runner: Runner) -> dict[str, object]:
