@@ -22,6 +22,7 @@ Imports only PyYAML (through `infra.plan.stackfile`), so the workflow needs no p
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -45,14 +46,10 @@ def runner_name(stack: str, kind: str) -> str:
 
 
 def runs_on(cloud: str, stack: str, kind: str, run_id: str, run_attempt: str) -> str:
-    """The `runs-on` label a job needs to land on the stack's in-network runner of `kind`.
-
-    CodeBuild-hosted runners: `codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}`
-    (AWS CodeBuild user guide, "Tutorial: Configure a CodeBuild-hosted GitHub Actions runner").
-    Container Apps runners register with the label `llz-<stack>-<kind>` (runner/azure/entrypoint.sh).
-    """
-    name = runner_name(stack, kind)
-    return f"codebuild-{name}-{run_id}-{run_attempt}" if cloud == "aws" else name
+    """The `runs-on` label a job needs to land on the stack's in-network runner of `kind`: the
+    cloud's `RUNNER_LABEL` (in `infra/<cloud>/__init__.py`, which imports nothing) filled in."""
+    template = importlib.import_module(f"infra.{cloud}").RUNNER_LABEL
+    return template.format(name=runner_name(stack, kind), run_id=run_id, run_attempt=run_attempt)
 
 
 def _value(config: Mapping[str, str], key: str) -> Any:

@@ -131,8 +131,11 @@ def api_access_fits_cloud(cfg: StackConfig) -> None:
             "bootstrap",
             f"a bootstrap stack builds the CI runner of cluster.apiAccess=runner; the workload has {access}",
         )
-    if cfg.github_app_key is not None and (cfg.role != "bootstrap" or cloud != "azure"):
-        raise key_error("githubAppKey", "[secret]", "only a bootstrap stack of an Azure workload with runners uses it")
+    app_runners = getattr(runner, "github_app_id", None) is not None  # runners that register through an App
+    if cfg.github_app_key is not None and (cfg.role != "bootstrap" or not app_runners):
+        raise key_error(
+            "githubAppKey", "[secret]", "only a bootstrap stack whose runners register through a GitHub App uses it"
+        )
 
 
 def cloud_checks(cfg: StackConfig) -> None:
