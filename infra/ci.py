@@ -102,7 +102,7 @@ def main(argv: list[str]) -> int:
         print('LLZ_RUNNERS must be a JSON object: {"<stack>": "<runner label>"}', file=sys.stderr)
         return 2
     out = matrix(
-        Path(argv[0]) if argv else stackfile.ROOT,
+        Path(argv[0]) if argv else stackfile.find_project(),
         os.environ.get("GITHUB_RUN_ID", "0"),
         os.environ.get("GITHUB_RUN_ATTEMPT", "1"),
         overrides,

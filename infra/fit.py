@@ -9,6 +9,7 @@ Every figure is an estimate (docs/sizing.md lists the method, the assumptions an
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 from dataclasses import dataclass
@@ -53,28 +54,68 @@ class KvShape:
         return 2 * self.layers * self.kv_heads * self.head_dim * element_bytes
 
 
-def kv_shape_from_hf_config(data: dict[str, Any]) -> KvShape:
-    """The KV shape from a Hugging Face `config.json` (text config of multimodal models included)."""
-    data = data.get("text_config", data) if "num_hidden_layers" not in data else data
-    try:
-        layers, heads = int(data["num_hidden_layers"]), int(data["num_attention_heads"])
-        kv_heads = int(data.get("num_key_value_heads") or heads)
-        head_dim = int(data.get("head_dim") or int(data["hidden_size"]) // heads)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"config.json lacks {e}; need num_hidden_layers, num_attention_heads, hidden_size") from None
-    mla = int(data.get("kv_lora_rank") or 0)
-    mla_dim = mla + int(data.get("qk_rope_head_dim") or 0) if mla else 0
+_MAX_DIM = 2**31 - 1  # any larger layer/head/width count is not a model; it would only overflow the arithmetic
+
+
+def _size(data: dict[str, Any], field: str, default: int | None = None) -> int:
+    """A positive whole number from config.json (`default` when absent or null)."""
+    value = data.get(field)
+    if value is None and default is not None:
+        return default
+    if value is None:
+        raise ValueError(f"config.json lacks {field!r}; need num_hidden_layers, num_attention_heads, hidden_size")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_DIM:
+        raise ValueError(f"config.json has {field} = {value!r:.40}; need a whole number from 1 to {_MAX_DIM}")
+    return value
+
+
+def kv_shape_from_hf_config(data: Any) -> KvShape:
+    """The KV shape from a Hugging Face `config.json` (text config of multimodal models included).
+
+    Every size must be a positive whole number: a zero, negative, fractional, string or boolean size
+    is refused (a zero width would make the KV cache free, and any model would "fit")."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config.json holds a JSON {_json_kind(data)}; need an object with the model's sizes")
+    if "num_hidden_layers" not in data and "text_config" in data:
+        data = data["text_config"]
+        if not isinstance(data, dict):
+            raise ValueError(f"config.json's text_config is a JSON {_json_kind(data)}; need an object")
+    layers, heads = _size(data, "num_hidden_layers"), _size(data, "num_attention_heads")
+    kv_heads = _size(data, "num_key_value_heads", default=heads)
+    if data.get("head_dim") is not None:
+        head_dim = _size(data, "head_dim")
+    elif (head_dim := _size(data, "hidden_size") // heads) < 1:
+        raise ValueError(f"config.json has hidden_size {data['hidden_size']} < num_attention_heads {heads}")
+    mla = _size(data, "kv_lora_rank") if data.get("kv_lora_rank") else 0  # DeepSeek MLA; 0/absent: none
+    mla_dim = mla + (_size(data, "qk_rope_head_dim") if data.get("qk_rope_head_dim") else 0) if mla else 0
     return KvShape(layers, kv_heads, head_dim, "config.json", mla_dim)
 
 
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
 def read_hf_config(folder: Path) -> KvShape:
+    """The KV shape from `folder`/config.json; ValueError (one line) for anything that is not one."""
     path = folder / "config.json"
-    if not path.is_file():
-        raise ValueError(f"no config.json in {folder}")
+    if "\x00" in str(path):
+        raise ValueError("a path cannot contain a NUL character")
     try:
-        return kv_shape_from_hf_config(json.loads(path.read_text()))
+        if not path.is_file():
+            raise FileNotFoundError(errno.ENOENT, f"no config.json in {folder}")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError as e:
+        raise ValueError(e.strerror) from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not JSON: {e.msg}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text, so not a config.json") from None
+    except (RecursionError, ValueError):  # nested past the parser's depth, or a number of 4300+ digits
+        raise ValueError(f"{path} is nested too deeply or holds a number too long to be a config.json") from None
+    except OSError as e:  # unreadable, a name too long, ...
+        raise ValueError(f"cannot read {path}: {e.strerror or e}") from None
+    return kv_shape_from_hf_config(data)
 
 
 def kv_shape(model: ModelConfig) -> KvShape:

@@ -11,13 +11,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from infra.conventions import SECRET
 from infra.plan.engine import Plan, run_program
 from tests import harness
 
-# The cidr-mode variant of each shipped runner-mode stack: the API from apiAllowedCidrs, no runner.
+# The cidr-mode variant of each shipped runner-mode stack: the API from apiAllowedCidrs, no runner,
+# and the deployer from config as on the other shipped stacks (the placeholders of aws-prod and of
+# azure-dev before it moved to runner mode).
+CIDR_DEPLOYER = {
+    "aws-dev": {"deployerRoleArn": "arn:aws:iam::123456789012:role/llz-deployer"},
+    "azure-dev": {
+        "deployer": {"principalId": "11111111-1111-1111-1111-111111111111", "principalType": "ServicePrincipal"}
+    },
+}
 CIDR_MODE: dict[str, dict[str, Any]] = {
-    "aws-dev": {"cluster": {"apiAccess": "cidr"}, "aws": {"runner": None}},
-    "azure-dev": {"cluster": {"apiAccess": "cidr"}, "azure": {"runner": None}},
+    "aws-dev": {"cluster": {"apiAccess": "cidr"}, "aws": {"runner": None, **CIDR_DEPLOYER["aws-dev"]}},
+    "azure-dev": {"cluster": {"apiAccess": "cidr"}, "azure": {"runner": None, **CIDR_DEPLOYER["azure-dev"]}},
 }
 
 
@@ -45,5 +54,5 @@ def bootstrap_plan(stack: str, overrides: dict[str, Any] | None = None, **own: s
     sf = harness.stack_file(stack, overrides)
     config = {**sf.config, "llm-landing-zone:role": "bootstrap"}
     config |= {f"llm-landing-zone:{k}": v for k, v in own.items()}
-    secrets = tuple(k for k, v in config.items() if v == "[secret]")
+    secrets = tuple(k for k, v in config.items() if v == SECRET)
     return run_program(dataclasses.replace(sf, stack=f"{stack}-bootstrap", config=config, secret_keys=secrets))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policy.rules import RULES, Finding, Res
+from infra.policy_rules import RULES, Finding, Res
 
 PROJECT_URN = "urn:pulumi:test::llm-landing-zone::"
 
@@ -450,6 +450,13 @@ CASES = [
         "eks",
     ),
     Case(
+        "eks-internet-as-two-halves",
+        "aws",
+        set_path("eks", "vpcConfig.publicAccessCidrs", ["0.0.0.0/1", "128.0.0.0/1"]),
+        "aws-eks-public-endpoint",
+        "eks",
+    ),
+    Case(
         "eks-public-no-cidrs",
         "aws",
         set_path("eks", "vpcConfig.publicAccessCidrs", DELETE),
@@ -759,6 +766,26 @@ CASES = [
     ),
     Case("aks-api-open", "azure", set_path("aks", "apiServerAccessProfile", DELETE), "azure-aks-api-restricted", "aks"),
     Case(
+        "aks-api-all-but-private",
+        "azure",
+        set_path(
+            "aks",
+            "apiServerAccessProfile.authorizedIPRanges",
+            [
+                "0.0.0.0/5",
+                "8.0.0.0/7",
+                "11.0.0.0/8",
+                "12.0.0.0/6",
+                "16.0.0.0/4",
+                "32.0.0.0/3",
+                "64.0.0.0/2",
+                "128.0.0.0/1",
+            ],
+        ),
+        "azure-aks-api-restricted",
+        "aks",
+    ),
+    Case(
         "aks-api-everyone",
         "azure",
         set_path("aks", "apiServerAccessProfile.authorizedIPRanges", ["0.0.0.0/0"]),
@@ -958,7 +985,7 @@ def crossguard_findings(prog: Program) -> list[Finding]:
     from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
     from pulumi_policy.proxy import unknown_checking_proxy
 
-    from policy.rules.crossguard import policies
+    from infra.policy_rules.crossguard import policies
 
     by_rule = {r.name: r for r in RULES}
     views = resources(prog)

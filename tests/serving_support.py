@@ -6,13 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-
-from infra import clouds
-from infra.config import loader
-from infra.plan.engine import Plan, Resource, mocked_engine
+from infra.plan.engine import Plan, Resource
 from infra.platform import Platform
-from tests.harness import stack_file
+from tests.harness import built_platform
 
 COMPONENT = "llz:serving:ModelServing"
 
@@ -29,33 +25,16 @@ class ResolvedPlatform:
 
 def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> ResolvedPlatform:
     """Build the stack's Platform under the mock engine and resolve the outputs it carries."""
-    sf = stack_file(stack, overrides)
-    cfg = loader.parse(loader.from_pulumi_config(sf.config))
-    found: dict[str, Any] = {}
-
-    def program() -> None:
-        platform = clouds.part(cfg.cloud, "platform").build(cfg)
-        found["platform"] = platform
+    with built_platform(stack, overrides) as (platform, engine):
         identity = platform.identity
-        pulumi.Output.all(
-            annotations=pulumi.Output.all(**dict(identity.service_account_annotations)),
-            env=pulumi.Output.all(**dict(identity.env)),
-            uri=platform.weights_uri,
-            pod_uri=platform.weights_uri if platform.pod_weights_uri is None else platform.pod_weights_uri,
-            ready=pulumi.Output.all(*[r.urn for r in platform.ready]),
-        ).apply(found.update)
-
-    with mocked_engine(sf.project, sf.stack, sf.config) as (_, run, errors):
-        run(program)
-        assert errors.messages == []
-    return ResolvedPlatform(
-        found["platform"],
-        dict(found["annotations"] or {}),
-        dict(found["env"] or {}),
-        found["uri"],
-        found["pod_uri"],
-        list(found["ready"]),
-    )
+        return ResolvedPlatform(
+            platform,
+            dict(engine.resolve(dict(identity.service_account_annotations)) or {}),
+            dict(engine.resolve(dict(identity.env)) or {}),
+            engine.resolve(platform.weights_uri),
+            engine.resolve(platform.weights_uri if platform.pod_weights_uri is None else platform.pod_weights_uri),
+            [engine.resolve(r.urn) for r in platform.ready],
+        )
 
 
 @dataclass

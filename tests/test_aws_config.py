@@ -1,37 +1,42 @@
-"""The `aws:` config section: optional, secure defaults, one-line errors before any resource."""
+"""The `aws:` config section: only the deployer is required, secure defaults, one-line errors before any resource."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from infra.aws.settings import AwsConfig
-from infra.config import loader
 from infra.config.errors import ConfigError
-from infra.config.schema import StackConfig
 from tests.ci_support import cidr, cidr_plan
-from tests.harness import plan, stack_file
+from tests.harness import config_error, parse, plan
+
+DEPLOYER = "arn:aws:iam::123456789012:role/llz-deployer"  # the shipped stacks' placeholder
 
 
-def parse(overrides: dict[str, Any]) -> StackConfig:
-    return loader.parse(loader.from_pulumi_config(stack_file("aws-dev", overrides).config))
-
-
-def test_section_is_optional_with_secure_defaults():
-    cfg = parse(cidr("aws-dev", {"aws": None}))  # no aws section: resolve fills in the defaults
+def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
+    cfg = parse("aws-dev", cidr("aws-dev"))  # aws-dev (cidr mode) sets only aws.deployerRoleArn
     defaults = cfg.aws
-    assert defaults == AwsConfig()
+    assert defaults == AwsConfig(deployer_role_arn=DEPLOYER)
     assert defaults.identity == "pod-identity"
     assert defaults.ami_type == "al2023"
     assert defaults.restrict_reads_to_vpc_endpoint is True
     assert defaults.admin_role_arns == ()
     assert defaults.cluster_autoscaler is True
-    assert not defaults.device_plugin_image.endswith(":latest")
+    assert defaults.device_plugin_image == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+
+
+def test_a_stack_without_the_deployer_fails_in_one_line():
+    assert config_error("aws-dev", {"aws": None}) == (
+        "llm-landing-zone:aws = '(missing)': required for cloud=aws: an object with deployerRoleArn "
+        "(the role CI deploys as)"
+    )
+    assert config_error("aws-dev", {"aws": {"deployerRoleArn": "me"}}).startswith(
+        "llm-landing-zone:aws.deployerRoleArn = 'me': does not match"
+    )
 
 
 def test_keys_parse():
     cfg = parse(
+        "aws-dev",
         {
             "aws": {
                 "amiType": "bottlerocket",
@@ -42,7 +47,7 @@ def test_keys_parse():
                 "gpuDiskGib": 300,
                 "systemInstanceType": "t3.large",
             }
-        }
+        },
     )
     assert (cfg.aws.ami_type, cfg.aws.identity, cfg.aws.availability_zones) == ("bottlerocket", "irsa", 3)
     assert cfg.aws.admin_role_arns == ("arn:aws:iam::123456789012:role/ops",)
@@ -63,10 +68,7 @@ def test_keys_parse():
     ],
 )
 def test_bad_values_are_one_line(aws, expected):
-    with pytest.raises(ConfigError) as err:
-        parse({"aws": aws})
-    message = str(err.value)
-    assert "\n" not in message
+    message = config_error("aws-dev", {"aws": aws})
     for part in expected:
         assert part in message, message
 
@@ -84,3 +86,15 @@ def test_three_zones_make_three_private_subnets_and_route_tables():
     assert sorted(s.inputs["cidrBlock"] for s in private) == ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"]
     s3 = next(e for e in p.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway")
     assert len(s3.inputs["routeTableIds"]) == 3
+
+
+def test_runner_mode_deploys_as_a_role_the_bootstrap_can_create():
+    """With cluster.apiAccess runner, aws.deployerRoleArn names the deploy runner's role (the
+    bootstrap creates it): a user cannot be one, nor can a name IAM refuses."""
+    assert parse("aws-dev").aws.deployer_role_arn == "arn:aws:iam::123456789012:role/llz-aws-dev-deploy"
+    for arn in ("arn:aws:iam::123456789012:user/me", f"arn:aws:iam::123456789012:role/{'r' * 65}"):
+        message = config_error("aws-dev", {"aws": {"deployerRoleArn": arn}})
+        assert message.startswith(f"llm-landing-zone:aws.deployerRoleArn = '{arn[:40]}")
+        assert "deploy runner's role" in message
+    user = cidr("aws-dev", {"aws": {"deployerRoleArn": "arn:aws:iam::123456789012:user/me"}})
+    assert parse("aws-dev", user).aws.deployer_role_arn.endswith(":user/me")  # fine in cidr mode

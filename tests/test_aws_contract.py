@@ -5,40 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
 import pytest
-from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import loader
-from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import load
-from tests.harness import stack_file
+from tests.harness import built_platform
 
 
 def _build(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run build() for aws-dev under the mocks; return the Platform and its resolved outputs."""
-    sf = stack_file("aws-dev", overrides) if overrides else load("aws-dev")
-    cfg = loader.parse(loader.from_pulumi_config(sf.config))
-    built: list = []
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
-        import infra.aws.platform
-
-        run(lambda: built.append(infra.aws.platform.build(cfg)))
-        assert errors.messages == []
-        platform = built[0]
-
-        def resolve(value: Any) -> Any:
-            return _sync_await(pulumi.Output.from_input(value).future())
-
+    with built_platform("aws-dev", overrides) as (platform, engine):
+        resolve = engine.resolve
         return {
             "platform": platform,
             "kubeconfig": resolve(platform.kubeconfig),
-            "kubeconfig_secret": _sync_await(platform.kubeconfig.is_secret()),
+            "kubeconfig_secret": engine.is_secret(platform.kubeconfig),
             "weights_uri": resolve(platform.weights_uri),
             "exports": {k: resolve(v) for k, v in platform.exports.items()},
             "annotations": {k: resolve(v) for k, v in platform.identity.service_account_annotations.items()},
             "ready": [r._name for r in platform.ready],
-            "recorded": {r.urn: r for r in monitor.recorded},
+            "recorded": {r.urn: r for r in engine.recorded},
         }
 
 

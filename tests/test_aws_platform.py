@@ -259,16 +259,38 @@ def test_open_api_endpoint_only_with_the_insecure_switch():
     assert p.one(CLUSTER).inputs["vpcConfig"]["publicAccessCidrs"] == ["0.0.0.0/0"]
 
 
-def test_admins_get_access_entries_and_keep_bucket_reads():
+DEPLOYER = "arn:aws:iam::123456789012:role/llz-deployer"  # aws.deployerRoleArn of the shipped stack
+
+
+def test_deployer_and_admins_get_access_entries_from_config_only():
     admin = "arn:aws:iam::123456789012:role/platform-admins"
     p = plan("aws-dev", {"aws": {"adminRoleArns": [admin]}})
-    entry = p.one("aws:eks/accessEntry:AccessEntry")
-    assert entry.inputs["principalArn"] == admin and entry.inputs["type"] == "STANDARD"
-    assoc = p.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    assert assoc.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
-    assert assoc.inputs["accessScope"] == {"type": "cluster"}
+    entries = {e.name: e.inputs for e in p.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert {n: (e["principalArn"], e["type"]) for n, e in entries.items()} == {
+        "eks-admin-0": (admin, "STANDARD"),  # same name as before: existing entries stay
+        "eks-deployer": (DEPLOYER, "STANDARD"),
+    }
+    assocs = p.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert {a.inputs["principalArn"] for a in assocs} == {admin, DEPLOYER}
+    for assoc in assocs:
+        assert assoc.inputs["policyArn"].endswith(":cluster-access-policy/AmazonEKSClusterAdminPolicy")
+        assert assoc.inputs["accessScope"] == {"type": "cluster"}
+    # The creator gets no implicit entry (it would 409 against the explicit one), and a live
+    # cluster's setting is left alone: changing it would replace the cluster.
+    cluster = p.one("aws:eks/cluster:Cluster")
+    assert cluster.inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
+    assert cluster.ignore_changes == ["accessConfig.bootstrapClusterCreatorAdminPermissions"]
+    # Every Kubernetes object waits for the deployer's cluster-admin association.
+    provider = p.one("pulumi:providers:kubernetes")
+    deployer_assoc = next(a for a in assocs if a.inputs["principalArn"] == DEPLOYER)
+    assert deployer_assoc.urn in provider.dependencies
     deny = policy_doc(p.one("aws:s3/bucketPolicy:BucketPolicy"))["Statement"][1]
-    assert admin in deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == sorted([admin, DEPLOYER])
+
+
+def test_a_deployer_listed_as_admin_gets_one_entry():
+    p = plan("aws-dev", {"aws": {"adminRoleArns": [DEPLOYER]}})
+    assert [e.name for e in p.of_type("aws:eks/accessEntry:AccessEntry")] == ["eks-admin-0"]
 
 
 def test_node_role_has_only_the_three_managed_policies_and_no_s3(dev):

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import runpy
 
 import pytest
-from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import loader
-from infra.config.errors import ConfigError
-from infra.config.schema import StackConfig
-from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
 from tests.ci_support import cidr, cidr_plan
-from tests.harness import stack_file
+from tests.harness import built_platform, config_error, parse, program_error
 
 STACK = "azure-dev"
 
 
-def _parse(overrides: dict) -> StackConfig:
-    return loader.parse(loader.from_pulumi_config(stack_file(STACK, overrides).config))
-
-
 def test_defaults_are_the_secure_ones():
-    az = _parse({}).azure
+    az = parse(STACK).azure
     assert az is not None
     assert az.private_cluster is False and az.customer_managed_key is False
     assert az.upgrade_channel == "patch"
@@ -38,13 +27,14 @@ def test_defaults_are_the_secure_ones():
         ({"azure": {"systemVmSize": "D4"}}, ["azure.systemVmSize", "'D4'"]),
         ({"azure": {"privateClustr": True}}, ["azure.privateClustr", "not a known key", "privateCluster"]),
         ({"azure": {"nodeSubnetCidr": "10.60.0.0/33"}}, ["azure.nodeSubnetCidr"]),
+        ({"azure": {"deployer": None}}, ["azure.deployer is required"]),
+        ({"azure": {"deployer": {"principalType": "App"}}}, ["azure.deployer.principalType", "'ServicePrincipal'"]),
+        ({"azure": {"adminGroupIds": ["admins"]}}, ["azure.adminGroupIds[0]", "'admins'", "does not match"]),
+        ({"azure": {"kubeloginMode": "devicecode"}}, ["azure.kubeloginMode", "'devicecode'", "'azurecli'"]),
     ],
 )
 def test_bad_azure_key_is_one_line(overrides, fragments):
-    with pytest.raises(ConfigError) as info:
-        _parse(overrides)
-    message = str(info.value)
-    assert "\n" not in message
+    message = config_error(STACK, cidr(STACK, overrides))  # azure-dev as cidr mode, with azure.deployer
     for fragment in fragments:
         assert fragment in message
 
@@ -62,13 +52,7 @@ def test_bad_azure_key_is_one_line(overrides, fragments):
     ],
 )
 def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overrides, fragments):
-    sf = stack_file(STACK, overrides)
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(ConfigError) as info:
-            run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
-        assert monitor.recorded == []
-    message = str(info.value)
-    assert "\n" not in message.strip()
+    message = program_error(STACK, overrides)
     for fragment in fragments:
         assert fragment in message
 
@@ -79,25 +63,43 @@ def test_explicit_subnets_are_used():
     assert prefixes == {"nodes": "10.60.64.0/20", "private-endpoints": "10.60.200.0/28"}
 
 
-def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server():
-    import infra.azure.platform
-
-    sf = stack_file(STACK, cidr(STACK))  # kubelogin --login azurecli; on the runner: tests/test_ci_access.py
-    cfg = loader.parse(loader.from_pulumi_config(sf.config))
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
-        built = []
-        run(lambda: built.append(infra.azure.platform.build(cfg)))
-        kubeconfig = built[0].kubeconfig
-        assert _sync_await(kubeconfig.is_secret()) is True
-        doc = json.loads(_sync_await(kubeconfig.future()))
-        assert errors.messages == []
-    aks = next(r for r in monitor.recorded if r.type == "azure-native:containerservice:ManagedCluster")
+@pytest.mark.parametrize("mode", [None, "msi", "workloadidentity"])
+def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server(mode):
+    overrides = cidr(STACK, {"azure": {"kubeloginMode": mode}} if mode else None)  # the runner: test_ci_access
+    with built_platform(STACK, overrides) as (platform, engine):
+        assert engine.is_secret(platform.kubeconfig)
+        doc = json.loads(engine.resolve(platform.kubeconfig))
+    aks = engine.plan().one("azure-native:containerservice:ManagedCluster")
     (cluster,) = doc["clusters"]
     assert cluster["cluster"]["server"] == f"https://{aks.outputs['fqdn']}:443"
     assert cluster["cluster"]["certificate-authority-data"]
     (user,) = doc["users"]
     exec_ = user["user"]["exec"]
     assert exec_["command"] == "kubelogin"
-    assert exec_["args"][:3] == ["get-token", "--login", "azurecli"]
+    assert exec_["args"][:3] == ["get-token", "--login", mode or "azurecli"]  # azure.kubeloginMode
     assert "6dae42f8-4368-4678-94ff-3960e28e3630" in exec_["args"]
     assert "token" not in user["user"] and "client-key-data" not in user["user"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (
+            {"azure": {"deployer": {"principalId": "11111111-1111-1111-1111-111111111111"}}},
+            [
+                "azure.deployer.principalId = '11111111-",
+                "not used with cluster.apiAccess=runner",
+                "remove azure.deployer",
+            ],
+        ),
+        ({"azure": {"kubeloginMode": "azurecli"}}, ["azure.kubeloginMode = 'azurecli'", "msi (or leave it unset)"]),
+    ],
+)
+def test_runner_mode_takes_the_deployer_from_the_bootstrap_and_conflicts_are_one_line(overrides, fragments):
+    """With cluster.apiAccess runner the deploy runner's identity is the deployer and kubelogin uses
+    msi; a config that says otherwise is refused, not silently overridden."""
+    assert parse(STACK).azure.deployer is None  # the shipped azure-dev (runner mode) has none
+    assert parse(STACK, {"azure": {"kubeloginMode": "msi"}}).azure.kubelogin_mode == "msi"
+    message = config_error(STACK, overrides)
+    for fragment in fragments:
+        assert fragment in message

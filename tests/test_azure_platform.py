@@ -134,10 +134,25 @@ def test_deployer_gets_aks_rbac_admin_on_the_cluster_and_provider_waits_for_it(d
     aks = az(dev, "containerservice:ManagedCluster")
     admin = az(dev, "authorization:RoleAssignment", "cluster-deployer-admin")
     assert admin.get("scope") == aks.id
-    assert admin.get("principalId") == "11111111-2222-4333-8444-555555555555"  # getClientConfig objectId
+    # From azure.deployer, never from whoever runs the program; the type is explicit (the SDK's
+    # default is User, and a service principal deploying with it fails: UnmatchedPrincipalType).
+    assert admin.get("principalId") == "11111111-1111-1111-1111-111111111111"
+    assert admin.get("principalType") == "ServicePrincipal"
     assert admin.get("roleDefinitionId").endswith("/roleDefinitions/b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")
     k8s_provider = dev.one("pulumi:providers:kubernetes")
     assert admin.urn in k8s_provider.dependencies
+
+
+def test_admin_groups_get_cluster_admin_as_groups():
+    group = "22222222-2222-2222-2222-222222222222"
+    p = plan(STACK, {"azure": {"adminGroupIds": [group], "deployer": {"principalType": "User"}}})
+    aks = az(p, "containerservice:ManagedCluster")
+    grants = {a.name: a for a in p.of_type(AZ + "authorization:RoleAssignment") if a.get("scope") == aks.id}
+    assert grants[f"cluster-admin-{group}"].get("principalType") == "Group"
+    assert grants[f"cluster-admin-{group}"].get("principalId") == group
+    assert grants["cluster-deployer-admin"].get("principalType") == "User"
+    names = [a.get("roleAssignmentName") for a in grants.values()]
+    assert len(set(names)) == len(names)
 
 
 def test_deletion_protection_locks_cluster_and_account():

@@ -23,10 +23,11 @@ from pulumi.runtime.sync_await import _sync_await
 from infra import ci
 from infra.config import loader
 from infra.config.errors import ConfigError
+from infra.conventions import SECRET
 from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT, stack_names
+from infra.plan.stackfile import stack_names
 from tests.ci_support import bootstrap_plan, cidr_plan
-from tests.harness import dev_plan, plan, stack_file
+from tests.harness import ROOT, dev_plan, plan, stack_file
 
 AWS_RUNNER = {
     "repository": "acme/llm",
@@ -147,7 +148,7 @@ def _kubeconfig(stack: str, overrides: dict) -> dict:
         run(lambda: built.append(importlib.import_module(f"infra.{cfg.cloud}.platform").build(cfg)))
         assert _sync_await(built[0].kubeconfig.is_secret())
         doc = json.loads(_sync_await(built[0].kubeconfig.future()))
-        assert errors.messages == []
+        assert (errors.errors, errors.warnings) == ([], [])
     return {"doc": doc, "recorded": monitor.recorded}
 
 
@@ -329,11 +330,16 @@ def test_aws_workload_uses_the_bootstrap_network_and_admits_the_runners(aws_work
     assert len(entries) == 1 and entries[0].get("type") == "STANDARD"
     policy = aws_workload.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "runner-access-preview")
     assert policy.get("policyArn").endswith("AmazonEKSClusterAdminPolicy") and policy.get("principalArn") == preview_arn
-    # the deploy role creates the cluster: admin as its creator, no second entry (409 otherwise)
-    assert cluster.get("accessConfig.bootstrapClusterCreatorAdminPermissions") is True
-    assert aws_bootstrap.outputs["deployRoleArn"] not in {
-        e.get("principalArn") for e in aws_workload.of_type("aws:eks/accessEntry:AccessEntry")
-    }
+    # Access from config only: the deploy role is aws.deployerRoleArn (the bootstrap creates the role
+    # of that name), admin through the cluster's eks-deployer entry; no creator-implicit entry, and
+    # exactly one entry per principal (409 otherwise).
+    assert cluster.get("accessConfig.bootstrapClusterCreatorAdminPermissions") is False
+    deployer = "arn:aws:iam::123456789012:role/llz-aws-dev-deploy"
+    assert aws_bootstrap.outputs["deployRoleArn"] == deployer
+    assert aws_bootstrap.one("aws:iam/role:Role", "runner-deploy").get("name") == "llz-aws-dev-deploy"
+    principals = [e.get("principalArn") for e in aws_workload.of_type("aws:eks/accessEntry:AccessEntry")]
+    assert sorted(principals) == sorted([deployer, preview_arn])
+    assert aws_workload.one("aws:eks/accessEntry:AccessEntry", "eks-deployer").get("principalArn") == deployer
     # Kubernetes objects wait for the runners' path to the private endpoint
     provider = aws_workload.one("pulumi:providers:kubernetes")
     assert rule.urn in provider.dependencies or aws_workload.one("llz:aws:RunnerAccess").urn in provider.dependencies
@@ -385,7 +391,7 @@ def _runner_jobs() -> dict:
                 secret = resource.state["configuration"]  # the engine's secret wrapper: {<sig>: <secret>, value}
                 assert secret[rpc._special_sig_key] == rpc._special_secret_sig
                 configs[resource.urn.rsplit("::", 1)[1]] = secret["value"]
-        assert errors.messages == []
+        assert (errors.errors, errors.warnings) == ([], [])
     return {"recorded": jobs, "configuration": configs, "all": monitor.recorded}
 
 
@@ -429,7 +435,7 @@ def test_azure_runner_rights_are_on_the_stacks_resource_group_only(azure_bootstr
     for role in runner.WORKLOAD_ROLES:
         assert condition.count(role) == 2  # may write and delete assignments of these roles, nothing else
     assert runner.CONTRIBUTOR not in condition and "8e3af657" not in condition  # never Contributor or Owner
-    cmk = bootstrap_plan("azure-dev", {"azure": {"customerManagedKey": True}}, githubAppKey="[secret]")
+    cmk = bootstrap_plan("azure-dev", {"azure": {"customerManagedKey": True}}, githubAppKey=SECRET)
     officer = cmk.one("azure-native:authorization:RoleAssignment", "runner-deploy-key-officer")
     assert officer.get("roleDefinitionId").endswith(runner.KEY_VAULT_CRYPTO_OFFICER) and officer.get("scope") == group
 
@@ -487,8 +493,8 @@ def test_azure_deploy_runner_may_assign_every_role_the_workload_assigns(override
     ],
 )
 def test_policy_admits_group_scope_only_for_bounded_runner_grants(urn_path, scope, role, extra, finding):
-    from policy.rules import azure as rules
-    from policy.rules.model import Res
+    from infra.policy_rules import azure as rules
+    from infra.policy_rules.model import Res
 
     (rule,) = [r for r in rules.RULES if r.name == "azure-role-assignment-scope"]
     res = Res(
@@ -536,7 +542,8 @@ def test_azure_runner_jobs_scale_on_queued_github_jobs_as_their_own_identity(azu
         assert env["RUNNER_LABELS"] == ci.runs_on("azure", "azure-dev", kind, "1", "1") == f"llz-azure-dev-{kind}"
         assert env["AZURE_CLIENT_ID"] == env["ARM_CLIENT_ID"] == identity.outputs["clientId"]
         assert env["ARM_USE_MSI"] == "true" and env["GITHUB_APP_KEY"] == "github-app-key"
-        assert job.get("configuration") == "[secret]"  # the App key is inside: the whole block is secret
+        # The App key is inside: the whole block is secret (the plan masks every value, keeps the shape).
+        assert _leaves(job.get("configuration")) and set(_leaves(job.get("configuration"))) == {SECRET}
 
 
 def test_azure_workload_uses_the_bootstrap_vnet_and_authorizes_the_runners(azure_workload, azure_bootstrap):
@@ -561,7 +568,7 @@ def test_azure_workload_uses_the_bootstrap_vnet_and_authorizes_the_runners(azure
 
 def test_azure_proxy_for_egress_none():
     overrides = {"network": {"egress": "none"}, "azure": {"runner": {"egressProxy": "http://proxy.corp:3128"}}}
-    b = bootstrap_plan("azure-dev", overrides, githubAppKey="[secret]")
+    b = bootstrap_plan("azure-dev", overrides, githubAppKey=SECRET)
     assert b.of_type("azure-native:network:NatGateway") == [] and b.outputs["runnerEgressIp"] is None
     runner = next(s for s in b.of_type("azure-native:network:Subnet") if s.get("subnetName") == "ci-runners")
     assert runner.get("natGateway") is None and runner.get("defaultOutboundAccess") is False
@@ -708,6 +715,20 @@ def test_no_job_that_touches_a_cluster_hard_codes_its_runner():
     assert calls == 4  # preview, bootstrap, up, drift
 
 
+def test_every_other_workflow_touches_no_cluster():
+    """Outside the callers of pulumi-stack.yml, a workflow may run on ubuntu-latest only because it
+    reaches no cluster: image.yml builds and publishes the puller image, nothing more (no stack, no
+    Pulumi, no kubeconfig). A new workflow that does reach a cluster fails here until it takes its
+    runner from infra/ci.py."""
+    wf = _workflows()
+    others = sorted(p.name for p in wf.WORKFLOWS.glob("*.yml") if p.name not in (*wf.CALLERS, "pulumi-stack.yml"))
+    assert others == ["image.yml"]
+    for name in others:
+        text = (wf.WORKFLOWS / name).read_text().lower()
+        for word in ("pulumi", "kubectl", "kubeconfig", "llz-", "infra.ci"):
+            assert word not in text, f"{name} mentions {word}"
+
+
 def test_stacks_job_takes_runners_from_infra_ci_and_the_repository_variable():
     wf = _workflows()
     for name in wf.CALLERS:
@@ -768,3 +789,33 @@ def test_in_network_runner_brings_its_own_cloud_identity(tmp_path, env, ready):
     )
     assert result.returncode == 0, result.stderr
     assert output.read_text() == f"ready={ready}\n"
+
+
+def _leaves(value: object) -> list[object]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def test_aws_bootstrap_and_config_must_agree_on_who_deploys():
+    """The workload admits the runners only if the bootstrap's deploy role IS aws.deployerRoleArn, and
+    the preview role (which gets its own access entry) is neither the deployer nor an admin."""
+    from infra.aws.runner import checked_preview_role
+
+    deployer = "arn:aws:iam::123456789012:role/llz-aws-dev-deploy"
+    preview = "arn:aws:iam::123456789012:role/runner-preview-abc"
+    assert checked_preview_role(deployer, preview, deployer, ()) == preview
+    with pytest.raises(ConfigError) as other_account:
+        checked_preview_role("arn:aws:iam::999999999999:role/llz-aws-dev-deploy", preview, deployer, ())
+    assert str(other_account.value).startswith(f"llm-landing-zone:aws.deployerRoleArn = '{deployer}'")
+    assert "must be the same role" in str(other_account.value) and "\n" not in str(other_account.value)
+    with pytest.raises(ConfigError, match=r"aws\.adminRoleArns = .*own access entry"):
+        checked_preview_role(deployer, preview, deployer, (preview,))
+
+
+def test_aws_runner_mode_deployer_listed_as_admin_gets_one_entry():
+    p = plan("aws-dev", {"aws": {"adminRoleArns": ["arn:aws:iam::123456789012:role/llz-aws-dev-deploy"]}})
+    principals = [e.get("principalArn") for e in p.of_type("aws:eks/accessEntry:AccessEntry")]
+    assert len(principals) == len(set(principals)) == 2  # the deployer (as admin-0) and the preview role

@@ -7,18 +7,12 @@ project NUMBER 487134576253.
 
 from __future__ import annotations
 
-import importlib
 import json
-import runpy
 
 import pytest
-from pulumi.runtime.sync_await import _sync_await
 
-from infra.config import loader
-from infra.config.errors import ConfigError
-from infra.plan.engine import Plan, Resource, mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import dev_plan, plan, stack_file
+from infra.plan.engine import Plan, Resource
+from tests.harness import built_platform, dev_plan, plan, program_error
 
 PROJECT, NUMBER = "my-llm-project", "487134576253"
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -320,13 +314,7 @@ def test_restricted_and_default_api_modes():
     ],
 )
 def test_bad_gcp_values_fail_as_one_line_before_any_resource(overrides, fragments):
-    sf = stack_file("gcp-dev", overrides)
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(ConfigError) as info:
-            run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
-        assert monitor.recorded == []
-    message = str(info.value)
-    assert "\n" not in message
+    message = program_error("gcp-dev", overrides)
     for fragment in fragments:
         assert fragment in message
 
@@ -349,15 +337,9 @@ def test_serving_waits_for_the_gpu_pool_and_the_iam_binding(dev):
 
 
 def test_platform_scheduling_identity_egress_and_kubeconfig():
-    sf = stack_file("gcp-dev", {})
-    cfg = loader.parse(loader.from_pulumi_config(sf.config))
-    with mocked_engine(sf.project, sf.stack, sf.config) as (_, run, errors):
-        built = []
-        run(lambda: built.append(importlib.import_module("infra.gcp.platform").build(cfg)))
-        platform = built[0]
-        kubeconfig = json.loads(_sync_await(platform.kubeconfig.future()))
-        assert _sync_await(platform.kubeconfig.is_secret())
-        assert errors.messages == []
+    with built_platform("gcp-dev") as (platform, engine):
+        kubeconfig = json.loads(engine.resolve(platform.kubeconfig))
+        assert engine.is_secret(platform.kubeconfig)
     assert platform.gpu.node_selector == {
         "cloud.google.com/gke-accelerator": "nvidia-l4",
         "llz.io/pool": "gpu",
@@ -378,6 +360,7 @@ def test_platform_scheduling_identity_egress_and_kubeconfig():
     assert cluster["server"].endswith(".us-central1.gke.goog") and "certificate-authority-data" not in cluster
     user = kubeconfig["users"][0]["user"]["exec"]
     assert user["command"] == "gke-gcloud-auth-plugin"
+    # Application default credentials: the WIF credential file in CI refreshes for the whole run.
     assert user["args"] == ["--use_application_default_credentials"]
     assert kubeconfig["current-context"] == "llz-gcp-dev"
 

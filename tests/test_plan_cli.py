@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
-from infra.plan.stackfile import ROOT
+from tests.harness import ROOT, copy_project
 
 
 def llz(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -47,6 +50,10 @@ def test_json_plan_is_stable_and_followable(tmp_path):
     provider = next(r for r in plan["resources"] if r["type"] == "pulumi:providers:kubernetes")
     assert provider["inputs"]["kubeconfig"] == "[secret]"
     assert plan["outputs"]["kubeconfig"] == "[secret]"
+    password = next(r for r in plan["resources"] if r["type"] == "random:index/randomPassword:RandomPassword")
+    assert password["outputs"]["result"] == "[secret]"  # the engine's (fake) key never reaches the plan
+    secret = next(r for r in plan["resources"] if r["type"] == "kubernetes:core/v1:Secret")
+    assert secret["inputs"]["stringData"] == {"api-key": "[secret]"}
 
 
 def test_manifests_are_kubernetes_objects(tmp_path):
@@ -80,26 +87,10 @@ def test_markdown_summary(tmp_path):
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path):
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
-    shutil.copy(ROOT / "__main__.py", tmp_path)
-    shutil.copytree(ROOT / "infra", tmp_path / "infra")
-    (tmp_path / "stacks").mkdir()
-    bad = (ROOT / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 2", "maxNodes: -4")
-    (tmp_path / "stacks" / "Pulumi.aws-bad.yaml").write_text(bad)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from infra.plan import cli, stackfile; from pathlib import Path;"
-            "stackfile.ROOT = Path.cwd(); from infra.cli import main; sys.exit(main(sys.argv[1:]))",
-            "plan",
-            "--stack",
-            "aws-bad",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
+    project = copy_project(tmp_path / "project")
+    bad = (project / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 2", "maxNodes: -4")
+    (project / "stacks" / "Pulumi.aws-bad.yaml").write_text(bad)
+    result = llz("plan", "--stack", "aws-bad", cwd=project)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip().count("\n") == 0
@@ -107,7 +98,116 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_the_project_is_found_from_a_subfolder_or_with_project_dir(tmp_path):
+    """Like the Pulumi CLI: the nearest Pulumi.yaml from the current directory up, or from -C DIR."""
+    project = copy_project(tmp_path / "project")
+    stack = project / "stacks" / "Pulumi.gcp-dev.yaml"
+    stack.write_text(stack.read_text().replace("servedName: deepseek-r1-8b", "servedName: from-the-copy"))
+    (project / "deep" / "er").mkdir(parents=True)
+    for cwd, args in ((project / "deep" / "er", ()), (tmp_path, ("-C", "project/deep"))):
+        out = tmp_path / f"{cwd.name}.json"
+        result = llz("plan", "--stack", "gcp-dev", "--quiet", "--json", str(out), *args, cwd=cwd)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(out.read_text())["outputs"]["servedModelName"] == "from-the-copy"
+
+
+def test_outside_a_project_is_one_line_and_exit_2(tmp_path):
+    assert not any((d / "Pulumi.yaml").exists() for d in (tmp_path, *tmp_path.parents)), "tmp is inside a project"
+    result = llz("plan", "--stack", "aws-dev", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert (
+        result.stderr
+        == f"llz plan: no Pulumi.yaml in {tmp_path.resolve()} or any folder above it (run it inside a Pulumi project)\n"
+    )
+
+
+def test_a_project_with_other_code_is_refused(tmp_path):
+    """A checkout with its own infra/ runs that code under `pulumi up`; planning it with this llz's
+    infra would plan something else, so llz says which llz to use instead."""
+    project = copy_project(tmp_path / "other-checkout")
+    (project / "infra").mkdir()
+    (project / "infra" / "__init__.py").write_text("")
+    result = llz("plan", "--stack", "aws-dev", "-C", str(project))
+    assert result.returncode == 2
+    assert result.stdout == "" and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"llz plan: {project.resolve()} has its own infra/ but this llz runs the one in ")
+
+
 def test_unknown_stack_exit_2():
     result = llz("plan", "--stack", "nope")
     assert result.returncode == 2
     assert "no stack file stacks/Pulumi.nope.yaml" in result.stderr
+
+
+# A config.json with the fields sizing reads (Llama 3.1 8B, the base of the stacks' R1 distill).
+HF_CONFIG = {"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8}
+
+
+@pytest.fixture(scope="module")
+def installed_llz(tmp_path_factory) -> tuple[list[str], dict[str, str]]:
+    """`llz` from a non-editable install: `pip install --no-deps` of a copy of the source (the
+    packages pyproject ships) into a target folder, run with this interpreter's dependencies and
+    nothing of the checkout on sys.path."""
+    base = tmp_path_factory.mktemp("llz-installed")
+    source = base / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for package in {pattern.rstrip("*").rstrip(".") for pattern in shipped["include"]}:
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    target = base / "site-packages"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)]
+    result = subprocess.run(pip, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        pytest.fail(f"pip could not install the project from a copy ({' '.join(pip)}):\n{result.stderr}")
+    script = target / "bin" / "llz"
+    assert script.is_file(), f"pip installed no llz script into {target / 'bin'}"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import infra; print(infra.__file__)"], cwd=base, env=env, capture_output=True, text=True
+    )
+    assert Path(where.stdout.strip()).is_relative_to(target), f"infra imported from {where.stdout or where.stderr}"
+    return [sys.executable, str(script)], env
+
+
+def test_installed_llz_plans_the_project_it_is_run_in(installed_llz, tmp_path):
+    """A pip-installed llz in a copy of the project plans that copy: its stack file, its program, and
+    a relative model.hfConfigDir read from the copy (not from the installed package)."""
+    command, env = installed_llz
+    project = copy_project(tmp_path / "my-landing-zone")
+    (project / "hf").mkdir()
+    (project / "hf" / "config.json").write_text(json.dumps(HF_CONFIG))
+    stack = project / "stacks" / "Pulumi.gcp-dev.yaml"
+    text = stack.read_text()
+    assert "    servedName: deepseek-r1-8b\n" in text
+    stack.write_text(
+        text.replace("    servedName: deepseek-r1-8b\n", "    servedName: planned-copy\n    hfConfigDir: hf\n")
+    )
+    out = tmp_path / "plan.json"
+    result = subprocess.run(
+        [*command, "plan", "--stack", "gcp-dev", "--quiet", "--json", str(out)],
+        cwd=project / "stacks",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(out.read_text())
+    assert plan["outputs"]["servedModelName"] == "planned-copy"
+    deployment = next(r for r in plan["resources"] if r["type"] == "kubernetes:apps/v1:Deployment")
+    assert "planned-copy" in json.dumps(deployment["inputs"])
+    assert plan["fit"]["kvShape"] == "config.json"  # hf/ of the copy, found relative to the project
+    assert plan["policy"] == []  # the rules ship in the package
+
+
+def test_installed_llz_outside_a_project_is_one_line_and_exit_2(installed_llz, tmp_path):
+    command, env = installed_llz
+    assert not any((d / "Pulumi.yaml").exists() for d in (tmp_path, *tmp_path.parents)), "tmp is inside a project"
+    result = subprocess.run(
+        [*command, "plan", "--stack", "gcp-dev"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("llz plan: no Pulumi.yaml in ")

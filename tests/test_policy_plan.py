@@ -13,12 +13,11 @@ import pytest
 from infra.plan import cli as plan_cli
 from infra.plan import policy, stackfile
 from infra.plan.engine import Plan
-from infra.plan.stackfile import ROOT
-from policy.rules import RULES
-from tests.harness import DEV_STACKS, dev_plan, plan
+from infra.policy_rules import RULES
+from tests.harness import DEV_STACKS, ROOT, dev_plan, plan
 
 
-@pytest.mark.parametrize("stack", stackfile.stack_names())
+@pytest.mark.parametrize("stack", stackfile.stack_names(ROOT))
 def test_shipped_stack_is_policy_clean(stack):
     findings = dev_plan(stack).policy
     assert findings == [], "\n".join(f"{f['rule']} {f['urn']}: {f['message']}" for f in findings)
@@ -125,7 +124,17 @@ def _run(monkeypatch, the_plan, tmp_path, *extra: str) -> int:
     parser = argparse.ArgumentParser()
     plan_cli.add_arguments(parser)
     args = parser.parse_args(
-        ["--stack", "aws-dev", "--json", str(tmp_path / "plan.json"), "--markdown", str(tmp_path / "pr.md"), *extra]
+        [
+            "-C",
+            str(ROOT),
+            "--stack",
+            "aws-dev",
+            "--json",
+            str(tmp_path / "plan.json"),
+            "--markdown",
+            str(tmp_path / "pr.md"),
+            *extra,
+        ]
     )
     return plan_cli.run(args)
 
@@ -159,7 +168,7 @@ def test_plan_never_loads_pulumi_policy():
     """The pack's SDK (gRPC server on PolicyPack) stays out of `llz plan`."""
     code = (
         "import sys; from infra.plan import policy, cli; policy.check([]); "
-        "assert 'policy.rules' in sys.modules; assert 'pulumi_policy' not in sys.modules, 'pulumi_policy loaded'"
+        "assert 'infra.policy_rules' in sys.modules; assert 'pulumi_policy' not in sys.modules, 'pulumi_policy loaded'"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.plan.stackfile import ROOT
-from policy.rules import RULES, evaluate
+from infra.policy_rules import RULES, evaluate
 from tests import policy_cases as pc
+from tests.harness import ROOT
 
 PACK_VENV = ROOT / ".test-tools" / "policy-venv"
 REQUIREMENTS = ROOT / "policy" / "requirements.txt"

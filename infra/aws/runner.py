@@ -20,11 +20,13 @@ The source is authenticated per project with the connection (`source.auth` type 
 not with an account-wide `codebuild.SourceCredential`, which would replace the one credential
 per server type and region that other projects in the account use.
 
-`RunnerAccess` (in the workload stack): the runners reach the EKS private endpoint because the
-cluster security group admits their security group on 443; the deploy role is the cluster's
-creator (cluster admin by `bootstrapClusterCreatorAdminPermissions`), the preview role gets an
-access entry with cluster-admin, because `pulumi preview` diffs Kubernetes objects by server-side
-dry-run apply, which Kubernetes authorizes like the write itself.
+The deploy role IS `aws.deployerRoleArn`: the bootstrap creates the role of that name and path, so
+access still comes from config only (the cluster's `eks-deployer` access entry, infra/aws/cluster.py;
+no creator-implicit admin). `RunnerAccess` (in the workload stack): the runners reach the EKS
+private endpoint because the cluster security group admits their security group on 443; the
+workload checks the bootstrap's deploy role is the configured deployer, and the preview role gets
+an access entry with cluster-admin, because `pulumi preview` diffs Kubernetes objects by
+server-side dry-run apply, which Kubernetes authorizes like the write itself.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pulumi_aws as aws
 
 from infra import bootstrap, ci
 from infra.aws.settings import AwsRunnerConfig
+from infra.config.errors import key_error
 from infra.config.runner import proxy_variables
 
 LOG_RETENTION_DAYS = 90
@@ -152,6 +155,7 @@ class RunnerArgs:
     vpc_cidr: str
     subnet_ids: Sequence[pulumi.Input[str]]
     settings: AwsRunnerConfig
+    deploy_role: tuple[str, str]  # (path, name) of aws.deployerRoleArn: the deploy runner's role
 
 
 class Runner(pulumi.ComponentResource):
@@ -198,8 +202,12 @@ class Runner(pulumi.ComponentResource):
         for kind in ci.KINDS:
             project = ci.runner_name(args.stack, kind)
             project_arn = f"{arn}:codebuild:{args.region}:{args.account_id}:project/{project}"
+            # The deploy role is the configured deployer (aws.deployerRoleArn), by name and path.
+            path, role_name = args.deploy_role if kind == "deploy" else (None, None)
             role = aws.iam.Role(
                 f"{name}-{kind}",
+                name=role_name,
+                path=path,
                 assume_role_policy=codebuild_trust(args.account_id, project_arn),
                 description=f"GitHub Actions {kind} runner of {args.stack}: the identity Pulumi uses there",
                 opts=child,
@@ -328,6 +336,7 @@ class BootstrapNetwork:
     private_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
     runner_security_group_id: pulumi.Output[str]
+    deploy_role_arn: pulumi.Output[str]
     preview_role_arn: pulumi.Output[str]
 
 
@@ -343,8 +352,29 @@ def from_bootstrap(zones: int) -> BootstrapNetwork:
         private_subnet_ids=each("privateSubnetIds"),
         private_route_table_ids=each("privateRouteTableIds"),
         runner_security_group_id=ref.require_output("runnerSecurityGroupId"),
+        deploy_role_arn=ref.require_output("deployRoleArn"),
         preview_role_arn=ref.require_output("previewRoleArn"),
     )
+
+
+def checked_preview_role(deploy_role_arn: str, preview_role_arn: str, deployer: str, admins: Sequence[str]) -> str:
+    """The preview role, once the bootstrap is known to match the config: its deploy role must be
+    aws.deployerRoleArn (who gets cluster-admin comes from config), and the preview role, which gets
+    its own access entry here, may not be the deployer or an admin (two entries for one principal: 409)."""
+    if deploy_role_arn != deployer:
+        raise key_error(
+            "aws.deployerRoleArn",
+            deployer,
+            f"the bootstrap stack's deploy runner role is {deploy_role_arn}; with cluster.apiAccess=runner they "
+            "must be the same role (same account, path and name): fix the ARN, then run pulumi up on the bootstrap",
+        )
+    if preview_role_arn == deployer or preview_role_arn in admins:
+        raise key_error(
+            "aws.adminRoleArns",
+            list(admins),
+            f"names the preview runner role {preview_role_arn}, which already gets its own access entry; remove it",
+        )
+    return preview_role_arn
 
 
 def admit_runners(
@@ -352,16 +382,21 @@ def admit_runners(
     cluster_name: pulumi.Input[str],
     cluster_sg: pulumi.Input[str],
     partition: str,
+    deployer: str,
+    admins: Sequence[str],
     opts: pulumi.ResourceOptions,
 ) -> RunnerAccess:
     """The workload's grants to the bootstrap's runners (the private endpoint, preview's access)."""
+    preview = pulumi.Output.all(network.deploy_role_arn, network.preview_role_arn).apply(
+        lambda arns: checked_preview_role(arns[0], arns[1], deployer, admins)
+    )
     return RunnerAccess(
         "runner-access",
         RunnerAccessArgs(
             cluster_name=cluster_name,
             cluster_security_group_id=cluster_sg,
             runner_security_group_id=network.runner_security_group_id,
-            preview_role_arn=network.preview_role_arn,
+            preview_role_arn=preview,
             partition=partition,
         ),
         opts,

@@ -21,8 +21,8 @@ from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
 
-_ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
-_POLICY_ARN = r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$"
+_ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$"
+_POLICY_ARN = r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9_+=,.@/-]+$"
 # How CI may reach the EKS API (cluster.apiAccess): the public endpoint for apiAllowedCidrs, or
 # CodeBuild-hosted runners in the private subnets (infra/aws/runner.py).
 API_ACCESS = ("cidr", "runner")
@@ -30,6 +30,13 @@ API_ACCESS = ("cidr", "runner")
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
 _PUBLIC_SPLIT = 3
+# A VPC's IPv4 block is a /16 to a /28 (docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html);
+# the plan above needs a /22 or larger, so the public /28s fit the last eighth.
+_VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
+
+
+RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
+PolicyArn = typing.Annotated[str, Field(pattern=_POLICY_ARN)]
 
 
 class AwsRunnerConfig(RunnerBase):
@@ -42,22 +49,29 @@ class AwsRunnerConfig(RunnerBase):
     # An AWS CodeConnections (or CodeStar) connection to GitHub, created and authorized once by
     # hand: the handshake installs the AWS Connector GitHub App, which no API call can do.
     connection_arn: str = Field(
-        pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[\w-]+$"
+        pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9_-]+$"
     )
     # What the deploy runner may do in the account: your managed policies for what the platform
     # creates (VPC endpoints, EKS, IAM roles under a permissions boundary, KMS, S3, ...).
-    deploy_policy_arns: tuple[typing.Annotated[str, Field(pattern=_POLICY_ARN)], ...] = Field(min_length=1)
+    deploy_policy_arns: tuple[PolicyArn, ...] = Field(min_length=1)
     # The preview runner's rights; empty: AWS's ReadOnlyAccess of the stack's partition.
-    preview_policy_arns: tuple[typing.Annotated[str, Field(pattern=_POLICY_ARN)], ...] = ()
+    preview_policy_arns: tuple[PolicyArn, ...] = ()
     compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
         "BUILD_GENERAL1_MEDIUM"
     )
     # Ubuntu-based CodeBuild image: actions/setup-python's builds target Ubuntu (Amazon Linux has none).
-    image: str = Field(default="aws/codebuild/standard:7.0", pattern=r"^[\w./:@-]+$")
+    image: str = Field(default="aws/codebuild/standard:7.0", pattern=r"^[A-Za-z0-9_./:@-]+$")
 
 
 class AwsConfig(Section):
-    """AWS-only settings; all optional, so `aws:` may be omitted (docs/aws.md lists them)."""
+    """AWS-only settings; only `deployerRoleArn` is required (docs/aws.md lists them)."""
+
+    # The IAM role that runs `pulumi up` (CI's OIDC role). Access comes from config, never from
+    # whoever happens to run the program: this role gets EKS cluster-admin through an access entry
+    # and may read the bucket from outside the VPC; nothing else is derived from the caller. With
+    # cluster.apiAccess runner it is the deploy runner's role: <stack>-bootstrap creates the role of
+    # this name (and path) in this account, and the workload checks the bootstrap's export equals it.
+    deployer_role_arn: RoleArn
 
     ami_type: Literal["al2023", "bottlerocket"] = "al2023"  # GPU nodes: AL2023_/BOTTLEROCKET_x86_64_NVIDIA
     identity: Literal["pod-identity", "irsa"] = "pod-identity"  # how the serving pod gets its role
@@ -65,7 +79,7 @@ class AwsConfig(Section):
     system_instance_type: str = Field(default="m6i.large", pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     gpu_disk_gib: int | None = Field(default=None, ge=50, le=16384)  # None: sized from the model
     # Principals (roles/users) that get EKS cluster-admin and keep S3 read access from outside the VPC.
-    admin_role_arns: tuple[typing.Annotated[str, Field(pattern=_ROLE_ARN)], ...] = ()
+    admin_role_arns: tuple[RoleArn, ...] = ()
     # Deny GetObject/ListBucket unless through the S3 gateway endpoint (deployer and admins exempt).
     restrict_reads_to_vpc_endpoint: bool = True
     # Pinned device-plugin image (AL2023 only); point it at an ECR mirror when network.egress is none.
@@ -81,21 +95,33 @@ def subnet_plan(
     cidr: ipaddress.IPv4Network, zones: int
 ) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
     """(private, public) subnet CIDRs for `zones` AZs; a config error if the VPC is too small."""
-    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
-    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
-    if public[0].prefixlen > 28 or zones > len(slots) - 1:
+    if cidr.prefixlen < _VPC_LARGEST:
+        raise key_error("network.cidr", str(cidr), f"larger than AWS allows for a VPC; use a /{_VPC_LARGEST} to a /22")
+    if cidr.prefixlen > _VPC_SMALLEST_FOR_PLAN:
         raise key_error(
             "network.cidr",
             str(cidr),
             f"too small for {zones} AWS availability zones; use a /22 or larger "
             "(a /16 leaves room for pod IPs: vpc-cni gives each pod a VPC address)",
         )
+    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
+    public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
     return slots[:zones], public
 
 
+def role_name(arn: str) -> tuple[str, str] | None:
+    """(path, name) of an IAM role ARN (`/` for none), or None for a user."""
+    kind, _, rest = arn.split(":", 5)[5].partition("/")
+    if kind != "role":
+        return None
+    path, _, name = rest.rpartition("/")
+    return (f"/{path}/" if path else "/"), name
+
+
 def default() -> AwsConfig:
-    """Every aws key is optional, so a stack may omit the section."""
-    return AwsConfig()
+    raise key_error(
+        "aws", "(missing)", "required for cloud=aws: an object with deployerRoleArn (the role CI deploys as)"
+    )
 
 
 def check(cfg: StackConfig) -> None:
@@ -103,6 +129,15 @@ def check(cfg: StackConfig) -> None:
     image for the cluster's Kubernetes version."""
     assert cfg.aws is not None  # resolve fills in the default section first
     subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)
+    role = role_name(cfg.aws.deployer_role_arn)
+    if cfg.cluster.api_access == "runner" and (role is None or len(role[1]) > 64):
+        raise key_error(
+            "aws.deployerRoleArn",
+            cfg.aws.deployer_role_arn,
+            "with cluster.apiAccess=runner Pulumi runs as the deploy runner's role, which the bootstrap "
+            "stack creates under this name: an IAM role ARN (arn:aws:iam::<account>:role/<name>, a name of at "
+            "most 64 characters)",
+        )
     version = cfg.cluster.kubernetes_version
     if cfg.aws.cluster_autoscaler and cfg.aws.cluster_autoscaler_image is None and version not in AUTOSCALER_PATCH:
         raise key_error(

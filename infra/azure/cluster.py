@@ -12,6 +12,7 @@ manage load balancers and NAT in a VNet it does not own), granted before the clu
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,7 +35,12 @@ class ClusterArgs:
     cluster_name: str
     subscription_id: str
     tenant_id: pulumi.Input[str]
-    deployer_object_id: pulumi.Input[str]  # who runs Pulumi: gets cluster-admin through Azure RBAC
+    # Who runs Pulumi, from azure.deployer or (cluster.apiAccess runner) the bootstrap's deploy
+    # identity: gets cluster-admin through Azure RBAC.
+    deployer_principal_id: pulumi.Input[str]
+    deployer_principal_type: str  # ServicePrincipal | User | Group
+    admin_group_ids: Sequence[str]  # Entra groups with cluster-admin
+    kubelogin_mode: str  # kubelogin --login: azurecli | msi | workloadidentity
     kubernetes_version: str
     node_subnet_id: pulumi.Input[str]
     system_vm_size: str
@@ -47,10 +53,6 @@ class ClusterArgs:
     lock: bool  # a CanNotDelete lock (deletion protection)
     tags: dict[str, str]
     provider: pulumi.ProviderResource
-    # How the deployer authenticates: a CI runner's managed identity is a ServicePrincipal that
-    # kubelogin reaches with `--login msi` (cluster.apiAccess: runner); None keeps the defaults.
-    deployer_principal_type: str | None = None
-    kubelogin_login: str = "azurecli"
 
 
 class Cluster(pulumi.ComponentResource):
@@ -137,12 +139,23 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-deployer-admin",
             subscription_id=args.subscription_id,
             role=AKS_RBAC_CLUSTER_ADMIN,
-            principal_id=args.deployer_object_id,
+            principal_id=args.deployer_principal_id,
             scope=self.cluster.id,
             purpose=(args.cluster_name, "deployer-admin"),
-            principal_type=args.deployer_principal_type,  # None: a user locally, a service principal in CI
+            principal_type=args.deployer_principal_type,
             opts=child,
         )
+        for group in args.admin_group_ids:
+            grant(
+                f"{name}-admin-{group}",
+                subscription_id=args.subscription_id,
+                role=AKS_RBAC_CLUSTER_ADMIN,
+                principal_id=group,
+                scope=self.cluster.id,
+                purpose=(args.cluster_name, "admin", group),
+                principal_type="Group",
+                opts=child,
+            )
         self.name = self.cluster.name
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         self.kubeconfig = _kubeconfig(args, self.cluster, child)
@@ -175,7 +188,6 @@ def _kubeconfig(
         entry.apply(lambda c: c["server"]),
         entry.apply(lambda c: c["certificate-authority-data"]),
         "kubelogin",
-        ["get-token", "--login", args.kubelogin_login, "--server-id", AKS_AAD_SERVER_APP_ID],
-        "Install kubelogin (az aks install-cli) and sign in with az login; "
-        "for CI, convert with: kubelogin convert-kubeconfig -l workloadidentity",
+        ["get-token", "--login", args.kubelogin_mode, "--server-id", AKS_AAD_SERVER_APP_ID],
+        f"Install kubelogin (az aks install-cli); login mode {args.kubelogin_mode} (azure.kubeloginMode)",
     )

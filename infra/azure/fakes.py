@@ -73,11 +73,8 @@ def fqdn(ctx: Any, cluster: str) -> str:
 
 
 def _identity(ctx: Any, name: str) -> dict[str, str]:
-    return {
-        "clientId": _guid(ctx, "client", name),
-        "principalId": _guid(ctx, "principal", name),
-        "tenantId": ctx.azure_tenant_id,
-    }
+    """A managed identity's ids, as a UserAssignedIdentity resource and ARM's identity maps return them."""
+    return {"clientId": _guid(ctx, "client", name), "principalId": _guid(ctx, "principal", name)}
 
 
 def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id: str) -> dict[str, Any]:
@@ -93,11 +90,17 @@ def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id
                 "issuerURL": issuer,
             },
             "nodeResourceGroup": f"MC_{inputs.get('resourceGroupName')}_{name}_{ctx.region}",
-            "identityProfile": {"kubeletidentity": {**_identity(ctx, f"{name}-agentpool"), "resourceId": arm_id}},
+            "identityProfile": {
+                "kubeletidentity": {
+                    "clientId": _guid(ctx, "client", f"{name}-agentpool"),
+                    "objectId": _guid(ctx, "principal", f"{name}-agentpool"),
+                    "resourceId": arm_id,
+                }
+            },
             "provisioningState": "Succeeded",
         }
     if module_kind == "managedidentity:UserAssignedIdentity":
-        return _identity(ctx, name)
+        return {**_identity(ctx, name), "tenantId": ctx.azure_tenant_id}
     if module_kind == "network:PublicIPAddress":  # a documentation address (RFC 5737), per name
         return {"ipAddress": f"198.51.100.{int(ctx.digest('ip', name, length=2), 16) % 254 + 1}"}
     if module_kind == "storage:StorageAccount":
@@ -208,7 +211,7 @@ def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
     }
 
 
-def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     if token == "azure-native:authorization:getClientConfig":
         return {
             "subscriptionId": ctx.azure_subscription_id,
@@ -219,4 +222,4 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if token == "azure-native:containerservice:listManagedClusterUserCredentials":
         cluster = args.get("resourceName", "")
         return {"kubeconfigs": [{"name": "clusterUser", "value": _kubeconfig(ctx, cluster)}]}
-    return {}
+    return None  # no fake: the engine reports it

@@ -23,7 +23,7 @@ from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
 from infra.azure.identity import WeightsReader, WeightsReaderArgs
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
-from infra.azure.settings import subnet_plan
+from infra.azure.settings import kubelogin_mode, subnet_plan
 from infra.config.schema import StackConfig
 from infra.conventions import tags as project_tags
 from infra.fit import gpu_node_disk_gb
@@ -48,6 +48,8 @@ def build(cfg: StackConfig) -> Platform:
     client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
 
     in_network_ci = cfg.cluster.api_access == "runner"  # VNet + CI runners come from <stack>-bootstrap
+    deployer = az.deployer
+    assert in_network_ci or deployer is not None  # infra.azure.settings.deployer_fits_access
     net = (
         from_bootstrap()
         if in_network_ci
@@ -68,9 +70,13 @@ def build(cfg: StackConfig) -> Platform:
             cluster_name=cluster_name,
             subscription_id=az.subscription_id,
             tenant_id=client.tenant_id,
-            # The deploy runner's identity, from the bootstrap: not whoever runs this (a preview runs
-            # as the preview identity and must not see the grant move).
-            deployer_object_id=net.deploy_principal_id if in_network_ci else client.object_id,
+            # From azure.deployer, or on the in-network runner the deploy runner's identity from the
+            # bootstrap (config checks allow exactly one): never whoever runs this (a preview runs as
+            # the preview identity and must not see the grant move).
+            deployer_principal_id=net.deploy_principal_id if in_network_ci else deployer.principal_id,
+            deployer_principal_type="ServicePrincipal" if in_network_ci else deployer.principal_type,
+            admin_group_ids=az.admin_group_ids,
+            kubelogin_mode=kubelogin_mode(cfg),  # msi on the runner (its managed identity)
             kubernetes_version=cfg.cluster.kubernetes_version,
             node_subnet_id=net.node_subnet_id,
             system_vm_size=az.system_vm_size,
@@ -83,9 +89,6 @@ def build(cfg: StackConfig) -> Platform:
             lock=cfg.deletion_protection,
             tags=tags,
             provider=provider,
-            # On the deploy runner, Pulumi runs as its user-assigned managed identity.
-            deployer_principal_type="ServicePrincipal" if in_network_ci else None,
-            kubelogin_login="msi" if in_network_ci else "azurecli",
         ),
     )
     if in_network_ci:

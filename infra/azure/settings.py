@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from infra.config.base import PinnedImage, Section
-from infra.config.errors import key_error
+from infra.config.base import Cidr, PinnedImage, Section
+from infra.config.errors import key_error, message
 from infra.config.runner import RunnerBase
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ API_ACCESS = ("cidr", "runner")
 # container-apps/networking: "The minimum required subnet size is /27").
 RUNNER_SUBNET_PREFIX = 27
 
+# Azure's smallest subnet is a /29 (learn.microsoft.com/azure/virtual-network/virtual-networks-faq:
+# "The smallest supported IPv4 subnet is /29"); the default endpoint subnet is a /27.
+SMALLEST_SUBNET, ENDPOINT_PREFIX = 29, 27
+
 
 class AzureRunnerConfig(RunnerBase):
     """GitHub Actions runners as Azure Container Apps jobs in the VNet (cluster.apiAccess: runner).
@@ -41,19 +46,41 @@ class AzureRunnerConfig(RunnerBase):
     github_app_installation_id: int = Field(ge=1)
     # The runner image built from runner/azure/Dockerfile, pushed to your registry, pinned.
     image: PinnedImage
-    subnet_cidr: ipaddress.IPv4Network | None = None  # default: the /27 after the endpoint subnet
+    subnet_cidr: Cidr | None = None  # default: the /27 after the endpoint subnet
+
+
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+Guid = typing.Annotated[str, Field(pattern=_GUID)]
+
+
+class Principal(Section):
+    """An Entra ID principal by object id, with its type: a role assignment whose type does not match
+    the principal fails (UnmatchedPrincipalType), and the SDK's default is `User`."""
+
+    principal_id: Guid
+    principal_type: Literal["ServicePrincipal", "User", "Group"] = "ServicePrincipal"
 
 
 class AzureConfig(Section):
     """Azure-only settings. Subnet CIDRs default to slices of network.cidr (`subnet_plan`)."""
 
-    subscription_id: str = Field(
-        pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )
+    subscription_id: Guid
+    # Who runs `pulumi up` (CI: the federated app's service principal object id). It gets cluster
+    # admin through Azure RBAC from config, never from whoever happens to run the program. Required,
+    # except with cluster.apiAccess runner: there the deployer is the deploy runner's managed identity,
+    # which <stack>-bootstrap creates and exports (a ServicePrincipal), so this key must be left out.
+    deployer: Principal | None = None
+    admin_group_ids: tuple[Guid, ...] = ()  # Entra groups that also get cluster admin (Azure RBAC)
+    # How the kubeconfig's kubelogin gets tokens: azurecli (a person's `az login`), msi (a runner in
+    # the VNet with a managed identity; AZURE_CLIENT_ID picks a user-assigned one), workloadidentity
+    # (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_FEDERATED_TOKEN_FILE). azurecli in CI depends on the
+    # az CLI's cached token from a short-lived OIDC assertion, so long runs should use msi. With
+    # cluster.apiAccess runner it is msi (the runner's identity); another value there is an error.
+    kubelogin_mode: Literal["azurecli", "msi", "workloadidentity"] = "azurecli"
     # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
     private_cluster: bool = False
-    node_subnet_cidr: ipaddress.IPv4Network | None = None  # default: first /22 of network.cidr
-    endpoint_subnet_cidr: ipaddress.IPv4Network | None = None  # default: the /27 right after the node subnet
+    node_subnet_cidr: Cidr | None = None  # default: first /22 of network.cidr
+    endpoint_subnet_cidr: Cidr | None = None  # default: the /27 right after the node subnet
     system_vm_size: str = Field(default="Standard_D4ds_v5", pattern=r"^Standard_[A-Za-z0-9_]+$")
     system_node_count: int = Field(default=2, ge=1, le=100)
     # Both keep the pinned minor version (stable/rapid would move it and fight the pinned kubernetesVersion).
@@ -78,11 +105,20 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
     if vnet.prefixlen > 26:
         raise key_error("network.cidr", str(vnet), "too small for Azure; need a /26 or larger")
     nodes = cfg.azure.node_subnet_cidr or next(vnet.subnets(new_prefix=max(22, vnet.prefixlen + 1)))
-    endpoints = cfg.azure.endpoint_subnet_cidr or ipaddress.IPv4Network(f"{nodes.broadcast_address + 1}/27")
+    endpoints = cfg.azure.endpoint_subnet_cidr or _next_block(nodes, ENDPOINT_PREFIX)
+    if endpoints is None:
+        raise key_error(
+            "azure.nodeSubnetCidr",
+            str(nodes),
+            f"leaves no room for the /{ENDPOINT_PREFIX} endpoint subnet after it (the end of the IPv4 space); "
+            "move it or set azure.endpointSubnetCidr",
+        )
     runner = _runner_subnet(cfg.azure.runner, endpoints)
     named = [("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)]
     named += [("azure.runner.subnetCidr", runner)] if runner else []
     for key, subnet in named:
+        if subnet.prefixlen > SMALLEST_SUBNET:
+            raise key_error(key, str(subnet), f"smaller than Azure allows; a subnet is a /{SMALLEST_SUBNET} or larger")
         if not subnet.subnet_of(vnet):
             raise key_error(key, str(subnet), f"not inside network.cidr {vnet}")
     if nodes.overlaps(endpoints):
@@ -103,7 +139,14 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
 def _runner_subnet(runner: AzureRunnerConfig | None, endpoints: ipaddress.IPv4Network) -> ipaddress.IPv4Network | None:
     if runner is None:
         return None
-    subnet = runner.subnet_cidr or ipaddress.IPv4Network(f"{endpoints.broadcast_address + 1}/{RUNNER_SUBNET_PREFIX}")
+    subnet = runner.subnet_cidr or _next_block(endpoints, RUNNER_SUBNET_PREFIX)
+    if subnet is None:
+        raise key_error(
+            "azure.endpointSubnetCidr",
+            str(endpoints),
+            f"leaves no room for the /{RUNNER_SUBNET_PREFIX} runner subnet after it (the end of the IPv4 space); "
+            "move it or set azure.runner.subnetCidr",
+        )
     if subnet.prefixlen > RUNNER_SUBNET_PREFIX:
         raise key_error(
             "azure.runner.subnetCidr",
@@ -124,13 +167,21 @@ def runner_job_name(stack: str, kind: str) -> str:
     return f"llz-{slug[: 32 - len(kind) - 12].rstrip('-')}-{digest}-{kind}"
 
 
+def _next_block(after: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network | None:
+    """The first /`prefix` block that starts after `after` (aligned), or None past the end of IPv4."""
+    size = 2 ** (32 - prefix)
+    start = -(-(int(after.broadcast_address) + 1) // size) * size
+    return ipaddress.IPv4Network((start, prefix)) if start + size <= 2**32 else None
+
+
 def default() -> AzureConfig:
-    raise key_error("azure", "(missing)", "required for cloud=azure: an object with subscriptionId")
+    raise key_error("azure", "(missing)", "required for cloud=azure: an object with subscriptionId and deployer")
 
 
 def check(cfg: StackConfig) -> None:
     subnet_plan(cfg)
     assert cfg.azure is not None
+    deployer_fits_access(cfg)
     runners = cfg.azure.runner is not None
     if cfg.role == "bootstrap" and runners and not cfg.github_app_key:
         raise key_error(
@@ -139,3 +190,34 @@ def check(cfg: StackConfig) -> None:
             "the runners register with the GitHub App azure.runner.githubAppId: set its private key as a "
             "secret of this bootstrap stack (pulumi config set --secret githubAppKey < app.pem)",
         )
+
+
+def deployer_fits_access(cfg: StackConfig) -> None:
+    """Who gets cluster-admin comes from config, or with cluster.apiAccess runner from the bootstrap
+    (the deploy runner's managed identity): exactly one of the two, never both."""
+    assert cfg.azure is not None
+    az, runner = cfg.azure, cfg.cluster.api_access == "runner"
+    if runner and az.deployer is not None:
+        raise key_error(
+            "azure.deployer.principalId",
+            az.deployer.principal_id,
+            "not used with cluster.apiAccess=runner: the deployer is the deploy runner's managed identity, "
+            "which the bootstrap stack creates and grants; remove azure.deployer",
+        )
+    if not runner and az.deployer is None:
+        raise message(
+            "azure.deployer is required: {principalId, principalType} of who runs pulumi up (CI's service "
+            "principal), which gets cluster-admin (or use cluster.apiAccess=runner)"
+        )
+    if runner and "kubelogin_mode" in az.model_fields_set and az.kubelogin_mode != "msi":
+        raise key_error(
+            "azure.kubeloginMode",
+            az.kubelogin_mode,
+            "with cluster.apiAccess=runner Pulumi runs as the runner's managed identity: msi (or leave it unset)",
+        )
+
+
+def kubelogin_mode(cfg: StackConfig) -> str:
+    """kubelogin --login for the kubeconfig: msi on the in-network runner, else azure.kubeloginMode."""
+    assert cfg.azure is not None
+    return "msi" if cfg.cluster.api_access == "runner" else cfg.azure.kubelogin_mode

@@ -6,12 +6,13 @@ then the stack's cloud's own `check` (its settings module, through the by-name s
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from infra import catalog, clouds, fit, support
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
+from infra.conventions import SECRET
+from infra.internet import covers_the_internet
 
 
 def only_own_cloud_section(cfg: StackConfig) -> None:
@@ -51,25 +52,6 @@ def no_insecure_switch_in_prod(cfg: StackConfig) -> None:
         )
 
 
-# Addresses no internet host has (IANA IPv4 special-purpose registry, RFC 6890, plus multicast and
-# the reserved 240/4): CIDRs that cover everything else admit the whole internet.
-_NOT_INTERNET = tuple(
-    ipaddress.IPv4Network(c)
-    for c in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-        "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
-        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-    )
-)  # fmt: skip
-_EVERYTHING = [ipaddress.IPv4Network("0.0.0.0/0")]
-
-
-def covers_the_internet(cidrs: Iterable[ipaddress.IPv4Network]) -> bool:
-    """True when the CIDRs together admit every internet address: 0.0.0.0/0, two /1s, or
-    "everything but the private ranges" all count, as each opens the API to every public host."""
-    return list(ipaddress.collapse_addresses([*cidrs, *_NOT_INTERNET])) == _EVERYTHING
-
-
 def api_not_open_to_internet(cfg: StackConfig) -> None:
     cidrs = cfg.cluster.api_allowed_cidrs
     if covers_the_internet(cidrs) and not cfg.insecure.public_api_endpoint:
@@ -78,6 +60,23 @@ def api_not_open_to_internet(cfg: StackConfig) -> None:
             "cluster.apiAllowedCidrs",
             shown[0] if len(shown) == 1 else shown,
             "opens the Kubernetes API to the internet; list your CIDRs, or set insecure.publicApiEndpoint: true",
+        )
+
+
+def internal_lb_names_its_callers(cfg: StackConfig) -> None:
+    """An internal load balancer's allowedCidrs must name callers. CIDRs that cover the whole internet
+    name nobody: the LB then admits everything that can route to the network (peered networks, VPN,
+    every node and pod), which is what requiring the CIDRs prevents, so they are refused outright.
+    (public-lb always needs insecure.publicLoadBalancer; with it, such CIDRs or none mean the same:
+    open to all.)"""
+    cidrs = cfg.serving.allowed_cidrs
+    if cfg.serving.expose == "internal-lb" and covers_the_internet(cidrs):
+        shown = [str(c) for c in cidrs]
+        raise key_error(
+            "serving.allowedCidrs",
+            shown[0] if len(shown) == 1 else shown,
+            "covers the whole internet, so it names no callers and the internal load balancer would admit "
+            "everything that routes to the network; list the callers' CIDRs (e.g. your VPC/VNet or office range)",
         )
 
 
@@ -134,7 +133,7 @@ def api_access_fits_cloud(cfg: StackConfig) -> None:
     app_runners = getattr(runner, "github_app_id", None) is not None  # runners that register through an App
     if cfg.github_app_key is not None and (cfg.role != "bootstrap" or not app_runners):
         raise key_error(
-            "githubAppKey", "[secret]", "only a bootstrap stack whose runners register through a GitHub App uses it"
+            "githubAppKey", SECRET, "only a bootstrap stack whose runners register through a GitHub App uses it"
         )
 
 
@@ -149,6 +148,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     no_insecure_switch_in_prod,
     api_not_open_to_internet,
     public_lb_needs_switch,
+    internal_lb_names_its_callers,
     kubernetes_version_in_standard_support,
     api_access_fits_cloud,
     cloud_checks,

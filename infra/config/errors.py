@@ -1,8 +1,8 @@
 """One format for every bad config value: `llm-landing-zone:<key> = <value>: <what is valid>`.
 
 `ConfigError` is a `pulumi.RunError`, so the engine prints it without a traceback and `llz plan`
-exits 2. The message is always one line: values are shown escaped (a newline in a value stays
-`\\n`), and free text has its line breaks folded.
+exits 2. The message is always one printable line: values are shown escaped (a newline in a value
+stays `\\n`), keys and free text have their whitespace folded and control characters escaped.
 """
 
 from __future__ import annotations
@@ -25,21 +25,28 @@ class ConfigError(pulumi.RunError):
 def show(value: Any) -> str:
     """A value as one line: strings quoted and escaped, everything else as JSON."""
     if isinstance(value, str):
-        text = repr(value)
+        text = repr(value[: _MAX_SHOWN * 4])  # a value may be megabytes long: escape what is shown
     elif isinstance(value, float) and not math.isfinite(value):
         text = str(value)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_MAX_SHOWN:
+        text = f"{'-' if value < 0 else ''}an integer of ~{int(value.bit_length() * math.log10(2)) + 1} digits"
     else:
-        text = json.dumps(value, default=str, ensure_ascii=True)
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=True)
+        except (RecursionError, ValueError):  # nested deeper than the encoder goes, or a giant int inside
+            text = f"<a {type(value).__name__} too deep or too large to show>"
     return text if len(text) <= _MAX_SHOWN else f"{text[: _MAX_SHOWN - 3]}..."
 
 
 def one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """Whitespace folded to single spaces, other control characters escaped: one printable line."""
+    folded = " ".join(str(text).split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in folded)
 
 
 def key_error(key: str, value: Any, expected: str) -> ConfigError:
     """The error for `key` holding `value`; `expected` says what would be valid (and how to fix it)."""
-    return ConfigError(f"{PROJECT}:{key} = {show(value)}: {one_line(expected)}")
+    return ConfigError(f"{PROJECT}:{one_line(key)} = {show(value)}: {one_line(expected)}")
 
 
 def message(text: str) -> ConfigError:

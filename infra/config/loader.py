@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from infra import clouds, support
 from infra.config import checks, resolve, roles
-from infra.config.errors import ConfigError, key_error, message, one_line
+from infra.config.errors import ConfigError, key_error, message, one_line, show
 from infra.config.schema import StackConfig
 from infra.conventions import PROJECT
 
@@ -35,10 +35,15 @@ def from_pulumi_config(config: Mapping[str, str]) -> dict[str, Any]:
     for full_key, value in config.items():
         if not full_key.startswith(prefix):
             continue
+        key = full_key.removeprefix(prefix)
         if isinstance(value, str) and value[:1] in "[{":
-            with contextlib.suppress(json.JSONDecodeError):
+            try:
                 value = json.loads(value)
-        out[full_key.removeprefix(prefix)] = value
+            except json.JSONDecodeError:
+                pass  # not JSON after all: the schema reports the string
+            except (RecursionError, ValueError):  # nested past the parser's depth, or a number of 4300+ digits
+                raise key_error(key, value, "not a config value: nested too deeply or a number far too long") from None
+        out[key] = value
     return out
 
 
@@ -63,7 +68,7 @@ def _stack_file_config(stack: str) -> dict[str, str]:
     from infra.plan import stackfile
 
     root = stackfile.Path(pulumi.get_root_directory() or ".")  # the engine's; mocks have none
-    return stackfile.load(stack, root if (root / "Pulumi.yaml").is_file() else stackfile.ROOT).config
+    return stackfile.load(stack, root if (root / "Pulumi.yaml").is_file() else stackfile.find_project()).config
 
 
 def warnings(cfg: StackConfig) -> list[str]:
@@ -73,9 +78,18 @@ def warnings(cfg: StackConfig) -> list[str]:
 
 
 def _key_path(loc: tuple[Any, ...]) -> str:
+    """`a.b[0].c` for pydantic's location; a key the user made up (a label, an unknown key) is quoted
+    when it is not a plain word, so a newline or a dot in it cannot blur the path or the line."""
     path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    for i, part in enumerate(loc):
+        if part == "[key]" and i == len(loc) - 1:  # pydantic's marker: the dict key itself is invalid
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
+            path += f".{part}" if path else str(part)
+        else:
+            path += f"[{show(str(part))}]"
     return path
 
 

@@ -27,7 +27,7 @@ class RunnerBase(Section):
     max_runners: int = Field(default=2, ge=1, le=20)  # concurrent jobs per runner kind
     # An HTTP(S) forward proxy for the runner's egress (GitHub, the state backend, package
     # registries): required with network.egress none, where the network has no NAT.
-    egress_proxy: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
+    egress_proxy: str | None = Field(default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
 
 
 def proxy_variables(proxy: str | None, direct: Sequence[str]) -> dict[str, str]:

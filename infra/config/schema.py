@@ -7,6 +7,7 @@ here; the README's config reference mirrors them. Rules that span sections are i
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,22 +16,20 @@ from pydantic import Field, field_validator, model_validator
 from infra import catalog, fit
 from infra.aws.settings import AwsConfig
 from infra.azure.settings import AzureConfig
-from infra.config.base import DNS_LABEL, QUANTITY, Labels, PinnedImage, Section
+from infra.config.base import DNS_LABEL, INT32_MAX, QUANTITY, Cidr, Labels, PinnedImage, Section
 from infra.config.errors import key_error
 from infra.conventions import PULLER_IMAGE, VLLM_IMAGE
 from infra.gcp.settings import GcpConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # where Pulumi.yaml lives: relative paths start here
-
 
 class NetworkConfig(Section):
-    cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.40.0.0/16")
+    cidr: Cidr = ipaddress.IPv4Network("10.40.0.0/16")
     egress: Literal["nat", "none"] = "nat"
 
 
 class ClusterConfig(Section):
-    kubernetes_version: str = Field(pattern=r"^1\.\d{2}$")
-    api_allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = Field(min_length=1)
+    kubernetes_version: str = Field(pattern=r"^1\.[0-9]{2}$")
+    api_allowed_cidrs: tuple[Cidr, ...] = Field(min_length=1)
     deletion_protection: bool | None = None  # None: on for prod, off for dev
     # How CI reaches the Kubernetes API (docs/first-deploy.md): cidr = from apiAllowedCidrs only;
     # dns = GKE's IAM-authenticated DNS endpoint; runner = a CI runner inside the network (EKS, AKS),
@@ -47,8 +46,8 @@ class ClusterConfig(Section):
 
 class GpuPoolConfig(Section):
     instance_type: str  # a catalog type of the stack's cloud, or "auto": the cheapest one that fits the model
-    min_nodes: int = Field(default=0, ge=0)
-    max_nodes: int = Field(default=1, ge=1)
+    min_nodes: int = Field(default=0, ge=0, le=INT32_MAX)
+    max_nodes: int = Field(default=1, ge=1, le=INT32_MAX)
     spot: bool = False
 
     @property
@@ -74,24 +73,51 @@ class AutoGpuPoolConfig(GpuPoolConfig):
         return True
 
 
+# Object keys: at most 1024 bytes of UTF-8 on S3 (docs.aws.amazon.com/AmazonS3/latest/userguide/
+# object-keys.html: "The prefix, the delimiter (/), and the name of the object are included in the
+# 1,024 byte limitation") and on GCS (cloud.google.com/storage/docs/objects#naming: "1-1024 bytes
+# when UTF-8 encoded"); at most 1,024 characters and 254 path segments on Azure (learn.microsoft.com/
+# rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata). The prefix is
+# ASCII (bytes = characters) and must leave room for "/" and the longest file name the puller
+# writes under it: NAME_MAX, 255 bytes on Linux file systems.
+OBJECT_KEY_MAX, OBJECT_KEY_SEGMENTS_MAX, FILE_NAME_MAX = 1024, 254, 255
+WEIGHTS_PREFIX_MAX = OBJECT_KEY_MAX - 1 - FILE_NAME_MAX  # 768
+PARAMS_BILLIONS_MAX = 100_000  # 100 trillion: far past any model; keeps the sizing arithmetic finite
+
+
 class ModelConfig(Section):
-    name: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")  # Hugging Face id, e.g. org/model
-    params_billions: float = Field(gt=0)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,96}/[A-Za-z0-9_.-]{1,96}$")  # Hugging Face id, e.g. org/model
+    params_billions: float = Field(gt=0, le=PARAMS_BILLIONS_MAX, allow_inf_nan=False)
     dtype: Literal["bfloat16", "float16", "float32", "fp8", "int8", "int4"] = "bfloat16"
     weights_prefix: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$")
     served_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-    max_model_len: int = Field(default=8192, ge=128)
+    max_model_len: int = Field(default=8192, ge=128, le=INT32_MAX)
     tensor_parallel_size: int = Field(default=1, ge=1)
-    max_num_seqs: int = Field(default=16, ge=1)  # concurrent sequences: vLLM --max-num-seqs, KV-cache sizing
+    max_num_seqs: int = Field(default=16, ge=1, le=INT32_MAX)  # vLLM --max-num-seqs, KV-cache sizing
     # Folder with the model's Hugging Face config.json (relative to the project): exact KV-cache shape.
     hf_config_dir: Path | None = None
+
+    @field_validator("weights_prefix")
+    @classmethod
+    def _fits_object_keys(cls, v: str) -> str:
+        if len(v) > WEIGHTS_PREFIX_MAX:
+            raise ValueError(
+                f"{len(v)} characters; at most {WEIGHTS_PREFIX_MAX}, so that prefix + '/' + a file name of up to "
+                f"{FILE_NAME_MAX} bytes fits the {OBJECT_KEY_MAX}-byte object keys of S3, GCS and Azure Blob"
+            )
+        if v.count("/") + 2 > OBJECT_KEY_SEGMENTS_MAX:
+            raise ValueError(
+                f"{v.count('/') + 1} path segments; at most {OBJECT_KEY_SEGMENTS_MAX - 1}, so that with the file "
+                f"name a blob has at most the {OBJECT_KEY_SEGMENTS_MAX} segments Azure Blob allows"
+            )
+        return v
 
     @field_validator("hf_config_dir")
     @classmethod
     def _has_config_json(cls, v: Path | None) -> Path | None:
         if v is None:
             return None
-        folder = v if v.is_absolute() else PROJECT_ROOT / v
+        folder = v if v.is_absolute() else Path.cwd() / v  # the program runs in the project folder
         fit.read_hf_config(folder)  # ValueError (one line) when missing or incomplete
         return folder
 
@@ -102,8 +128,8 @@ class ModelConfig(Section):
 
 
 class Replicas(Section):
-    min: int = Field(default=1, ge=1)
-    max: int = Field(default=1, ge=1)
+    min: int = Field(default=1, ge=1, le=INT32_MAX)  # Deployment replicas, HPA minReplicas/maxReplicas: int32
+    max: int = Field(default=1, ge=1, le=INT32_MAX)
 
     @model_validator(mode="after")
     def _min_le_max(self) -> Replicas:
@@ -123,7 +149,8 @@ class ServingAutoscaling(Section):
     """HPA on vLLM's queue, served per pod by a custom-metrics adapter (prometheus-adapter, GMP, ...)."""
 
     metric: str = Field(default="vllm:num_requests_waiting", pattern=r"^[A-Za-z_:|][A-Za-z0-9_:|./-]*$")
-    target_per_replica: int = Field(default=2, ge=1)  # average waiting requests per replica before scaling out
+    # Average waiting requests per replica before scaling out (the HPA target, a quantity).
+    target_per_replica: int = Field(default=2, ge=1, le=INT32_MAX)
 
 
 class ServingMetrics(Section):
@@ -132,11 +159,41 @@ class ServingMetrics(Section):
     scraper: ServingPeer = ServingPeer(namespace="monitoring")  # where the scraper runs (NetworkPolicy)
 
 
+_QUANTITY_UNITS = {"m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_QUANTITY_UNITS |= {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+# Kubernetes handles CPU in millicores as an int64 (Quantity.MilliValue); larger requests overflow it.
+CPU_MAX = Decimal(2**63 - 1) / 1000
+# Memory is also the limit, to which the pod adds /dev/shm (formatted with %g): 64Ti is above every
+# VM's memory (the largest have 32 TiB) and far below 1e6 Gi, where %g would write an exponent that
+# Kubernetes does not accept before a unit.
+MEMORY_MAX_GI = 64 * 1024
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """The number a Kubernetes quantity (already matched against QUANTITY) stands for: cores or bytes."""
+    unit = next((u for u in sorted(_QUANTITY_UNITS, key=len, reverse=True) if quantity.endswith(u)), "")
+    return Decimal(quantity.removesuffix(unit) if unit else quantity) * _QUANTITY_UNITS.get(unit, 1)
+
+
 class ServingResources(Section):
     """CPU and memory of the vLLM container (GPUs come from the Platform); memory is also its limit."""
 
     cpu: str = Field(default="2", pattern=QUANTITY)
     memory: str = Field(default="12Gi", pattern=r"^[0-9]+(\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_fits(cls, v: str) -> str:
+        if quantity_value(v) > CPU_MAX:
+            raise ValueError(f"more CPU than Kubernetes can count (int64 millicores: at most {CPU_MAX} cores)")
+        return v
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_fits(cls, v: str) -> str:
+        if quantity_value(v) > MEMORY_MAX_GI * 2**30:
+            raise ValueError(f"more than {MEMORY_MAX_GI // 1024}Ti, the most this config accepts (no VM has more)")
+        return v
 
 
 class ServingConfig(Section):
@@ -146,7 +203,7 @@ class ServingConfig(Section):
     # Pinned tag, never :latest — what was planned is what runs.
     image: PinnedImage = VLLM_IMAGE
     load_format: Literal["pull", "runai_streamer"] = "pull"
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
     enable_prefix_caching: bool = True
     expose: Literal["cluster-ip", "internal-lb", "public-lb"] = "cluster-ip"
     # Our init-container image (weights/Dockerfile, ENTRYPOINT llz), pushed to your registry; pinned.
@@ -155,11 +212,13 @@ class ServingConfig(Section):
     max_request_seconds: int = Field(default=600, ge=10, le=7200)
     allowed_clients: tuple[ServingPeer, ...] = ()  # in-cluster callers; empty: none (port-forward still works)
     # Callers through the load balancer; required for internal-lb; public-lb without it is open to all.
-    allowed_cidrs: tuple[ipaddress.IPv4Network, ...] = ()
+    allowed_cidrs: tuple[Cidr, ...] = ()
     autoscaling: ServingAutoscaling = ServingAutoscaling()
     metrics: ServingMetrics = ServingMetrics()
     resources: ServingResources = ServingResources()
-    run_as_user: int = Field(default=10001, ge=1)  # non-root UID/GID for every container (> 10000: no host clash)
+    # Non-root UID/GID for every container (> 10000: no host clash). The API takes int64 but admits
+    # only 0..2^31-1 (k8s.io/apimachinery/pkg/util/validation: IsValidUserID, maxUserID = MaxInt32).
+    run_as_user: int = Field(default=10001, ge=1, le=INT32_MAX)
 
     @model_validator(mode="after")
     def _lb_needs_callers(self) -> ServingConfig:

@@ -75,15 +75,18 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     _, module, kind = typ.split(":")
     physical = inputs.get("name") or ctx.physical_name(typ, name)
     collection = kind[0].lower() + kind[1:] + "s"
-    return {
-        "name": physical,
-        "selfLink": f"https://www.googleapis.com/{module.split('/')[0]}/v1/projects/{_project(inputs, ctx)}/"
-        f"{collection}/{physical}",
-        **_ids(kind, physical, inputs, ctx),
-    }
+    out: dict[str, Any] = {}
+    if ctx.declares(typ, "name"):  # generic answers only where the SDK declares them
+        out["name"] = physical
+    if ctx.declares(typ, "selfLink"):
+        service = module.split("/")[0]
+        out["selfLink"] = (
+            f"https://www.googleapis.com/{service}/v1/projects/{_project(inputs, ctx)}/{collection}/{physical}"
+        )
+    return {**out, **_ids(kind, physical, inputs, ctx)}
 
 
-def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     if token == "gcp:organizations/getProject:getProject":
         project = args.get("projectId") or ctx.gcp_project
         return {"projectId": project, "number": ctx.gcp_project_number, "name": project, "id": f"projects/{project}"}
@@ -93,4 +96,4 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any]:
         return {"emailAddress": email, "member": f"serviceAccount:{email}", "project": project, "id": project}
     if token == "gcp:organizations/getClientConfig:getClientConfig":
         return {"project": ctx.gcp_project, "region": ctx.region, "accessToken": "plan-token"}
-    return {}
+    return None  # no fake: the engine reports it

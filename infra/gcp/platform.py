@@ -34,11 +34,13 @@ from infra.platform import GPU_TOLERATION, GpuScheduling, Platform, WorkloadIden
 # Standard >= 1.34.1-gke.3720000, docs.cloud.google.com/kubernetes-engine/docs/how-to/nodelocal-dns-cache)
 # answers on 169.254.20.10, and with Cloud DNS for GKE the resolver is the node's metadata server.
 NODE_DNS_CIDRS = ("169.254.20.10/32", "169.254.169.254/32")
-AUTH_PLUGIN_HINT = "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin"
-# Tokens from Application Default Credentials (Workload Identity Federation in CI, `gcloud auth
-# application-default login` locally) instead of gcloud's active account, which CI does not have
-# (kubernetes/cloud-provider-gcp#264 added the flag).
-AUTH_PLUGIN_ARGS = ("--use_application_default_credentials",)
+AUTH_PLUGIN_HINT = (
+    "Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin); it reads "
+    "application default credentials: google-github-actions/auth in CI, `gcloud auth application-default login` locally"
+)
+# ADC, not gcloud's own login: in CI the Workload Identity Federation credential file is ADC and
+# refreshes itself for the whole run; gcloud's login would need a separate `gcloud auth` step.
+AUTH_PLUGIN_ARGS = ["--use_application_default_credentials"]
 
 
 def gcp_name(*parts: str, limit: int) -> str:
@@ -160,7 +162,7 @@ def build(cfg: StackConfig) -> Platform:
         pulumi.Output.concat("https://", cluster.dns_endpoint if dns else gke.endpoint),
         None if dns else gke.master_auth.cluster_ca_certificate,
         "gke-gcloud-auth-plugin",
-        list(AUTH_PLUGIN_ARGS),
+        AUTH_PLUGIN_ARGS,
         AUTH_PLUGIN_HINT,
     )
     return Platform(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from infra.config.base import Section
+from infra.config.base import Cidr, Section
 from infra.config.errors import key_error
 
 if TYPE_CHECKING:
@@ -28,14 +28,14 @@ class GcpConfig(Section):
     release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
     gpu_driver_version: Literal["LATEST", "DEFAULT"] = "LATEST"  # GKE installs driver + device plugin
     # Secondary ranges of the node subnet (VPC-native); must not overlap network.cidr or each other.
-    pods_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.64.0.0/14")
-    services_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.68.0.0/20")
+    pods_cidr: Cidr = ipaddress.IPv4Network("10.64.0.0/14")
+    services_cidr: Cidr = ipaddress.IPv4Network("10.68.0.0/20")
     # Unset: PSC-based control plane (GKE >= 1.29). A /28 here means the legacy VPC-peering model.
-    master_ipv4_cidr_block: ipaddress.IPv4Network | None = None
+    master_ipv4_cidr_block: Cidr | None = None
     # private.googleapis.com (default) / restricted.googleapis.com (VPC-SC) VIPs with DNS, or the
     # default domains over Private Google Access only.
     google_apis: Literal["private", "restricted", "default"] = "private"
-    node_zones: tuple[typing.Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+\d+-[a-z]$")], ...] = ()  # () = GKE picks
+    node_zones: tuple[typing.Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")], ...] = ()  # () = GKE picks
     system_machine_type: str = Field(default="e2-standard-2", pattern=r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
     gpu_disk_gb: int | None = Field(default=None, ge=50, le=65536)  # None: sized from the model
 

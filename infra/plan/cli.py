@@ -8,6 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
+import infra
 from infra.config.errors import ConfigError
 from infra.plan import policy, render, stackfile
 from infra.plan.engine import Plan, run_program
@@ -17,6 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", "-s", help="stack name: reads stacks/Pulumi.<stack>.yaml")
     which.add_argument("--all", action="store_true", help="every stack in stacks/")
+    parser.add_argument(
+        "--project-dir",
+        "-C",
+        metavar="DIR",
+        type=Path,
+        help="look for Pulumi.yaml in DIR and the folders above it (default: the current directory)",
+    )
     parser.add_argument("--json", metavar="PATH", help="write the JSON plan (a folder with --all; '-' for stdout)")
     parser.add_argument("--manifests", metavar="DIR", help="write every Kubernetes object as YAML")
     parser.add_argument("--markdown", metavar="FILE", help="append a markdown summary (for a PR comment)")
@@ -49,9 +57,9 @@ def _emit(plan: Plan, args: argparse.Namespace, many: bool) -> None:
         print(render.summary(plan) if args.quiet else render.tree(plan))
 
 
-def _plan_one(stack: str, args: argparse.Namespace, many: bool) -> int:
+def _plan_one(root: Path, stack: str, args: argparse.Namespace, many: bool) -> int:
     try:
-        plan = run_program(stackfile.load(stack))
+        plan = run_program(stackfile.load(stack, root))
     except ConfigError as e:
         print(f"{stack}: config error: {e}", file=sys.stderr)
         return 2
@@ -67,6 +75,8 @@ def _plan_one(stack: str, args: argparse.Namespace, many: bool) -> int:
         for message in plan.errors:
             print(f"{stack}: error: {message}", file=sys.stderr)
         return 1
+    for message in plan.warnings:  # e.g. a Kubernetes version near its end of support
+        print(f"{stack}: warning: {message}", file=sys.stderr)
     _emit(plan, args, many)
     blocking = policy.mandatory(plan.policy)
     for f in blocking:
@@ -74,11 +84,36 @@ def _plan_one(stack: str, args: argparse.Namespace, many: bool) -> int:
     return 3 if blocking and args.policy == "mandatory" else 0
 
 
+def _other_code(root: Path) -> str | None:
+    """Why planning `root` with this llz would not plan what `pulumi up` runs there, or None.
+
+    The program imports `infra`; run in the project, that is the project's own infra/ when it has
+    one (Pulumi puts the project folder first on sys.path). This llz has already imported its own.
+    """
+    own = root / "infra" / "__init__.py"
+    running = Path(infra.__file__).resolve()
+    if own.is_file() and own.resolve() != running:
+        return (
+            f"{root} has its own infra/ but this llz runs the one in {running.parent.parent}; "
+            "use the project's llz (e.g. its .venv/bin/llz)"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    stacks = stackfile.stack_names() if args.all else [args.stack]
+    try:
+        root = stackfile.find_project(args.project_dir)
+    except stackfile.ProjectNotFound as e:
+        print(f"llz plan: {e}", file=sys.stderr)
+        return 2
+    mismatch = _other_code(root)
+    if mismatch:
+        print(f"llz plan: {mismatch}", file=sys.stderr)
+        return 2
+    stacks = stackfile.stack_names(root) if args.all else [args.stack]
     status = 0
     for stack in stacks:
         if len(stacks) > 1 and args.json != "-":
             print(f"== {stack}")
-        status = max(status, _plan_one(stack, args, many=args.all))
+        status = max(status, _plan_one(root, stack, args, many=args.all))
     return status

@@ -8,11 +8,11 @@ the same resource inputs. Only the engine's answers (ids, computed outputs) are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +24,10 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import cost
 from infra.config.loader import from_pulumi_config, parse
+from infra.conventions import SECRET
 from infra.plan import policy
 from infra.plan.fakes import PlanMocks
 from infra.plan.stackfile import StackFile
-
-SECRET = "[secret]"
 
 
 @dataclass
@@ -45,6 +44,10 @@ class Resource:
     dependencies: list[str]
     ignore_changes: list[str]
     protect: bool
+    # Aliases as the SDK sent them: {"urn": ...} or an alias spec {"name", "type", "stack", "project",
+    # "parentUrn" | "noParent"} (only the fields set). Under the mock engine the SDK sends specs and
+    # leaves the children's inherited aliases to the engine, which the mock does not compute.
+    aliases: list[dict[str, Any]] = field(default_factory=list)
 
     def get(self, path: str, default: Any = None) -> Any:
         """An input by dotted path (camelCase, list indexes as numbers): `metadata.name`."""
@@ -66,8 +69,9 @@ class Plan:
     cloud: str | None
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    policy: list[dict[str, str]] = field(default_factory=list)  # findings of policy/rules; [] = clean
+    errors: list[str] = field(default_factory=list)  # pulumi.log.error and the fakes' errors, as logged
+    warnings: list[str] = field(default_factory=list)  # pulumi.log.warn (SDK deprecations, str(Output), ...)
+    policy: list[dict[str, str]] = field(default_factory=list)  # findings of infra/policy_rules; [] = clean
     sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.cost.report
 
     def of_type(self, type_: str) -> list[Resource]:
@@ -87,12 +91,22 @@ class Plan:
         return [r for r in self.resources if r.parent == parent.urn]
 
 
+def _masked(value: Any) -> Any:
+    """A secret's value hidden, its shape kept: a map keeps its keys and a list its length, with each
+    value masked, so a Secret's `stringData` is still the map of strings its schema requires."""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return SECRET
+
+
 def _plain(value: Any) -> Any:
     """Registered values as stable JSON-able data, secrets masked, resource references as URNs."""
     if isinstance(value, dict):
         if rpc._special_sig_key in value:
             if value[rpc._special_sig_key] == rpc._special_secret_sig:
-                return SECRET
+                return _masked(_plain(value.get("value")))
             if value[rpc._special_sig_key] == rpc._special_resource_sig:
                 return value.get("urn")
         return {k: _plain(value[k]) for k in sorted(value)}  # sorted: gRPC maps have no order
@@ -105,6 +119,18 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
+
+
+def _aliases(request: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"urn": urn} for urn in request.aliasURNs]
+    for alias in request.aliases:
+        if alias.WhichOneof("alias") == "urn":
+            out.append({"urn": alias.urn})
+        else:
+            spec = alias.spec
+            fields = ("name", "type", "stack", "project", "parentUrn", "noParent")
+            out.append({f: getattr(spec, f) for f in fields if getattr(spec, f)})
+    return out
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -133,39 +159,52 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=sorted(set(request.dependencies)),
                     ignore_changes=list(request.ignoreChanges),
                     protect=bool(request.protect),
+                    aliases=_aliases(request),
                 )
             )
         return response
 
 
-class _ErrorLog(logging.Handler):
+class Diagnostics(logging.Handler):
+    """What the program and the fakes reported through the engine's Log RPC (the mock engine hands
+    `pulumi.log.warn/error` to a Python logger) at warning level or above, in order."""
+
     def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
+        super().__init__(logging.WARNING)
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    @property
+    def messages(self) -> list[str]:  # the errors: what `llz plan` fails on
+        return self.errors
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        (self.errors if record.levelno >= logging.ERROR else self.warnings).append(record.getMessage())
 
 
-@contextmanager
+@contextlib.contextmanager
 def mocked_engine(
     project: str,
     stack: str,
     config: Mapping[str, str],
     secret_keys: tuple[str, ...] = (),
     mocks: pulumi_mocks.Mocks | None = None,
-) -> Iterator[tuple[RecordingMonitor, Callable[[Callable[[], Any]], None], _ErrorLog]]:
+) -> Iterator[tuple[RecordingMonitor, Callable[[Callable[[], Any]], None], Diagnostics]]:
     """Install the mocks on a fresh event loop; always reset the SDK's globals afterwards.
 
-    Yields (monitor, run, errors): `run(fn)` executes fn as a Pulumi program and waits for every
-    outstanding registration, so assertions afterwards see the complete set.
+    Yields (monitor, run, diagnostics): `run(fn)` executes fn as a Pulumi program and waits for every
+    outstanding registration, so assertions afterwards see the complete set; `diagnostics` holds
+    the warnings and errors logged meanwhile (by the program, the SDK or the fakes).
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    errors = _ErrorLog()
+    diagnostics = Diagnostics()
     logger = logging.getLogger(f"llz.plan.{stack}")
-    logger.addHandler(errors)
-    monitor = RecordingMonitor(mocks or PlanMocks(stack, config))
+    logger.addHandler(diagnostics)
+    level = logger.level
+    if not logger.isEnabledFor(logging.WARNING):
+        logger.setLevel(logging.WARNING)
+    monitor = RecordingMonitor(mocks or PlanMocks(stack, config, logger))
     try:
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         pulumi_mocks.set_mocks(
@@ -174,10 +213,12 @@ def mocked_engine(
 
         def run(fn: Callable[[], Any]) -> None:
             _sync_await(run_pulumi_func(fn))
+            _sync_await(asyncio.sleep(0))  # a log call about a resource is a task of its own: let it land
 
-        yield monitor, run, errors
+        yield monitor, run, diagnostics
     finally:
-        logger.removeHandler(errors)
+        logger.removeHandler(diagnostics)
+        logger.setLevel(level)
         pulumi.runtime.set_all_config({}, [])
         settings.reset_options()
         loop.close()
@@ -190,28 +231,31 @@ def _stack_outputs() -> dict[str, Any]:
     for key, value in (getattr(root, "outputs", None) or {}).items():
         output = pulumi.Output.from_input(value)
         resolved = _sync_await(output.future())
-        out[key] = SECRET if _sync_await(output.is_secret()) else _plain(resolved)
+        out[key] = _masked(_plain(resolved)) if _sync_await(output.is_secret()) else _plain(resolved)
     return out
 
 
 def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
-    """Plan one stack: run its program under the mock engine and return what was registered."""
+    """Plan one stack: run the project's program under the mock engine and return what was registered.
+
+    As under `pulumi up`, the program runs in the project folder (relative paths in the config,
+    like model.hfConfigDir, mean the same) with that folder first on sys.path.
+    """
     path = stack_file.root / program
     if str(stack_file.root) not in sys.path:
         sys.path.insert(0, str(stack_file.root))
     plan = Plan(stack_file.project, stack_file.stack, stack_file.config.get(f"{stack_file.project}:cloud"))
-    with mocked_engine(stack_file.project, stack_file.stack, stack_file.config, stack_file.secret_keys) as (
-        monitor,
-        run,
-        errors,
-    ):
-        run(lambda: runpy.run_path(str(path), run_name="__main__"))
-        plan.outputs = _stack_outputs()
-        plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
-        plan.policy = policy.check(plan.resources)
-        plan.errors = list(errors.messages)
-    # Cost and fit come from the config (already validated by the program), not from the cloud code;
-    # a bootstrap stack's network and runners are in its workload's estimate (infra/config/roles.py).
-    cfg = parse(from_pulumi_config(stack_file.config))
-    plan.sizing = {} if cfg.role == "bootstrap" else cost.report(cfg)
+    engine = mocked_engine(stack_file.project, stack_file.stack, stack_file.config, stack_file.secret_keys)
+    with contextlib.chdir(stack_file.root):
+        with engine as (monitor, run, diagnostics):
+            run(lambda: runpy.run_path(str(path), run_name="__main__"))
+            plan.outputs = _stack_outputs()
+            plan.resources = sorted(monitor.recorded, key=lambda r: r.urn)
+            plan.policy = policy.check(plan.resources)
+            plan.errors = list(diagnostics.errors)
+            plan.warnings = list(diagnostics.warnings)
+        # Cost and fit come from the config (already validated by the program), not from the cloud code;
+        # a bootstrap stack's network and runners are in its workload's estimate (infra/config/roles.py).
+        cfg = parse(from_pulumi_config(stack_file.config))
+        plan.sizing = {} if cfg.role == "bootstrap" else cost.report(cfg)
     return plan

@@ -107,7 +107,7 @@ def sizing_lines(plan: Plan) -> list[str]:
 
 
 def policy_lines(plan: Plan) -> list[str]:
-    """The policy findings (policy/rules), one per line; one line when clean."""
+    """The policy findings (infra/policy_rules), one per line; one line when clean."""
     if not plan.policy:
         return ["policy: clean"]
     lines = [f"policy: {len(plan.policy)} finding(s)"]
@@ -187,6 +187,7 @@ def as_json(plan: Plan) -> dict[str, Any]:
         ],
         "outputs": plan.outputs,
         "policy": plan.policy,
+        "warnings": plan.warnings,
         "fit": plan.sizing.get("fit"),
         "cost": plan.sizing.get("cost"),
     }

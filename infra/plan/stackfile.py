@@ -1,8 +1,9 @@
 """Read Pulumi.yaml and stacks/Pulumi.<stack>.yaml into the flat config map the engine would pass.
 
-Mirrors what the CLI does before it starts the program: project-level `config:` values and
-defaults are merged under the stack's values, objects become JSON strings, and secure values
-(which only the CLI can decrypt) become a placeholder marked secret.
+Mirrors what the CLI does before it starts the program: the project is the nearest folder, from
+the current directory up, that holds a Pulumi.yaml; project-level `config:` values and defaults
+are merged under the stack's values, objects become JSON strings, and secure values (which only
+the CLI can decrypt) become a placeholder marked secret.
 """
 
 from __future__ import annotations
@@ -15,9 +16,29 @@ from typing import Any
 import yaml
 
 from infra.config import roles
+from infra.conventions import SECRET
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET_PLACEHOLDER = "[secret]"
+# The project file names the Pulumi CLI accepts (YAML; JSON parses as YAML too).
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml", "Pulumi.json")
+
+
+class ProjectNotFound(Exception):
+    """No Pulumi.yaml in the start folder or above it; the message is one line."""
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The project folder: `start` (default: the current directory) or the nearest folder above it
+    that holds a Pulumi.yaml, as the Pulumi CLI finds its project. Never the installed package."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / name).is_file() for name in PROJECT_FILES):
+            return folder
+    raise ProjectNotFound(f"no Pulumi.yaml in {here} or any folder above it (run it inside a Pulumi project)")
+
+
+def _project(root: Path) -> dict[str, Any]:
+    path = next((root / name for name in PROJECT_FILES if (root / name).is_file()), root / PROJECT_FILES[0])
+    return yaml.safe_load(path.read_text())
 
 
 @dataclass(frozen=True)
@@ -38,14 +59,18 @@ def _engine_value(value: Any) -> str:
     return str(value)
 
 
-def stack_names(root: Path = ROOT) -> list[str]:
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+def stack_names(root: Path | None = None) -> list[str]:
+    """The stacks of the project at `root` (default: found from the current directory)."""
+    root = root or find_project()
+    project = _project(root)
     config_dir = root / project.get("stackConfigDir", ".")
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in config_dir.glob("Pulumi.*.yaml"))
 
 
-def load(stack: str, root: Path = ROOT) -> StackFile:
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+def load(stack: str, root: Path | None = None) -> StackFile:
+    """One stack's engine config, from the project at `root` (default: found from the current directory)."""
+    root = root or find_project()
+    project = _project(root)
     name = project["name"]
     path = root / project.get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
     if not path.is_file():
@@ -67,11 +92,11 @@ def load(stack: str, root: Path = ROOT) -> StackFile:
     for key, value in (stack_doc.get("config") or {}).items():
         full = key if ":" in key else f"{name}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
-            value = SECRET_PLACEHOLDER
+            value = SECRET
             secrets.append(full)
         merged[full] = value
     config = {k: _engine_value(v) for k, v in merged.items()}
     if roles.is_bootstrap(config):  # its config is its workload's stack file under its own keys
         config = roles.with_workload(stack, config, lambda workload: load(workload, root).config)
-        secrets = [k for k, v in config.items() if v == SECRET_PLACEHOLDER]
+        secrets = [k for k, v in config.items() if v == SECRET]
     return StackFile(project=name, stack=stack, config=config, secret_keys=tuple(secrets), root=root)

@@ -6,7 +6,9 @@ outputs (weights URI, identity env, secret and account names) ride inside them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import pulumi
@@ -213,10 +215,12 @@ def pod_template(
 
 
 def _plus_gi(quantity: str, extra_gi: int) -> str:
-    """`quantity` + extra_gi GiB, as a quantity (Gi units kept exact; others converted to bytes)."""
+    """`quantity` + extra_gi GiB, as a quantity: exact decimal arithmetic (no float rounding, no
+    exponent form); Gi stays Gi, other units become bytes (rounded up: a limit never shrinks)."""
     if quantity.endswith("Gi"):
-        return f"{float(quantity[:-2]) + extra_gi:g}Gi"
+        total = Decimal(quantity[:-2]) + extra_gi
+        return f"{total.normalize():f}Gi"
     units = {"Mi": 2**20, "Ki": 2**10, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
     unit = next((u for u in units if quantity.endswith(u)), "")
-    number = float(quantity[: len(quantity) - len(unit)]) * units.get(unit, 1)
-    return str(int(number + extra_gi * 2**30))
+    number = Decimal(quantity[: len(quantity) - len(unit)]) * units.get(unit, 1)
+    return str(math.ceil(number + extra_gi * 2**30))

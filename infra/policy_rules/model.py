@@ -7,17 +7,20 @@ preview/up`) and the offline plan (`llz plan`). Each side converts its own resou
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from infra.conventions import SECRET  # stdlib-only modules: the CrossGuard pack can import them
+from infra.internet import covers_the_internet
 
 Severity = Literal["mandatory", "advisory"]
 
 # Placeholders for values a rule cannot see: not yet known during `pulumi preview` (the CrossGuard
 # adapter maps pulumi_policy's sentinels to UNKNOWN), or a secret (the plan masks them as SECRET).
 UNKNOWN = "[unknown]"
-SECRET = "[secret]"
 
 
 @dataclass(frozen=True)
@@ -177,3 +180,12 @@ def allowlist(cidrs: Sequence[Any], field: str) -> Iterator[str]:
     everyone = [c for c in cidrs if isinstance(c, str) and c.strip() in ("0.0.0.0/0", "::/0", "*", "Internet", "any")]
     if everyone:
         yield f"{field} includes {', '.join(everyone)}; list the allowed CIDRs"
+        return
+    networks = []
+    for c in cidrs:
+        try:
+            networks.append(ipaddress.IPv4Network(str(c).strip(), strict=False))
+        except ValueError:
+            continue  # not an IPv4 CIDR (a placeholder, an IPv6 range): other rules judge it
+    if networks and covers_the_internet(networks):
+        yield f"{field} ({', '.join(str(n) for n in networks)}) covers the whole internet; list the allowed CIDRs"

