@@ -10,12 +10,13 @@ import importlib
 from types import ModuleType
 from typing import Literal
 
-Part = Literal["settings", "footprint", "versions", "platform", "fakes"]
+Part = Literal["settings", "footprint", "versions", "platform", "bootstrap", "fakes"]
 SDK_FREE: tuple[Part, ...] = ("settings", "footprint", "versions", "fakes")
 
 
 def part(cloud: str, name: Part) -> ModuleType:
     """`infra.<cloud>.<name>`: settings (config section + checks), footprint (what it runs, for
     cost), versions (Kubernetes minors in standard support, dated), platform (`build(cfg) ->
-    Platform`, imports the SDK), fakes (the plan's engine answers)."""
+    Platform`, imports the SDK), bootstrap (`build(cfg) -> exports` of a `<stack>-bootstrap`
+    stack: network + CI runners, AWS and Azure only), fakes (the plan's engine answers)."""
     return importlib.import_module(f"infra.{cloud}.{name}")

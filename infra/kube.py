@@ -22,15 +22,20 @@ _DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 def exec_kubeconfig(
     cluster_name: pulumi.Input[str],
     endpoint: pulumi.Input[str],
-    ca_data: pulumi.Input[str],
+    ca_data: pulumi.Input[str] | None,
     command: str,
     args: Sequence[pulumi.Input[str]],
     install_hint: str,
 ) -> pulumi.Output[str]:
-    """A kubeconfig (JSON, which kubectl reads as YAML) using an exec credential plugin."""
+    """A kubeconfig (JSON, which kubectl reads as YAML) using an exec credential plugin.
+
+    `ca_data` None: the server has a publicly trusted certificate (GKE's DNS endpoint), so the
+    client verifies it against the system roots and the kubeconfig names no CA.
+    """
 
     def render(values: list[str]) -> str:
         name, server, ca, *exec_args = values
+        cluster = {"server": server, **({"certificate-authority-data": ca} if ca is not None else {})}
         user = {
             "exec": {
                 "apiVersion": "client.authentication.k8s.io/v1beta1",
@@ -45,7 +50,7 @@ def exec_kubeconfig(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": name, "cluster": {"server": server, "certificate-authority-data": ca}}],
+                "clusters": [{"name": name, "cluster": cluster}],
                 "users": [{"name": name, "user": user}],
                 "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
                 "current-context": name,

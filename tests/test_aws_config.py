@@ -6,13 +6,14 @@ import pytest
 
 from infra.aws.settings import AwsConfig
 from infra.config.errors import ConfigError
+from tests.ci_support import cidr, cidr_plan
 from tests.harness import config_error, parse, plan
 
 DEPLOYER = "arn:aws:iam::123456789012:role/llz-deployer"  # the shipped stacks' placeholder
 
 
 def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
-    cfg = parse("aws-dev")  # aws-dev sets only aws.deployerRoleArn
+    cfg = parse("aws-dev", cidr("aws-dev"))  # aws-dev (cidr mode) sets only aws.deployerRoleArn
     defaults = cfg.aws
     assert defaults == AwsConfig(deployer_role_arn=DEPLOYER)
     assert defaults.identity == "pod-identity"
@@ -79,9 +80,21 @@ def test_more_zones_than_the_region_has_fails_before_any_resource():
 
 
 def test_three_zones_make_three_private_subnets_and_route_tables():
-    p = plan("aws-dev", {"aws": {"availabilityZones": 3}})
+    p = cidr_plan("aws-dev", {"aws": {"availabilityZones": 3}})
     private = [s for s in p.of_type("aws:ec2/subnet:Subnet") if "-private-" in s.name]
     assert sorted(s.inputs["availabilityZone"] for s in private) == ["us-east-1a", "us-east-1b", "us-east-1c"]
     assert sorted(s.inputs["cidrBlock"] for s in private) == ["10.40.0.0/19", "10.40.32.0/19", "10.40.64.0/19"]
     s3 = next(e for e in p.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if e.inputs["vpcEndpointType"] == "Gateway")
     assert len(s3.inputs["routeTableIds"]) == 3
+
+
+def test_runner_mode_deploys_as_a_role_the_bootstrap_can_create():
+    """With cluster.apiAccess runner, aws.deployerRoleArn names the deploy runner's role (the
+    bootstrap creates it): a user cannot be one, nor can a name IAM refuses."""
+    assert parse("aws-dev").aws.deployer_role_arn == "arn:aws:iam::123456789012:role/llz-aws-dev-deploy"
+    for arn in ("arn:aws:iam::123456789012:user/me", f"arn:aws:iam::123456789012:role/{'r' * 65}"):
+        message = config_error("aws-dev", {"aws": {"deployerRoleArn": arn}})
+        assert message.startswith(f"llm-landing-zone:aws.deployerRoleArn = '{arn[:40]}")
+        assert "deploy runner's role" in message
+    user = cidr("aws-dev", {"aws": {"deployerRoleArn": "arn:aws:iam::123456789012:user/me"}})
+    assert parse("aws-dev", user).aws.deployer_role_arn.endswith(":user/me")  # fine in cidr mode

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from infra.plan.engine import Plan, Resource
-from tests.harness import dev_plan, plan
+
+# In cidr mode, where the Network is part of the workload (aws-dev itself: tests/test_ci_access.py).
+from tests.ci_support import cidr_plan as plan
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -27,7 +29,7 @@ PREFIX = "models/deepseek-r1-distill-llama-8b"
 
 @pytest.fixture(scope="module")
 def dev() -> Plan:
-    return dev_plan("aws-dev")
+    return plan("aws-dev")
 
 
 def private_subnets(p: Plan) -> list[Resource]:

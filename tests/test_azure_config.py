@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.harness import built_platform, config_error, parse, plan, program_error
+from tests.ci_support import cidr, cidr_plan
+from tests.harness import built_platform, config_error, parse, program_error
 
 STACK = "azure-dev"
 
@@ -33,7 +34,7 @@ def test_defaults_are_the_secure_ones():
     ],
 )
 def test_bad_azure_key_is_one_line(overrides, fragments):
-    message = config_error(STACK, overrides)
+    message = config_error(STACK, cidr(STACK, overrides))  # azure-dev as cidr mode, with azure.deployer
     for fragment in fragments:
         assert fragment in message
 
@@ -57,14 +58,15 @@ def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overri
 
 
 def test_explicit_subnets_are_used():
-    p = plan(STACK, {"azure": {"nodeSubnetCidr": "10.60.64.0/20", "endpointSubnetCidr": "10.60.200.0/28"}})
+    p = cidr_plan(STACK, {"azure": {"nodeSubnetCidr": "10.60.64.0/20", "endpointSubnetCidr": "10.60.200.0/28"}})
     prefixes = {s.get("subnetName"): s.get("addressPrefix") for s in p.of_type("azure-native:network:Subnet")}
     assert prefixes == {"nodes": "10.60.64.0/20", "private-endpoints": "10.60.200.0/28"}
 
 
 @pytest.mark.parametrize("mode", [None, "msi", "workloadidentity"])
 def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server(mode):
-    with built_platform(STACK, {"azure": {"kubeloginMode": mode}} if mode else None) as (platform, engine):
+    overrides = cidr(STACK, {"azure": {"kubeloginMode": mode}} if mode else None)  # the runner: test_ci_access
+    with built_platform(STACK, overrides) as (platform, engine):
         assert engine.is_secret(platform.kubeconfig)
         doc = json.loads(engine.resolve(platform.kubeconfig))
     aks = engine.plan().one("azure-native:containerservice:ManagedCluster")
@@ -77,3 +79,27 @@ def test_kubeconfig_is_secret_and_uses_kubelogin_against_the_cluster_server(mode
     assert exec_["args"][:3] == ["get-token", "--login", mode or "azurecli"]  # azure.kubeloginMode
     assert "6dae42f8-4368-4678-94ff-3960e28e3630" in exec_["args"]
     assert "token" not in user["user"] and "client-key-data" not in user["user"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        (
+            {"azure": {"deployer": {"principalId": "11111111-1111-1111-1111-111111111111"}}},
+            [
+                "azure.deployer.principalId = '11111111-",
+                "not used with cluster.apiAccess=runner",
+                "remove azure.deployer",
+            ],
+        ),
+        ({"azure": {"kubeloginMode": "azurecli"}}, ["azure.kubeloginMode = 'azurecli'", "msi (or leave it unset)"]),
+    ],
+)
+def test_runner_mode_takes_the_deployer_from_the_bootstrap_and_conflicts_are_one_line(overrides, fragments):
+    """With cluster.apiAccess runner the deploy runner's identity is the deployer and kubelogin uses
+    msi; a config that says otherwise is refused, not silently overridden."""
+    assert parse(STACK).azure.deployer is None  # the shipped azure-dev (runner mode) has none
+    assert parse(STACK, {"azure": {"kubeloginMode": "msi"}}).azure.kubelogin_mode == "msi"
+    message = config_error(STACK, overrides)
+    for fragment in fragments:
+        assert fragment in message

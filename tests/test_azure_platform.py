@@ -11,7 +11,8 @@ import re
 
 import pytest
 
-from tests.harness import dev_plan, plan
+# In cidr mode, where the Network is part of the workload (azure-dev itself: tests/test_ci_access.py).
+from tests.ci_support import cidr_plan as plan
 from weights import uri as weights_uri
 
 STACK = "azure-dev"
@@ -27,7 +28,7 @@ def az(p, kind, name=None):
 
 @pytest.fixture(scope="module")
 def dev():
-    return dev_plan(STACK)
+    return plan(STACK)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_admin_groups_get_cluster_admin_as_groups():
 
 
 def test_deletion_protection_locks_cluster_and_account():
-    assert dev_plan(STACK).of_type(AZ + "authorization:ManagementLockByScope") == []
+    assert plan(STACK).of_type(AZ + "authorization:ManagementLockByScope") == []
     p = plan(STACK, {"cluster": {"deletionProtection": True}})
     locks = {lock.get("scope"): lock for lock in p.of_type(AZ + "authorization:ManagementLockByScope")}
     aks, account = az(p, "containerservice:ManagedCluster"), az(p, "storage:StorageAccount")
@@ -275,7 +276,7 @@ def test_privatelink_zone_is_linked_to_the_vnet_and_the_zone_group_writes_the_re
 
 
 def test_customer_managed_key_switch():
-    assert dev_plan(STACK).of_type(AZ + "keyvault:Vault") == []
+    assert plan(STACK).of_type(AZ + "keyvault:Vault") == []
     p = plan(STACK, {"azure": {"customerManagedKey": True}})
     vault, key = az(p, "keyvault:Vault"), az(p, "keyvault:Key")
     account = az(p, "storage:StorageAccount")

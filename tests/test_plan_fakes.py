@@ -29,9 +29,11 @@ VARIANTS: list[tuple[str, dict[str, Any] | None]] = [
     ("aws-dev", None),
     ("aws-prod", None),  # no egress, admin access entries
     ("aws-dev", {"aws": {"identity": "irsa"}}),  # the OIDC provider
+    ("aws-dev-bootstrap", None),  # aws-dev's VPC (NAT, internet gateway) and CodeBuild runners
     ("gcp-dev", None),
     ("gcp-dev", {"gcp": {"identityMode": "gsa"}}),
     ("azure-dev", None),
+    ("azure-dev-bootstrap", None),  # azure-dev's resource group, VNet, NAT gateway and runner jobs
     (
         "azure-dev",
         {"azure": {"customerManagedKey": True, "privateCluster": True}, "cluster": {"deletionProtection": True}},

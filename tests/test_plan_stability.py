@@ -55,6 +55,20 @@ _TWO_PHASE = (
     "no model.source and model.weightsStaged false: the server runs 0 replicas (no HPA) until the weights are "
     "pushed (issue 12 item 2); a live stack that has its weights sets model.weightsStaged: true (docs/weights.md)"
 )
+# aws-dev and azure-dev move to cluster.apiAccess runner (issue 12 item 1): their network moves to
+# <stack>-bootstrap, which CI applies first. Deployed stacks move it with `pulumi state move`
+# (docs/first-deploy.md, "moving an existing stack"), so the cloud resources and their ids stay;
+# without the move, the next `pulumi up` of the workload would delete them.
+_MOVED = (
+    "the network moves to <stack>-bootstrap (cluster.apiAccess runner, issue 12 item 1): move it with "
+    "`pulumi state move` before the first run (docs/first-deploy.md), which keeps the resources; "
+    "without it the next `up` deletes them"
+)
+_FROM_BOOTSTRAP = (
+    "the same VPC/VNet and subnets, now read from <stack>-bootstrap through the StackReference; after "
+    "`pulumi state move` the real ids are unchanged (the plan's fake ids are derived from the stack name, "
+    "so they differ here)"
+)
 INTENDED_CHANGES: list[Intended] = [
     Intended(
         "kubernetes:apps/v1:Deployment::llm",
@@ -151,8 +165,59 @@ INTENDED_CHANGES: list[Intended] = [
     Intended(
         "azure-native:authorization:RoleAssignment::cluster-deployer-admin",
         path="inputs.principal*",
-        why="the deployer and its type come from azure.deployer, not the caller (issue 12 item 4); the SDK's silent "
+        why="the deployer and its type come from azure.deployer, not the caller (issue 12 item 4), or with "
+        "cluster.apiAccess runner (azure-dev) from the bootstrap's deploy runner identity; the SDK's silent "
         "default type User fails for a service principal",
+    ),
+    *(
+        Intended(resource, path=path, why=_FROM_BOOTSTRAP, stacks=stack)
+        for stack, resource, path in (
+            ("aws-dev", "aws:eks/cluster:Cluster::eks", "inputs.vpcConfig.subnetIds[*]"),
+            ("aws-dev", "aws:eks/nodeGroup:NodeGroup::*", "inputs.subnetIds[*]"),
+            ("aws-dev", "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-*", "inputs.subnetIds[*]"),
+            ("aws-dev", "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-s3", "inputs.routeTableIds[*]"),
+            ("aws-dev", "aws:ec2/*::endpoints-*", "inputs.vpcId"),
+            (
+                "azure-dev",
+                "azure-native:authorization:RoleAssignment::cluster-subnet-network-contributor",
+                "inputs.scope",
+            ),
+            (
+                "azure-dev",
+                "azure-native:containerservice:ManagedCluster::*",
+                "inputs.agentPoolProfiles[0].vnetSubnetID",
+            ),
+            ("azure-dev", "azure-native:containerservice:AgentPool::gpu-pool", "inputs.vnetSubnetID"),
+            ("azure-dev", "azure-native:network:PrivateEndpoint::weights-blob-pe", "inputs.subnet.id"),
+            (
+                "azure-dev",
+                "azure-native:privatedns:VirtualNetworkLink::weights-blob-vnet-link",
+                "inputs.virtualNetwork.id",
+            ),
+        )
+    ),
+    Intended(
+        "aws:s3/bucketPolicy:BucketPolicy::weights-policy",
+        path="inputs.policy",
+        stacks="aws-dev",
+        why="aws-dev deploys as its deploy runner's role (aws.deployerRoleArn llz-aws-dev-deploy, created by "
+        "aws-dev-bootstrap), so the bucket's read exemption names that role; an in-place policy update",
+    ),
+    Intended(
+        "azure-native:containerservice:ManagedCluster::cluster-aks",
+        path="inputs.apiServerAccessProfile.authorizedIPRanges",
+        old=["203.0.113.0/24"],
+        stacks="azure-dev",
+        why="the runners' NAT gateway IP joins the authorized ranges (cluster.apiAccess runner on a public API "
+        "server); an in-place update",
+    ),
+    Intended(
+        "gcp:container/cluster:Cluster::gke-cluster",
+        path="inputs.controlPlaneEndpointsConfig",
+        old=ABSENT,
+        stacks="gcp-dev",
+        why="gcp-dev turns on the IAM-authenticated DNS endpoint (cluster.apiAccess dns, issue 12 item 1); GKE "
+        "enables it on a live cluster in place (gcloud container clusters update --enable-dns-access)",
     ),
 ]
 # Resources added on purpose (`type::name` of the new resource).
@@ -167,15 +232,43 @@ INTENDED_NEW: list[Intended] = [
     Intended("kubernetes:batch/v1:Job::llm-stage", stacks="*-dev", why=_STAGING),
     Intended("kubernetes:core/v1:ServiceAccount::llm-stager-sa", stacks="*-dev", why=_STAGING),
     Intended("kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-stager-egress", stacks="*-dev", why=_STAGING),
+    Intended(
+        "llz:*:RunnerAccess::runner-access",
+        stacks="a*-dev",
+        why="what the workload grants its in-network CI runners (cluster.apiAccess runner, issue 12 item 1)",
+    ),
+    Intended(
+        "aws:*::runner-access-*",
+        stacks="aws-dev",
+        why="the runners' security group may reach the private endpoint; the preview runner role's cluster-admin "
+        "access entry (its own principal: the deploy role is aws.deployerRoleArn's eks-deployer entry)",
+    ),
+    Intended(
+        "azure-native:authorization:RoleAssignment::runner-access-preview-*",
+        stacks="azure-dev",
+        why="the preview runner identity's AKS RBAC Cluster Admin and Cluster User roles (server-side dry runs)",
+    ),
 ]
 # Resources removed on purpose (`type::name` from the old URN): the next `pulumi up` destroys them.
 INTENDED_GONE: list[Intended] = [
     Intended("kubernetes:autoscaling/v2:HorizontalPodAutoscaler::llm-hpa", stacks="aws-prod", why=_TWO_PHASE),
+    Intended("llz:aws:Network::network", stacks="aws-dev", why=_MOVED),
+    Intended("aws:*::network-*", stacks="aws-dev", why=_MOVED),
+    Intended("llz:azure:Network::network", stacks="azure-dev", why=_MOVED),
+    Intended("azure-native:*::network-*", stacks="azure-dev", why=_MOVED),
 ]
+# Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
+# there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
+# its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).
+NEW_STACKS: dict[str, str] = {
+    "aws-dev-bootstrap": "aws-dev's VPC and CodeBuild runners (cluster.apiAccess runner, issue 12 item 1)",
+    "azure-dev-bootstrap": "azure-dev's VNet and Container Apps runners (cluster.apiAccess runner, issue 12 item 1)",
+}
 
 
 def shipped_stacks() -> list[str]:
-    return stackfile.stack_names()
+    """The shipped stacks that have a snapshot: every stack but the ones first shipped after it."""
+    return [stack for stack in stackfile.stack_names() if stack not in NEW_STACKS]
 
 
 @functools.cache
@@ -186,6 +279,20 @@ def _comparison(stack: str) -> Comparison:
 
 def test_every_shipped_stack_has_a_snapshot():
     assert sorted(p.stem for p in BEFORE.glob("*.json")) == sorted(shipped_stacks())
+    # a stack listed as new is shipped, and has no snapshot (else it must be compared like the rest)
+    assert set(NEW_STACKS) <= set(stackfile.stack_names())
+    assert not [stack for stack in NEW_STACKS if (BEFORE / f"{stack}.json").exists()]
+
+
+@pytest.mark.parametrize("stack", sorted(NEW_STACKS))
+def test_moved_resources_land_in_the_bootstrap(stack):
+    """What a workload gives up (INTENDED_GONE) is in its bootstrap under the same type and name (and
+    parent type), so `pulumi state move` has a target for every URN and the next `up` deletes nothing."""
+    workload = stack.removesuffix("-bootstrap")
+    gone = _comparison(workload).gone_allowed
+    assert gone, f"{workload} moves nothing to {stack}"
+    there = {r.urn.split("::", 2)[2] for r in dev_plan(stack).resources}
+    assert [urn for urn in gone if urn.split("::", 2)[2] not in there] == []
 
 
 @pytest.mark.parametrize("stack", shipped_stacks())

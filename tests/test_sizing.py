@@ -46,6 +46,7 @@ import pytest
 from infra import catalog, fit
 from infra.cost import cost as stack_cost
 from infra.cost import report
+from tests.ci_support import CIDR_MODE
 from tests.harness import config_error as error
 from tests.harness import parse
 
@@ -280,7 +281,10 @@ def test_cost_counts_nodes_from_replicas_per_node_and_pool_limits():
 
 def test_cost_without_nat_and_outside_the_reference_region():
     cost = stack_cost(
-        parse("aws-dev", {"network": {"egress": "none"}, "model": {"source": None}, "region": "eu-west-1"})
+        parse(
+            "aws-dev",
+            {"network": {"egress": "none"}, "model": {"source": None}, "region": "eu-west-1", **CIDR_MODE["aws-dev"]},
+        )
     )
     items = {line["item"].split(" (")[0]: line["count"] for line in cost["atMinReplicas"]["fixed"]}
     assert "NAT gateway" not in items and items["interface endpoint-AZ"] == 8 * 2  # + elb, autoscaling

@@ -11,6 +11,7 @@ import pytest
 
 from infra.config.errors import ConfigError
 from infra.plan import render
+from tests.ci_support import cidr_plan
 from tests.harness import copy_project, dev_plan, parse, plan, program_error
 
 TOO_BIG = {"model": {"name": "meta-llama/Llama-3.1-70B-Instruct", "paramsBillions": 70.6}}
@@ -108,7 +109,7 @@ def _counted(fixed: list[dict]) -> dict[str, int]:
     ids=["nat", "no-egress"],
 )
 def test_cost_counts_match_the_planned_aws_resources(overrides, endpoint_azs, nats):
-    p = plan("aws-dev", overrides) if overrides else dev_plan("aws-dev")
+    p = cidr_plan("aws-dev", overrides)  # the VPC in the workload (cidr mode); runner mode: next test
     interface = [r for r in p.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if r.get("vpcEndpointType") == "Interface"]
     planned = sum(len(r.get("subnetIds")) for r in interface)  # billed per endpoint per AZ
     counts = _counted(render.as_json(p)["cost"]["atMinReplicas"]["fixed"])
@@ -116,6 +117,17 @@ def test_cost_counts_match_the_planned_aws_resources(overrides, endpoint_azs, na
     assert (
         counts.get("NAT gateway (+ $0.045/GB processed)", 0) == len(p.of_type("aws:ec2/natGateway:NatGateway")) == nats
     )
+    assert counts["EKS control plane (standard support)"] == len(p.of_type("aws:eks/cluster:Cluster")) == 1
+
+
+def test_aws_runner_mode_counts_the_nat_gateway_of_its_bootstrap():
+    """aws-dev as shipped (cluster.apiAccess: runner): the estimate is the workload's, and the NAT
+    gateway it counts lives in aws-dev-bootstrap with the VPC; a bootstrap has no estimate of its own."""
+    p = dev_plan("aws-dev")
+    counts = _counted(render.as_json(p)["cost"]["atMinReplicas"]["fixed"])
+    nat = "aws:ec2/natGateway:NatGateway"
+    assert p.of_type(nat) == []
+    assert counts["NAT gateway (+ $0.045/GB processed)"] == len(dev_plan("aws-dev-bootstrap").of_type(nat)) == 1
     assert counts["EKS control plane (standard support)"] == len(p.of_type("aws:eks/cluster:Cluster")) == 1
 
 
@@ -129,7 +141,8 @@ def test_cost_counts_match_the_planned_gcp_and_azure_resources():
     assert azure.one("azure-native:containerservice:ManagedCluster").get("sku.tier") == "Free"
     counts = _counted(render.as_json(azure)["cost"]["atMinReplicas"]["fixed"])
     assert "AKS Standard tier" not in counts  # Free tier in dev: no fee
-    assert counts["NAT gateway (+ $0.045/GB processed)"] == len(azure.of_type("azure-native:network:NatGateway"))
+    nat = "azure-native:network:NatGateway"  # in azure-dev-bootstrap, with the VNet (cluster.apiAccess: runner)
+    assert counts["NAT gateway (+ $0.045/GB processed)"] == len(dev_plan("azure-dev-bootstrap").of_type(nat)) == 1
     assert counts["blob private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint"))
 
 

@@ -126,10 +126,12 @@ def test_triggers_and_callers():
         "stack": "${{ matrix.stack }}",
         "command": "preview",
         "environment": "preview",
+        "runner": "${{ fromJSON(needs.stacks.outputs.runners)[matrix.stack].preview }}",
+        "runner-identity": "${{ fromJSON(needs.stacks.outputs.runners)[matrix.stack].identity }}",
         "comment-on-pr": True,
     }
     assert up["jobs"]["up"]["with"]["environment"] == "${{ matrix.stack }}"  # gated per stack
-    assert up["jobs"]["up"]["needs"] == ["stacks", "plan"]
+    assert up["jobs"]["up"]["needs"] == ["stacks", "plan", "bootstrap"]  # bootstrap stacks first
     assert drift["jobs"]["drift"]["with"]["expect-no-changes"] is True
     assert drift["jobs"]["drift"]["with"]["refresh"] is True
     plan_steps = preview["jobs"]["plan"]["steps"]

@@ -5,3 +5,9 @@ address plan, cross-section checks), `footprint` (what always runs, for cost and
 `fakes` (the offline plan's engine answers). `platform` (`build(cfg) -> Platform`) and the
 component modules import pulumi_aws; reach them through `infra.clouds.part`.
 """
+
+# The `runs-on` label of this cloud's in-network CI runner `name`, filled in by infra/ci.py (this
+# module imports nothing, so the workflows' `stacks` job needs only PyYAML). CodeBuild-hosted
+# runners take jobs labelled codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}
+# (AWS CodeBuild user guide, "Tutorial: Configure a CodeBuild-hosted GitHub Actions runner").
+RUNNER_LABEL = "codebuild-{name}-{run_id}-{run_attempt}"

@@ -9,6 +9,7 @@ it is derived from the stack and the logical name, so two plans are byte-identic
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 # Short ids AWS gives resources, by type token: "<prefix>-<17 hex>".
@@ -55,7 +56,7 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     if typ == "aws:iam/role:Role":
         out |= {
             "id": physical,
-            "arn": f"arn:aws:iam::{account}:role/{physical}",
+            "arn": f"arn:aws:iam::{account}:role{inputs.get('path') or '/'}{physical}",
             "uniqueId": "AROA" + ctx.digest(name).upper(),
         }
     if typ == "aws:kms/key:Key":
@@ -100,6 +101,29 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     return out
 
 
+def _zone_names(region: str) -> list[str]:
+    return [f"{region}{x}" for x in ("abcdef" if region == "us-east-1" else "abc")]
+
+
+def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
+    """What `<stack>-bootstrap` exports (infra/aws/bootstrap.py), with the ids this module gives
+    that stack's resources, so the workload's plan reads what the bootstrap's plan would export."""
+    b = dataclasses.replace(ctx, stack=f"{ctx.stack}-bootstrap")
+    private = [f"network-private-{zone}" for zone in _zone_names(ctx.region)]
+    # The bootstrap names its deploy role after aws.deployerRoleArn (path and name).
+    path, _, name = ctx.aws_deployer_role_arn.partition(":role/")[2].rpartition("/")
+    path = f"/{path}/" if path else "/"
+    return {
+        "region": ctx.region,
+        "vpcId": outputs("aws:ec2/vpc:Vpc", "network-vpc", {}, b)["id"],
+        "privateSubnetIds": [outputs("aws:ec2/subnet:Subnet", n, {}, b)["id"] for n in private],
+        "privateRouteTableIds": [outputs("aws:ec2/routeTable:RouteTable", n, {}, b)["id"] for n in private],
+        "runnerSecurityGroupId": outputs("aws:ec2/securityGroup:SecurityGroup", "runner-sg", {}, b)["id"],
+        "deployRoleArn": outputs("aws:iam/role:Role", "runner-deploy", {"name": name, "path": path}, b)["arn"],
+        "previewRoleArn": outputs("aws:iam/role:Role", "runner-preview", {}, b)["arn"],
+    }
+
+
 def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     region = ctx.region
     if token == "aws:index/getRegion:getRegion":
@@ -107,10 +131,10 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-        letters = "abcdef" if region == "us-east-1" else "abc"
+        names = _zone_names(region)
         return {
-            "names": [f"{region}{x}" for x in letters],
-            "zoneIds": [f"{region.replace('-', '')[:4]}-az{i + 1}" for i in range(len(letters))],
+            "names": names,
+            "zoneIds": [f"{region.replace('-', '')[:4]}-az{i + 1}" for i in range(len(names))],
             "id": region,
         }
     if token == "aws:ec2/getPrefixList:getPrefixList":

@@ -25,6 +25,7 @@ from infra.aws.endpoints import Endpoints, EndpointsArgs
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.runner import admit_runners, from_bootstrap
 from infra.aws.settings import AwsConfig
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
@@ -79,10 +80,14 @@ def build(cfg: StackConfig) -> Platform:
     no_egress = cfg.network.egress == "none"
     ami = AmiFamily.of(aws_cfg.ami_type)
 
-    network = Network(
-        "network",
-        NetworkArgs(cfg.network.cidr, _zones(aws_cfg, invoke), nat_egress=not no_egress, cluster_name=cluster_name),
-        on_aws,
+    zones = _zones(aws_cfg, invoke)
+    in_network_ci = cfg.cluster.api_access == "runner"  # VPC + CI runners come from <stack>-bootstrap
+    network = (
+        from_bootstrap(len(zones))
+        if in_network_ci
+        else Network(
+            "network", NetworkArgs(cfg.network.cidr, zones, nat_egress=not no_egress, cluster_name=cluster_name), on_aws
+        )
     )
     endpoints = Endpoints(
         "endpoints",
@@ -126,6 +131,22 @@ def build(cfg: StackConfig) -> Platform:
         ),
         on_aws,
     )
+    # The runners reach the private endpoint (and preview may diff objects) only after this exists.
+    runner_access = (
+        [
+            admit_runners(
+                network,
+                cluster.name,
+                cluster.cluster.vpc_config.cluster_security_group_id,
+                partition,
+                aws_cfg.deployer_role_arn,
+                aws_cfg.admin_role_arns,
+                on_aws,
+            )
+        ]
+        if in_network_ci
+        else []
+    )
     kubeconfig = exec_kubeconfig(
         cluster.name,
         cluster.endpoint,
@@ -134,8 +155,11 @@ def build(cfg: StackConfig) -> Platform:
         ["eks", "get-token", "--cluster-name", cluster.name, "--region", region, "--output", "json"],
         "Install the AWS CLI v2: https://docs.aws.amazon.com/cli/",
     )
-    # Every Kubernetes object waits until the deployer's access entry grants cluster-admin.
-    k8s_provider = cluster_provider("eks", kubeconfig, pulumi.ResourceOptions(depends_on=cluster.admin_access))
+    # Every Kubernetes object waits until the deployer's access entry grants cluster-admin (and, on
+    # the in-network runners, until they reach the private endpoint and preview has its entry).
+    k8s_provider = cluster_provider(
+        "eks", kubeconfig, pulumi.ResourceOptions(depends_on=[*cluster.admin_access, *runner_access])
+    )
 
     gpu = GpuPool(
         "gpu",

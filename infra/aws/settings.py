@@ -15,12 +15,17 @@ from pydantic import Field
 from infra.aws.versions import AUTOSCALER_PATCH
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
+from infra.config.runner import RunnerBase
 from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
 
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
 
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$"
+_POLICY_ARN = r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9_+=,.@/-]+$"
+# How CI may reach the EKS API (cluster.apiAccess): the public endpoint for apiAllowedCidrs, or
+# CodeBuild-hosted runners in the private subnets (infra/aws/runner.py).
+API_ACCESS = ("cidr", "runner")
 # Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
@@ -31,6 +36,31 @@ _VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
 
 
 RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
+PolicyArn = typing.Annotated[str, Field(pattern=_POLICY_ARN)]
+
+
+class AwsRunnerConfig(RunnerBase):
+    """CodeBuild-hosted GitHub Actions runners in the private subnets (cluster.apiAccess: runner).
+
+    Two CodeBuild projects, `llz-<stack>-deploy` (up, drift) and `llz-<stack>-preview` (pull
+    requests), each running as its own role: the identity `pulumi` uses on that runner.
+    """
+
+    # An AWS CodeConnections (or CodeStar) connection to GitHub, created and authorized once by
+    # hand: the handshake installs the AWS Connector GitHub App, which no API call can do.
+    connection_arn: str = Field(
+        pattern=r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9_-]+$"
+    )
+    # What the deploy runner may do in the account: your managed policies for what the platform
+    # creates (VPC endpoints, EKS, IAM roles under a permissions boundary, KMS, S3, ...).
+    deploy_policy_arns: tuple[PolicyArn, ...] = Field(min_length=1)
+    # The preview runner's rights; empty: AWS's ReadOnlyAccess of the stack's partition.
+    preview_policy_arns: tuple[PolicyArn, ...] = ()
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        "BUILD_GENERAL1_MEDIUM"
+    )
+    # Ubuntu-based CodeBuild image: actions/setup-python's builds target Ubuntu (Amazon Linux has none).
+    image: str = Field(default="aws/codebuild/standard:7.0", pattern=r"^[A-Za-z0-9_./:@-]+$")
 
 
 class AwsConfig(Section):
@@ -38,7 +68,9 @@ class AwsConfig(Section):
 
     # The IAM role that runs `pulumi up` (CI's OIDC role). Access comes from config, never from
     # whoever happens to run the program: this role gets EKS cluster-admin through an access entry
-    # and may read the bucket from outside the VPC; nothing else is derived from the caller.
+    # and may read the bucket from outside the VPC; nothing else is derived from the caller. With
+    # cluster.apiAccess runner it is the deploy runner's role: <stack>-bootstrap creates the role of
+    # this name (and path) in this account, and the workload checks the bootstrap's export equals it.
     deployer_role_arn: RoleArn
 
     ami_type: Literal["al2023", "bottlerocket"] = "al2023"  # GPU nodes: AL2023_/BOTTLEROCKET_x86_64_NVIDIA
@@ -56,6 +88,7 @@ class AwsConfig(Section):
     cluster_autoscaler: bool = True
     # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
     cluster_autoscaler_image: PinnedImage | None = None
+    runner: AwsRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
 
 
 def subnet_plan(
@@ -76,6 +109,15 @@ def subnet_plan(
     return slots[:zones], public
 
 
+def role_name(arn: str) -> tuple[str, str] | None:
+    """(path, name) of an IAM role ARN (`/` for none), or None for a user."""
+    kind, _, rest = arn.split(":", 5)[5].partition("/")
+    if kind != "role":
+        return None
+    path, _, name = rest.rpartition("/")
+    return (f"/{path}/" if path else "/"), name
+
+
 def default() -> AwsConfig:
     raise key_error(
         "aws", "(missing)", "required for cloud=aws: an object with deployerRoleArn (the role CI deploys as)"
@@ -87,6 +129,15 @@ def check(cfg: StackConfig) -> None:
     image for the cluster's Kubernetes version."""
     assert cfg.aws is not None  # resolve fills in the default section first
     subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)
+    role = role_name(cfg.aws.deployer_role_arn)
+    if cfg.cluster.api_access == "runner" and (role is None or len(role[1]) > 64):
+        raise key_error(
+            "aws.deployerRoleArn",
+            cfg.aws.deployer_role_arn,
+            "with cluster.apiAccess=runner Pulumi runs as the deploy runner's role, which the bootstrap "
+            "stack creates under this name: an IAM role ARN (arn:aws:iam::<account>:role/<name>, a name of at "
+            "most 64 characters)",
+        )
     version = cfg.cluster.kubernetes_version
     if cfg.aws.cluster_autoscaler and cfg.aws.cluster_autoscaler_image is None and version not in AUTOSCALER_PATCH:
         raise key_error(

@@ -21,7 +21,7 @@ import yaml
 from pulumi_azure_native import containerservice, managedidentity
 
 from infra.azure.roles import AKS_RBAC_CLUSTER_ADMIN, NETWORK_CONTRIBUTOR, delete_lock, grant
-from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR, Principal
+from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR
 from infra.kube import cluster_provider, exec_kubeconfig
 
 # The Entra ID application every AKS-managed-AAD cluster accepts tokens for (kubelogin --server-id).
@@ -35,7 +35,10 @@ class ClusterArgs:
     cluster_name: str
     subscription_id: str
     tenant_id: pulumi.Input[str]
-    deployer: Principal  # who runs Pulumi: gets cluster-admin through Azure RBAC
+    # Who runs Pulumi, from azure.deployer or (cluster.apiAccess runner) the bootstrap's deploy
+    # identity: gets cluster-admin through Azure RBAC.
+    deployer_principal_id: pulumi.Input[str]
+    deployer_principal_type: str  # ServicePrincipal | User | Group
     admin_group_ids: Sequence[str]  # Entra groups with cluster-admin
     kubelogin_mode: str  # kubelogin --login: azurecli | msi | workloadidentity
     kubernetes_version: str
@@ -136,10 +139,10 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-deployer-admin",
             subscription_id=args.subscription_id,
             role=AKS_RBAC_CLUSTER_ADMIN,
-            principal_id=args.deployer.principal_id,
+            principal_id=args.deployer_principal_id,
             scope=self.cluster.id,
             purpose=(args.cluster_name, "deployer-admin"),
-            principal_type=args.deployer.principal_type,
+            principal_type=args.deployer_principal_type,
             opts=child,
         )
         for group in args.admin_group_ids:

@@ -10,8 +10,11 @@ derived from the stack and logical name, so two plans are byte-identical.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from typing import Any
+
+from infra.azure.settings import runner_job_name
 
 # type -> (input holding the resource's own name, ARM path below the resource group; {name} and inputs)
 _ARM: dict[str, tuple[str, str]] = {
@@ -35,6 +38,8 @@ _ARM: dict[str, tuple[str, str]] = {
         "Microsoft.ContainerService/managedClusters/{resourceName}/agentPools/{name}",
     ),
     "storage:StorageAccount": ("accountName", "Microsoft.Storage/storageAccounts/{name}"),
+    "app:ManagedEnvironment": ("environmentName", "Microsoft.App/managedEnvironments/{name}"),
+    "app:Job": ("jobName", "Microsoft.App/jobs/{name}"),
     "storage:BlobServiceProperties": (
         "blobServicesName",
         "Microsoft.Storage/storageAccounts/{accountName}/blobServices/{name}",
@@ -96,6 +101,8 @@ def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id
         }
     if module_kind == "managedidentity:UserAssignedIdentity":
         return {**_identity(ctx, name), "tenantId": ctx.azure_tenant_id}
+    if module_kind == "network:PublicIPAddress":  # a documentation address (RFC 5737), per name
+        return {"ipAddress": f"198.51.100.{int(ctx.digest('ip', name, length=2), 16) % 254 + 1}"}
     if module_kind == "storage:StorageAccount":
         return {
             "primaryEndpoints": {
@@ -175,6 +182,33 @@ def _kubeconfig(ctx: Any, cluster: str) -> str:
         ],
     }
     return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
+def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
+    """What `<stack>-bootstrap` exports (infra/azure/bootstrap.py), with the ids this module gives
+    that stack's resources, so the workload's plan reads what the bootstrap's plan would export."""
+    b = dataclasses.replace(ctx, stack=f"{ctx.stack}-bootstrap")
+    group = {"resourceGroupName": f"llz-{ctx.stack}"}
+    vnet = outputs("azure-native:network:VirtualNetwork", "network-vnet", group, b)
+
+    def subnet(name: str, subnet_name: str) -> str:
+        inputs = {**group, "virtualNetworkName": vnet["name"], "subnetName": subnet_name}
+        return outputs("azure-native:network:Subnet", name, inputs, b)["id"]
+
+    nat_ip = outputs("azure-native:network:PublicIPAddress", "network-nat-ip", group, b).get("ipAddress")
+    return {
+        "region": ctx.region,
+        "resourceGroupName": group["resourceGroupName"],
+        "vnetId": vnet["id"],
+        "nodeSubnetId": subnet("network-nodes", "nodes"),
+        "endpointSubnetId": subnet("network-endpoints", "private-endpoints"),
+        "runnerEgressIp": nat_ip if ctx.egress == "nat" else None,
+        **{
+            f"{kind}{field}": _identity(b, runner_job_name(ctx.stack, kind))[key]
+            for kind in ("deploy", "preview")
+            for field, key in (("PrincipalId", "principalId"), ("ClientId", "clientId"))
+        },
+    }
 
 
 def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:

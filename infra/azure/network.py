@@ -29,8 +29,12 @@ class NetworkArgs:
 class Network(pulumi.ComponentResource):
     resource_group_name: pulumi.Output[str]
     vnet_id: pulumi.Output[str]
+    vnet_name: pulumi.Output[str]
     node_subnet_id: pulumi.Output[str]
     endpoint_subnet_id: pulumi.Output[str]
+    endpoint_subnet: network.Subnet  # the last subnet written (ARM takes one subnet write per VNet at a time)
+    nat_gateway_id: pulumi.Output[str] | None  # None with egress none
+    egress_ip: pulumi.Output[str] | None  # the NAT gateway's static public IP
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:azure:Network", name, None, opts)
@@ -47,7 +51,7 @@ class Network(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        nat_gateway = None
+        nat_gateway = egress_ip = None
         if args.egress == "nat":
             # A NAT gateway we own (outboundType userAssignedNATGateway): stable egress IP, no node public IPs.
             egress_ip = network.PublicIPAddress(
@@ -92,7 +96,10 @@ class Network(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[nodes])),
         )
         self.resource_group_name = rg
-        self.vnet_id = vnet.id
+        self.vnet_id, self.vnet_name = vnet.id, vnet.name
+        self.endpoint_subnet = endpoints
+        self.nat_gateway_id = nat_gateway.id if nat_gateway else None
+        self.egress_ip = egress_ip.ip_address if egress_ip else None
         self.node_subnet_id = nodes.id
         self.endpoint_subnet_id = endpoints.id
         self.register_outputs(

@@ -23,7 +23,8 @@ from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
 from infra.azure.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.azure.network import Network, NetworkArgs
-from infra.azure.settings import subnet_plan
+from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
+from infra.azure.settings import kubelogin_mode, subnet_plan
 from infra.config.schema import StackConfig
 from infra.conventions import stager_service_account
 from infra.conventions import tags as project_tags
@@ -48,12 +49,20 @@ def build(cfg: StackConfig) -> Platform:
     provider = Provider("azure", subscription_id=az.subscription_id, location=location)
     client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
 
-    net = Network(
-        "network",
-        NetworkArgs(
-            stack=stack, location=location, subnets=subnets, egress=cfg.network.egress, tags=tags, provider=provider
-        ),
+    in_network_ci = cfg.cluster.api_access == "runner"  # VNet + CI runners come from <stack>-bootstrap
+    deployer = az.deployer
+    assert in_network_ci or deployer is not None  # infra.azure.settings.deployer_fits_access
+    net = (
+        from_bootstrap()
+        if in_network_ci
+        else Network(
+            "network",
+            NetworkArgs(
+                stack=stack, location=location, subnets=subnets, egress=cfg.network.egress, tags=tags, provider=provider
+            ),
+        )
     )
+    allowed = [str(c) for c in cfg.cluster.api_allowed_cidrs]
     cluster_name = f"llz-{stack}"
     cluster = Cluster(
         "cluster",
@@ -63,15 +72,19 @@ def build(cfg: StackConfig) -> Platform:
             cluster_name=cluster_name,
             subscription_id=az.subscription_id,
             tenant_id=client.tenant_id,
-            deployer=az.deployer,
+            # From azure.deployer, or on the in-network runner the deploy runner's identity from the
+            # bootstrap (config checks allow exactly one): never whoever runs this (a preview runs as
+            # the preview identity and must not see the grant move).
+            deployer_principal_id=net.deploy_principal_id if in_network_ci else deployer.principal_id,
+            deployer_principal_type="ServicePrincipal" if in_network_ci else deployer.principal_type,
             admin_group_ids=az.admin_group_ids,
-            kubelogin_mode=az.kubelogin_mode,
+            kubelogin_mode=kubelogin_mode(cfg),  # msi on the runner (its managed identity)
             kubernetes_version=cfg.cluster.kubernetes_version,
             node_subnet_id=net.node_subnet_id,
             system_vm_size=az.system_vm_size,
             system_node_count=az.system_node_count,
             outbound_type="userAssignedNATGateway" if cfg.network.egress == "nat" else "none",
-            authorized_ip_ranges=[str(c) for c in cfg.cluster.api_allowed_cidrs],
+            authorized_ip_ranges=api_ranges(allowed, net) if in_network_ci else allowed,
             private_cluster=az.private_cluster,
             upgrade_channel=az.upgrade_channel,
             sla_tier=sla_tier(cfg),
@@ -80,6 +93,11 @@ def build(cfg: StackConfig) -> Platform:
             provider=provider,
         ),
     )
+    if in_network_ci:
+        RunnerAccess(
+            "runner-access",
+            RunnerAccessArgs(az.subscription_id, cluster.cluster.id, cluster_name, net.preview_principal_id, provider),
+        )
     gpu = GpuPool(
         "gpu",
         GpuPoolArgs(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 import typing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from infra.config.base import Cidr, Section
-from infra.config.errors import key_error
+from infra.config.base import Cidr, PinnedImage, Section
+from infra.config.errors import key_error, message
+from infra.config.runner import RunnerBase
 
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
@@ -19,9 +22,31 @@ if TYPE_CHECKING:
 POD_CIDR = ipaddress.IPv4Network("192.168.0.0/16")
 SERVICE_CIDR = ipaddress.IPv4Network("172.16.0.0/16")
 DNS_SERVICE_IP = "172.16.0.10"
+# How CI may reach the AKS API (cluster.apiAccess): authorized IP ranges, or self-hosted runners
+# in Container Apps jobs inside the VNet (infra/azure/runner.py).
+API_ACCESS = ("cidr", "runner")
+# A workload-profiles Container Apps environment needs a subnet of at least /27 (learn.microsoft.com,
+# container-apps/networking: "The minimum required subnet size is /27").
+RUNNER_SUBNET_PREFIX = 27
+
 # Azure's smallest subnet is a /29 (learn.microsoft.com/azure/virtual-network/virtual-networks-faq:
 # "The smallest supported IPv4 subnet is /29"); the default endpoint subnet is a /27.
 SMALLEST_SUBNET, ENDPOINT_PREFIX = 29, 27
+
+
+class AzureRunnerConfig(RunnerBase):
+    """GitHub Actions runners as Azure Container Apps jobs in the VNet (cluster.apiAccess: runner).
+
+    Two event-driven jobs, `deploy` (up, drift) and `preview` (pull requests), each scaled by KEDA's
+    github-runner rule and running as its own user-assigned managed identity; they register with
+    a GitHub App whose private key is the bootstrap stack's secret `githubAppKey`.
+    """
+
+    github_app_id: int = Field(ge=1)
+    github_app_installation_id: int = Field(ge=1)
+    # The runner image built from runner/azure/Dockerfile, pushed to your registry, pinned.
+    image: PinnedImage
+    subnet_cidr: Cidr | None = None  # default: the /27 after the endpoint subnet
 
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -41,13 +66,16 @@ class AzureConfig(Section):
 
     subscription_id: Guid
     # Who runs `pulumi up` (CI: the federated app's service principal object id). It gets cluster
-    # admin through Azure RBAC from config, never from whoever happens to run the program.
-    deployer: Principal
+    # admin through Azure RBAC from config, never from whoever happens to run the program. Required,
+    # except with cluster.apiAccess runner: there the deployer is the deploy runner's managed identity,
+    # which <stack>-bootstrap creates and exports (a ServicePrincipal), so this key must be left out.
+    deployer: Principal | None = None
     admin_group_ids: tuple[Guid, ...] = ()  # Entra groups that also get cluster admin (Azure RBAC)
     # How the kubeconfig's kubelogin gets tokens: azurecli (a person's `az login`), msi (a runner in
     # the VNet with a managed identity; AZURE_CLIENT_ID picks a user-assigned one), workloadidentity
     # (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_FEDERATED_TOKEN_FILE). azurecli in CI depends on the
-    # az CLI's cached token from a short-lived OIDC assertion, so long runs should use msi.
+    # az CLI's cached token from a short-lived OIDC assertion, so long runs should use msi. With
+    # cluster.apiAccess runner it is msi (the runner's identity); another value there is an error.
     kubelogin_mode: Literal["azurecli", "msi", "workloadidentity"] = "azurecli"
     # API server without a public endpoint; Pulumi must then run from a network that reaches the VNet.
     private_cluster: bool = False
@@ -59,6 +87,7 @@ class AzureConfig(Section):
     upgrade_channel: Literal["patch", "node-image"] = "patch"
     # Encrypt the weights account with a Key Vault key (purge-protected vault) instead of Microsoft-managed keys.
     customer_managed_key: bool = False
+    runner: AzureRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
 
 
 @dataclass(frozen=True)
@@ -66,6 +95,7 @@ class SubnetPlan:
     vnet: ipaddress.IPv4Network
     nodes: ipaddress.IPv4Network
     endpoints: ipaddress.IPv4Network
+    runner: ipaddress.IPv4Network | None = None  # the CI runners' Container Apps environment
 
 
 def subnet_plan(cfg: StackConfig) -> SubnetPlan:
@@ -83,13 +113,19 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
             f"leaves no room for the /{ENDPOINT_PREFIX} endpoint subnet after it (the end of the IPv4 space); "
             "move it or set azure.endpointSubnetCidr",
         )
-    for key, subnet in (("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)):
+    runner = _runner_subnet(cfg.azure.runner, endpoints)
+    named = [("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)]
+    named += [("azure.runner.subnetCidr", runner)] if runner else []
+    for key, subnet in named:
         if subnet.prefixlen > SMALLEST_SUBNET:
             raise key_error(key, str(subnet), f"smaller than Azure allows; a subnet is a /{SMALLEST_SUBNET} or larger")
         if not subnet.subnet_of(vnet):
             raise key_error(key, str(subnet), f"not inside network.cidr {vnet}")
     if nodes.overlaps(endpoints):
         raise key_error("azure.endpointSubnetCidr", str(endpoints), f"overlaps the node subnet {nodes}")
+    for other_key, other in named[:2]:
+        if runner and runner.overlaps(other):
+            raise key_error("azure.runner.subnetCidr", str(runner), f"overlaps {other_key} {other}")
     for reserved in (POD_CIDR, SERVICE_CIDR):
         if vnet.overlaps(reserved):
             raise key_error(
@@ -97,7 +133,38 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
                 str(vnet),
                 f"overlaps the AKS overlay/service range {reserved}; pick a 10.x or other private range",
             )
-    return SubnetPlan(vnet, nodes, endpoints)
+    return SubnetPlan(vnet, nodes, endpoints, runner)
+
+
+def _runner_subnet(runner: AzureRunnerConfig | None, endpoints: ipaddress.IPv4Network) -> ipaddress.IPv4Network | None:
+    if runner is None:
+        return None
+    subnet = runner.subnet_cidr or _next_block(endpoints, RUNNER_SUBNET_PREFIX)
+    if subnet is None:
+        raise key_error(
+            "azure.endpointSubnetCidr",
+            str(endpoints),
+            f"leaves no room for the /{RUNNER_SUBNET_PREFIX} runner subnet after it (the end of the IPv4 space); "
+            "move it or set azure.runner.subnetCidr",
+        )
+    if subnet.prefixlen > RUNNER_SUBNET_PREFIX:
+        raise key_error(
+            "azure.runner.subnetCidr",
+            str(subnet),
+            f"a Container Apps environment needs a /{RUNNER_SUBNET_PREFIX} or larger",
+        )
+    return subnet
+
+
+def runner_job_name(stack: str, kind: str) -> str:
+    """A runner's Container Apps job (and identity) name: lower-case letters, digits and '-', at
+    most 32 characters; shortened with a hash for long stack names."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", stack.lower()).strip("-")
+    name = f"llz-{slug}-{kind}"
+    if len(name) <= 32:
+        return name
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:6]
+    return f"llz-{slug[: 32 - len(kind) - 12].rstrip('-')}-{digest}-{kind}"
 
 
 def _next_block(after: ipaddress.IPv4Network, prefix: int) -> ipaddress.IPv4Network | None:
@@ -113,3 +180,44 @@ def default() -> AzureConfig:
 
 def check(cfg: StackConfig) -> None:
     subnet_plan(cfg)
+    assert cfg.azure is not None
+    deployer_fits_access(cfg)
+    runners = cfg.azure.runner is not None
+    if cfg.role == "bootstrap" and runners and not cfg.github_app_key:
+        raise key_error(
+            "githubAppKey",
+            None,
+            "the runners register with the GitHub App azure.runner.githubAppId: set its private key as a "
+            "secret of this bootstrap stack (pulumi config set --secret githubAppKey < app.pem)",
+        )
+
+
+def deployer_fits_access(cfg: StackConfig) -> None:
+    """Who gets cluster-admin comes from config, or with cluster.apiAccess runner from the bootstrap
+    (the deploy runner's managed identity): exactly one of the two, never both."""
+    assert cfg.azure is not None
+    az, runner = cfg.azure, cfg.cluster.api_access == "runner"
+    if runner and az.deployer is not None:
+        raise key_error(
+            "azure.deployer.principalId",
+            az.deployer.principal_id,
+            "not used with cluster.apiAccess=runner: the deployer is the deploy runner's managed identity, "
+            "which the bootstrap stack creates and grants; remove azure.deployer",
+        )
+    if not runner and az.deployer is None:
+        raise message(
+            "azure.deployer is required: {principalId, principalType} of who runs pulumi up (CI's service "
+            "principal), which gets cluster-admin (or use cluster.apiAccess=runner)"
+        )
+    if runner and "kubelogin_mode" in az.model_fields_set and az.kubelogin_mode != "msi":
+        raise key_error(
+            "azure.kubeloginMode",
+            az.kubelogin_mode,
+            "with cluster.apiAccess=runner Pulumi runs as the runner's managed identity: msi (or leave it unset)",
+        )
+
+
+def kubelogin_mode(cfg: StackConfig) -> str:
+    """kubelogin --login for the kubeconfig: msi on the in-network runner, else azure.kubeloginMode."""
+    assert cfg.azure is not None
+    return "msi" if cfg.cluster.api_access == "runner" else cfg.azure.kubelogin_mode

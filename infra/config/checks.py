@@ -11,6 +11,7 @@ from collections.abc import Callable
 from infra import catalog, clouds, fit, support
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
+from infra.conventions import SECRET
 from infra.internet import covers_the_internet
 
 
@@ -115,6 +116,38 @@ def kubernetes_version_in_standard_support(cfg: StackConfig) -> None:
         raise key_error("cluster.kubernetesVersion", version, reason)
 
 
+def api_access_fits_cloud(cfg: StackConfig) -> None:
+    """cluster.apiAccess is one the cloud offers; `<cloud>.runner` exactly with `runner`, and a
+    runner can reach GitHub and the state backend; a bootstrap stack exists only for runners."""
+    access, cloud = cfg.cluster.api_access, cfg.cloud
+    offered = clouds.part(cloud, "settings").API_ACCESS
+    if access not in offered:
+        raise key_error("cluster.apiAccess", access, f"not available on {cloud}; valid: {', '.join(offered)}")
+    runner = getattr(cfg.section(cloud), "runner", None)
+    if access == "runner" and runner is None:
+        raise key_error(f"{cloud}.runner", None, "required with cluster.apiAccess=runner (docs/first-deploy.md)")
+    if access != "runner" and runner is not None:
+        raise key_error(f"{cloud}.runner", "(set)", f"only used with cluster.apiAccess=runner; this stack has {access}")
+    if access == "runner" and cfg.network.egress == "none" and runner.egress_proxy is None:
+        raise key_error(
+            "network.egress",
+            "none",
+            "the CI runner in this network needs HTTPS to GitHub, the Pulumi state backend and package "
+            f"registries: set {cloud}.runner.egressProxy (an HTTP proxy that allows them), or use egress nat",
+        )
+    if cfg.role == "bootstrap" and access != "runner":
+        raise key_error(
+            "role",
+            "bootstrap",
+            f"a bootstrap stack builds the CI runner of cluster.apiAccess=runner; the workload has {access}",
+        )
+    app_runners = getattr(runner, "github_app_id", None) is not None  # runners that register through an App
+    if cfg.github_app_key is not None and (cfg.role != "bootstrap" or not app_runners):
+        raise key_error(
+            "githubAppKey", SECRET, "only a bootstrap stack whose runners register through a GitHub App uses it"
+        )
+
+
 def cloud_checks(cfg: StackConfig) -> None:
     clouds.part(cfg.cloud, "settings").check(cfg)
 
@@ -129,6 +162,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     internal_lb_names_its_callers,
     kubernetes_version_in_standard_support,
     staging_needs_egress,
+    api_access_fits_cloud,
     cloud_checks,
     chosen_type_fits_model,
 )

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from infra import clouds, support
-from infra.config import checks, resolve
+from infra.config import checks, resolve, roles
 from infra.config.errors import ConfigError, key_error, message, one_line, show
 from infra.config.schema import StackConfig
 from infra.conventions import PROJECT
@@ -54,10 +54,21 @@ def load() -> StackConfig:
     from pulumi.runtime import config as runtime_config
 
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    merged = roles.with_workload(pulumi.get_stack(), merged, _stack_file_config)
     cfg = parse(from_pulumi_config(merged))
     for text in warnings(cfg):
         pulumi.log.warn(text)
     return cfg
+
+
+def _stack_file_config(stack: str) -> dict[str, str]:
+    """Another stack's config as its file in this project says (a bootstrap stack's workload)."""
+    import pulumi
+
+    from infra.plan import stackfile
+
+    root = stackfile.Path(pulumi.get_root_directory() or ".")  # the engine's; mocks have none
+    return stackfile.load(stack, root if (root / "Pulumi.yaml").is_file() else stackfile.find_project()).config
 
 
 def warnings(cfg: StackConfig) -> list[str]:

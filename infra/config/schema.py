@@ -32,6 +32,10 @@ class ClusterConfig(Section):
     kubernetes_version: str = Field(pattern=r"^1\.[0-9]{2}$")
     api_allowed_cidrs: tuple[Cidr, ...] = Field(min_length=1)
     deletion_protection: bool | None = None  # None: on for prod, off for dev
+    # How CI reaches the Kubernetes API (docs/first-deploy.md): cidr = from apiAllowedCidrs only;
+    # dns = GKE's IAM-authenticated DNS endpoint; runner = a CI runner inside the network (EKS, AKS),
+    # built by the stack's `<stack>-bootstrap` stack. Each cloud lists what it offers (API_ACCESS).
+    api_access: Literal["cidr", "dns", "runner"] = "cidr"
 
     @field_validator("kubernetes_version", mode="before")
     @classmethod
@@ -282,6 +286,9 @@ class InsecureConfig(Section):
 
 
 class StackConfig(Section):
+    # workload: the whole program. bootstrap: `<workload>-bootstrap`, only the network and CI runner
+    # of cluster.apiAccess=runner; its config is the workload's stack file under its own keys.
+    role: Literal["workload", "bootstrap"] = "workload"
     cloud: catalog.Cloud
     region: str = Field(pattern=r"^[a-z]+[a-z0-9-]*[a-z0-9]$")
     environment: Literal["dev", "prod"] = "dev"
@@ -295,6 +302,9 @@ class StackConfig(Section):
     gcp: GcpConfig | None = None
     azure: AzureConfig | None = None
     insecure: InsecureConfig = InsecureConfig()
+    # The private key (PEM) of the GitHub App that registers Azure runners: a Pulumi secret, set in
+    # the bootstrap stack's own file (`pulumi config set --secret githubAppKey < app.pem`).
+    github_app_key: str | None = None
 
     @property
     def gpu_instance(self) -> catalog.GpuInstance:

@@ -2,7 +2,11 @@
 
 Nodes have only private addresses; the control plane keeps its public endpoint (so Pulumi and
 kubectl outside the VPC can work) but answers only the configured authorized networks, not even
-other Google Cloud addresses. Dataplane V2 enforces the serving NetworkPolicy. The default node
+other Google Cloud addresses. With `cluster.apiAccess: dns` the cluster also gets its DNS-based
+endpoint (`<uid>.<region>.gke.goog`), open to traffic from anywhere but answering only Google
+IAM-authenticated callers with `container.clusters.connect` (no Kubernetes service-account tokens
+or client certificates on that name): how GitHub-hosted runners, which have no fixed address,
+reach the API while the IP endpoint stays restricted. Dataplane V2 enforces the serving NetworkPolicy. The default node
 pool is removed; the system pool keeps cluster add-ons off (and independent of) the GPU pool.
 """
 
@@ -54,11 +58,13 @@ class ClusterArgs:
     system_machine_type: str
     node_zones: Sequence[str]
     deletion_protection: bool
+    dns_endpoint: bool = False  # cluster.apiAccess: dns
 
 
 class Cluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     system_pool: gcp.container.NodePool
+    dns_endpoint: pulumi.Output[str | None]  # the DNS endpoint's name when it admits user traffic
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:gcp:Cluster", name, None, opts)
@@ -85,6 +91,7 @@ class Cluster(pulumi.ComponentResource):
                 "gcp_public_cidrs_access_enabled": False,
             },
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
+            control_plane_endpoints_config=_endpoints(args.dns_endpoint),
             workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
             database_encryption={"state": "ENCRYPTED", "key_name": args.secrets_key},
             release_channel={"channel": args.release_channel},
@@ -120,4 +127,26 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.dns_endpoint = self.cluster.control_plane_endpoints_config.apply(_dns_name)
         self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})
+
+
+def _endpoints(dns: bool) -> dict[str, Any] | None:
+    """The DNS endpoint for user traffic (pulumi-gcp 10.2.0 ClusterControlPlaneEndpointsConfig-
+    DnsEndpointConfig: allow_external_traffic; enable_k8s_tokens_via_dns / _certs_via_dns stay
+    false, so only IAM tokens work there); the IP endpoint stays on for apiAllowedCidrs."""
+    if not dns:
+        return None
+    return {
+        "dns_endpoint_config": {
+            "allow_external_traffic": True,
+            "enable_k8s_tokens_via_dns": False,
+            "enable_k8s_certs_via_dns": False,
+        },
+        "ip_endpoints_config": {"enabled": True},
+    }
+
+
+def _dns_name(config: Any) -> str | None:
+    dns = getattr(config, "dns_endpoint_config", None) if config else None
+    return dns.endpoint if dns and dns.allow_external_traffic else None

@@ -46,6 +46,11 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
         }
     if kind == "Cluster":
         n = int(ctx.digest("endpoint", physical, length=4), 16)
+        endpoints = inputs.get("controlPlaneEndpointsConfig") or {}
+        dns = endpoints.get("dnsEndpointConfig")
+        if dns is not None:  # <uid>.<region>.gke.goog, as the Container API reports it
+            uid = f"gke-{ctx.digest('dns', physical, length=32)}-{ctx.gcp_project_number}"
+            endpoints = {**endpoints, "dnsEndpointConfig": {**dns, "endpoint": f"{uid}.{region}.gke.goog"}}
         return {
             "id": f"projects/{project}/locations/{region}/clusters/{physical}",
             "endpoint": f"34.{118 + n % 8}.{n // 256 % 256}.{n % 256}",
@@ -54,6 +59,7 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
                 "clientCertificateConfig": {"issueClientCertificate": False},
             },
             "masterVersion": f"{inputs.get('minMasterVersion', '1.35')}.5-gke.1000",
+            **({"controlPlaneEndpointsConfig": endpoints} if endpoints else {}),
         }
     if kind == "NodePool":
         cluster = inputs.get("cluster", "")

@@ -105,6 +105,7 @@ def build(cfg: StackConfig) -> Platform:
             system_machine_type=gcp_cfg.system_machine_type,
             node_zones=gcp_cfg.node_zones,
             deletion_protection=cfg.deletion_protection,
+            dns_endpoint=cfg.cluster.api_access == "dns",
         ),
         on_gcp,
     )
@@ -161,10 +162,11 @@ def build(cfg: StackConfig) -> Platform:
         writer = WeightsWriter("weights-stager", writer_args, on_gcp)
 
     gke = cluster.cluster
+    dns = cfg.cluster.api_access == "dns"  # the DNS endpoint has a publicly trusted certificate: no CA
     kubeconfig = exec_kubeconfig(
         gke.name,
-        pulumi.Output.concat("https://", gke.endpoint),
-        gke.master_auth.cluster_ca_certificate,
+        pulumi.Output.concat("https://", cluster.dns_endpoint if dns else gke.endpoint),
+        None if dns else gke.master_auth.cluster_ca_certificate,
         "gke-gcloud-auth-plugin",
         AUTH_PLUGIN_ARGS,
         AUTH_PLUGIN_HINT,

@@ -14,6 +14,10 @@ from infra.config.errors import key_error
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
 
+# How CI may reach the GKE API (cluster.apiAccess): the IP endpoint for apiAllowedCidrs, or the
+# IAM-authenticated DNS endpoint (the IP endpoint stays, restricted to apiAllowedCidrs).
+API_ACCESS = ("cidr", "dns")
+
 
 class GcpConfig(Section):
     """GCP-only settings; only `project` is required (docs/gcp.md lists them)."""

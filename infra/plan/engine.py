@@ -254,6 +254,8 @@ def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
             plan.policy = policy.check(plan.resources)
             plan.errors = list(diagnostics.errors)
             plan.warnings = list(diagnostics.warnings)
-        # Cost and fit come from the config (already validated by the program), not from the cloud code.
-        plan.sizing = cost.report(parse(from_pulumi_config(stack_file.config)))
+        # Cost and fit come from the config (already validated by the program), not from the cloud code;
+        # a bootstrap stack's network and runners are in its workload's estimate (infra/config/roles.py).
+        cfg = parse(from_pulumi_config(stack_file.config))
+        plan.sizing = {} if cfg.role == "bootstrap" else cost.report(cfg)
     return plan

@@ -35,7 +35,10 @@ _PACKAGE_CLOUD = {"aws": "aws", "gcp": "gcp", "azure-native": "azure"}
 class FakeContext:
     stack: str
     region: str
+    cloud: str = ""
+    egress: str = "nat"  # network.egress: whether a bootstrap stack has a NAT gateway
     aws_account_id: str = "123456789012"
+    aws_deployer_role_arn: str = ""  # aws.deployerRoleArn: a bootstrap stack's deploy runner role
     gcp_project: str = "my-llm-project"
     gcp_project_number: str = "487134576253"
     azure_subscription_id: str = "00000000-0000-0000-0000-000000000000"
@@ -62,7 +65,11 @@ def _context(stack: str, engine_config: Mapping[str, str]) -> FakeContext:
         extra["gcp_project"] = raw["gcp"]["project"]
     if isinstance(raw.get("azure"), dict) and "subscriptionId" in raw["azure"]:
         extra["azure_subscription_id"] = raw["azure"]["subscriptionId"]
-    return FakeContext(stack=stack, region=raw.get("region") or "us-east-1", **extra)
+    if isinstance(raw.get("aws"), dict) and isinstance(raw["aws"].get("deployerRoleArn"), str):
+        extra["aws_deployer_role_arn"] = raw["aws"]["deployerRoleArn"]
+    if isinstance(raw.get("network"), dict) and "egress" in raw["network"]:
+        extra["egress"] = raw["network"]["egress"]
+    return FakeContext(stack=stack, region=raw.get("region") or "us-east-1", cloud=raw.get("cloud") or "", **extra)
 
 
 def _fakes_for(token: str) -> ModuleType | None:
@@ -97,6 +104,9 @@ class PlanMocks(Mocks):
             self.log.error(f"plan fakes: {what}: {problem} in the installed SDK")
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ == "pulumi:pulumi:StackReference":  # <stack>-bootstrap: what that cloud's bootstrap exports
+            outputs = clouds.part(self.ctx.cloud, "fakes").bootstrap_outputs(self.ctx)
+            return args.resource_id, {**args.inputs, "outputs": outputs, "secretOutputNames": []}
         state = dict(args.inputs)
         default_id = f"{args.name}-{self.ctx.digest(args.typ, args.name)}"
         answer: dict[str, Any] = {}

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from infra.config import roles
 from infra.conventions import SECRET
 
 # The project file names the Pulumi CLI accepts (YAML; JSON parses as YAML too).
@@ -94,10 +95,8 @@ def load(stack: str, root: Path | None = None) -> StackFile:
             value = SECRET
             secrets.append(full)
         merged[full] = value
-    return StackFile(
-        project=name,
-        stack=stack,
-        config={k: _engine_value(v) for k, v in merged.items()},
-        secret_keys=tuple(secrets),
-        root=root,
-    )
+    config = {k: _engine_value(v) for k, v in merged.items()}
+    if roles.is_bootstrap(config):  # its config is its workload's stack file under its own keys
+        config = roles.with_workload(stack, config, lambda workload: load(workload, root).config)
+        secrets = [k for k, v in config.items() if v == SECRET]
+    return StackFile(project=name, stack=stack, config=config, secret_keys=tuple(secrets), root=root)

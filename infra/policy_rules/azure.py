@@ -99,14 +99,31 @@ def _api_restricted(res: Res) -> Iterator[str]:
     yield from allowlist(ranges, "apiServerAccessProfile.authorizedIPRanges (or set enablePrivateCluster)")
 
 
+# The one exception: a bootstrap stack's CI runners (llz:azure:Runner) act on their stack's own
+# resource group; the deploy runner's RBAC administration is limited by an ABAC condition to the
+# roles the workload assigns (infra/azure/runner.py). Never the subscription, never elsewhere.
+_RUNNER_COMPONENT = "llz:azure:Runner$"
+
+
 def _scope(res: Res) -> Iterator[str]:
     scope = res.props.get("scope")
     if not (isinstance(scope, str) and known(scope)):
         return
     for pattern, what in _BROAD_SCOPES:
         if pattern.search(scope.lower()):
+            if what == "a resource group" and _RUNNER_COMPONENT in res.urn and _runner_grant_is_bounded(res):
+                return
             yield f"role assignment scoped to {what}; scope it below the account (the container)"
             return
+
+
+def _runner_grant_is_bounded(res: Res) -> bool:
+    """A runner's group-scope grant names a service principal, and delegation carries a condition."""
+    role = str(res.props.get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
+    delegates = role in ("f58310d9-a9f6-439a-9e8d-f62e7b41a168", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9")
+    owner = role == "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+    conditioned = bool(res.props.get("condition")) and res.props.get("conditionVersion") == "2.0"
+    return res.props.get("principalType") == "ServicePrincipal" and not owner and (conditioned or not delegates)
 
 
 RULES = [
