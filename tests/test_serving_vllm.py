@@ -183,6 +183,13 @@ def test_pre_stop_returns_at_once_when_idle(running):
     assert time.monotonic() - start < 10
 
 
+def _running_requests(running) -> float:
+    text = urllib.request.urlopen(f"{running.url}/metrics", timeout=5).read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("vllm:num_requests_running")
+    )
+
+
 def test_pre_stop_waits_for_the_running_generation(running):
     finished: dict[str, float] = {}
 
@@ -192,7 +199,11 @@ def test_pre_stop_waits_for_the_running_generation(running):
 
     worker = threading.Thread(target=generate)
     worker.start()
-    time.sleep(0.3)
+    # Start the drain the moment vLLM reports the request running (a fixed sleep raced a fast CPU:
+    # the 240 tokens were done before it ended, and the test proved nothing).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _running_requests(running):
+        time.sleep(0.005)
     drain_started = time.monotonic()
     done = _drain(running, deregister=0, budget=120)
     drained_at = time.monotonic()
