@@ -83,6 +83,27 @@ class AmiFamily:
         return AmiFamily("AL2023_x86_64_NVIDIA", "AL2023_x86_64_STANDARD", "/dev/xvda")
 
 
+def cluster_admin(
+    name: str,
+    cluster_name: pulumi.Input[str],
+    principal_arn: pulumi.Input[str],
+    partition: str,
+    opts: pulumi.ResourceOptions,
+) -> aws.eks.AccessPolicyAssociation:
+    """An access entry for `principal_arn` with AmazonEKSClusterAdminPolicy on the whole cluster."""
+    entry = aws.eks.AccessEntry(
+        name, cluster_name=cluster_name, principal_arn=principal_arn, type="STANDARD", opts=opts
+    )
+    return aws.eks.AccessPolicyAssociation(
+        name,
+        cluster_name=cluster_name,
+        principal_arn=entry.principal_arn,
+        policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        access_scope={"type": "cluster"},
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class ClusterArgs:
     cluster_name: str
@@ -204,21 +225,10 @@ class Cluster(pulumi.ComponentResource):
         admins = {f"{name}-admin-{i}": arn for i, arn in enumerate(args.admin_principal_arns)}
         if args.deployer_role_arn not in admins.values():
             admins[f"{name}-deployer"] = args.deployer_role_arn
-        self.admin_access = []
-        for resource_name, principal in admins.items():
-            entry = aws.eks.AccessEntry(
-                resource_name, cluster_name=self.name, principal_arn=principal, type="STANDARD", opts=child
-            )
-            self.admin_access.append(
-                aws.eks.AccessPolicyAssociation(
-                    resource_name,
-                    cluster_name=self.name,
-                    principal_arn=entry.principal_arn,
-                    policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                    access_scope={"type": "cluster"},
-                    opts=child,
-                )
-            )
+        self.admin_access = [
+            cluster_admin(resource_name, self.name, principal, args.partition, child)
+            for resource_name, principal in admins.items()
+        ]
 
         self.node_role = aws.iam.Role(f"{name}-node", assume_role_policy=service_trust("ec2.amazonaws.com"), opts=child)
         attachments = [

@@ -39,6 +39,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import bootstrap, ci
+from infra.aws.cluster import cluster_admin
 from infra.aws.settings import AwsRunnerConfig
 from infra.config.errors import key_error
 from infra.config.runner import proxy_variables
@@ -301,21 +302,7 @@ class RunnerAccess(pulumi.ComponentResource):
             description="Kubernetes API (private endpoint) from the CI runners",
             opts=child,
         )
-        entry = aws.eks.AccessEntry(
-            f"{name}-preview",
-            cluster_name=args.cluster_name,
-            principal_arn=args.preview_role_arn,
-            type="STANDARD",
-            opts=child,
-        )
-        aws.eks.AccessPolicyAssociation(
-            f"{name}-preview",
-            cluster_name=args.cluster_name,
-            principal_arn=entry.principal_arn,
-            policy_arn=f"arn:{args.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-            access_scope={"type": "cluster"},
-            opts=child,
-        )
+        cluster_admin(f"{name}-preview", args.cluster_name, args.preview_role_arn, args.partition, child)
         self.register_outputs({})
 
 
