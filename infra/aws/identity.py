@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.iam import irsa_trust, pod_identity_trust, read_prefix_policy, write_prefix_policy
+from infra.renames import renamed_from
 
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
@@ -101,10 +102,7 @@ class WeightsReader(_PrefixRole):
     oidc_provider: aws.iam.OpenIdConnectProvider | None  # IRSA: the cluster's one provider (the writer's too)
 
     def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
-        # Renamed from ServingIdentity: the alias keeps deployed stacks' URNs (no replacement).
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:aws:ServingIdentity")])
-        )
+        opts = renamed_from("llz:aws:ServingIdentity", opts)  # was ServingIdentity: same URNs, no replacement
         super().__init__("llz:aws:WeightsReader", name, None, opts)
         self.oidc_provider = None
         if args.mode == "irsa":

@@ -20,6 +20,7 @@ import pulumi
 from pulumi_azure_native import authorization, managedidentity
 
 from infra.azure.roles import STORAGE_BLOB_DATA_CONTRIBUTOR, STORAGE_BLOB_DATA_READER, grant
+from infra.renames import renamed_from
 
 AUDIENCE = "api://AzureADTokenExchange"
 _BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
@@ -123,10 +124,7 @@ class WeightsReader(pulumi.ComponentResource):
     reader: authorization.RoleAssignment
 
     def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
-        # Renamed from ServingIdentity: the alias keeps deployed stacks' URNs (no replacement).
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:azure:ServingIdentity")])
-        )
+        opts = renamed_from("llz:azure:ServingIdentity", opts)  # was ServingIdentity: same URNs, no replacement
         super().__init__("llz:azure:WeightsReader", name, None, opts)
         uami, self.federated_credential = _federated_identity(self, name, args)
         description = f"vLLM in {args.namespace}/{args.service_account} reads {args.weights_prefix}/ only"

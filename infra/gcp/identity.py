@@ -17,6 +17,8 @@ from typing import Literal
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.renames import renamed_from
+
 READER = "roles/storage.objectViewer"  # objects.get + objects.list: all vLLM's streamer needs
 WRITER = "roles/storage.objectUser"  # + objects.create/delete/update: the staging Job (prefix condition)
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
@@ -142,10 +144,7 @@ class WeightsReader(pulumi.ComponentResource):
     annotations: Mapping[str, pulumi.Input[str]]
 
     def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
-        # Renamed from WorkloadIdentity: the alias keeps deployed stacks' URNs (no replacement).
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="llz:gcp:WorkloadIdentity")])
-        )
+        opts = renamed_from("llz:gcp:WorkloadIdentity", opts)  # was WorkloadIdentity: same URNs, no replacement
         super().__init__("llz:gcp:WeightsReader", name, None, opts)
         condition = prefix_condition(args.bucket, args.prefix)
         self.bindings, self.annotations = _bind(self, name, args, READER, condition, "reader", "serving")
