@@ -70,6 +70,16 @@ _FROM_BOOTSTRAP = (
     "so they differ here)"
 )
 INTENDED_CHANGES: list[Intended] = [
+    *(
+        Intended(
+            "kubernetes:policy/v1:PodDisruptionBudget::llm-pdb",
+            path=f"inputs.spec.{field}",
+            stacks="*-dev",
+            why="one replica: the budget allows its eviction so managed node upgrades do not stall (GKE waits an hour, "
+            "an AKS pool goes Failed); a PDB's spec is mutable in policy/v1 and it selects pods, it owns none",
+        )
+        for field in ("minAvailable", "maxUnavailable")
+    ),
     Intended(
         "kubernetes:apps/v1:Deployment::llm",
         path="inputs.spec.template.spec.containers[0].image",

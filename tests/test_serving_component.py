@@ -339,8 +339,19 @@ def test_hpa_on_a_stack_with_a_replica_range():
 
 def test_pod_disruption_budget(serving):
     pdb = serving.one("PodDisruptionBudget")
-    assert pdb.get("spec.minAvailable") >= 1
     assert pdb.get("spec.selector.matchLabels") == serving.deployment.get("spec.selector.matchLabels")
+    assert pdb.get("spec.unhealthyPodEvictionPolicy") == "AlwaysAllow"
+
+
+@pytest.mark.parametrize(("low", "allowed"), [(1, 1), (2, 1), (3, 1), (4, 1)])
+def test_the_budget_always_allows_one_eviction_and_never_more(low, allowed):
+    """A drain proceeds at every replica count (a budget allowing none stalls managed node
+    upgrades), and from two replicas on one stays ready while it does."""
+    served = Serving.of(plan("gcp-dev", {"serving": {"replicas": {"min": low, "max": low + 1}}}))
+    spec = served.one("PodDisruptionBudget").get("spec")
+    evictable = spec["maxUnavailable"] if "maxUnavailable" in spec else low - spec["minAvailable"]
+    assert evictable == allowed
+    assert low - evictable >= (1 if low >= 2 else 0)
 
 
 def test_network_policy_default_deny_and_narrow_allows(serving, dev_stack):

@@ -183,35 +183,50 @@ def test_pre_stop_returns_at_once_when_idle(running):
     assert time.monotonic() - start < 10
 
 
-def _running_requests(running) -> float:
-    text = urllib.request.urlopen(f"{running.url}/metrics", timeout=5).read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("vllm:num_requests_running")
-    )
+def _stream_until_done(running: Running, started: threading.Event, finished: list[float]) -> None:
+    """One streamed 240-token generation: `started` is set on the first token (the request is
+    then running in the engine, whatever the metrics lag), the end time goes to `finished`."""
+    body = {
+        "model": running.served,
+        "prompt": "The landing zone",
+        "max_tokens": 240,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    req = urllib.request.Request(f"{running.url}/v1/completions", data=json.dumps(body).encode())
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {API_KEY}")
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        for line in resp:
+            if line.startswith(b"data:"):
+                started.set()
+    finished.append(time.monotonic())
 
 
 def test_pre_stop_waits_for_the_running_generation(running):
-    finished: dict[str, float] = {}
-
-    def generate() -> None:
-        running.complete(240)  # ignore_eos: the full 240 tokens, a few seconds on CPU
-        finished["at"] = time.monotonic()
-
-    worker = threading.Thread(target=generate)
-    worker.start()
-    # Start the drain the moment vLLM reports the request running (a fixed sleep raced a fast CPU:
-    # the 240 tokens were done before it ended, and the test proved nothing).
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not _running_requests(running):
-        time.sleep(0.005)
-    drain_started = time.monotonic()
-    done = _drain(running, deregister=0, budget=120)
-    drained_at = time.monotonic()
-    worker.join(120)
-    assert done.returncode == 0, done.stderr
-    assert "at" in finished, "the generation did not finish"
-    assert finished["at"] > drain_started, "the generation ended before preStop began: the test proves nothing"
-    assert drained_at >= finished["at"] - 0.1, "preStop returned while a request was still generating"
+    """The drain starts once every request has streamed its first token; the load grows until the
+    generation outlasts the drain's start by a second (CI CPUs differ by 10x: a fixed load was
+    either done before preStop began, proving nothing, or needlessly slow)."""
+    for concurrent in (4, 16, 48):
+        started = [threading.Event() for _ in range(concurrent)]
+        finished: list[float] = []
+        workers = [threading.Thread(target=_stream_until_done, args=(running, s, finished)) for s in started]
+        for w in workers:
+            w.start()
+        assert all(s.wait(120) for s in started), "a streamed request never produced a token"
+        drain_started = time.monotonic()
+        done = _drain(running, deregister=0, budget=120)
+        drained_at = time.monotonic()
+        for w in workers:
+            w.join(300)
+        assert done.returncode == 0, done.stderr
+        assert len(finished) == concurrent, "a generation did not finish"
+        if max(finished) - drain_started > 1.0:
+            assert drained_at >= max(finished) - 0.1, "preStop returned while a request was still generating"
+            return
+    pytest.fail(
+        "even 48 concurrent 240-token generations ended within 1 s of preStop starting: the test proves nothing"
+    )
 
 
 def test_pre_stop_gives_up_when_the_server_is_gone(running):

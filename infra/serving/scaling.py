@@ -48,10 +48,19 @@ def hpa_spec(serving: ServingConfig, deployment: pulumi.Input[str], scale_down_w
 
 
 def pdb_spec(serving: ServingConfig, selector: Mapping[str, str]) -> dict[str, Any]:
-    """Voluntary evictions (drains, upgrades, autoscaler) never take the last ready replica."""
-    return {
-        "minAvailable": max(1, serving.replicas.min - 1),
-        "selector": {"matchLabels": dict(selector)},
-        # A pod that is not ready serves nothing; letting it go cannot hurt and unblocks drains.
-        "unhealthyPodEvictionPolicy": "AlwaysAllow",
-    }
+    """Drains, upgrades and the autoscaler may take one replica at a time, never more.
+
+    With `replicas.min >= 2` one replica always stays ready. With one replica the budget still
+    allows that one eviction: a budget that allows none stalls every managed node upgrade (GKE
+    waits an hour on it, then evicts anyway; an AKS pool whose drain times out goes Failed, see
+    learn.microsoft.com "error-code-poddrainfailure"), so a single-replica stack takes a cold start
+    in its maintenance window instead. Zero-downtime upgrades need `serving.replicas.min >= 2`.
+    """
+    spec: dict[str, Any] = {"selector": {"matchLabels": dict(selector)}}
+    if serving.replicas.min >= 2:
+        spec["minAvailable"] = serving.replicas.min - 1
+    else:
+        spec["maxUnavailable"] = 1
+    # A pod that is not ready serves nothing; letting it go cannot hurt and unblocks drains.
+    spec["unhealthyPodEvictionPolicy"] = "AlwaysAllow"
+    return spec
