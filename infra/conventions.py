@@ -39,4 +39,9 @@ VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
 PULLER_IMAGE = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile
 NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
 
+# The serving pod's containers: the server, and the init container that pulls the weights (alert
+# rules select them by these names).
+SERVER_CONTAINER = "vllm"
+WEIGHTS_CONTAINER = "weights"
+
 SECRET = "[secret]"  # the plan's placeholder for a secret value (stack config or registered input)

@@ -65,6 +65,15 @@ def test_manifests_are_kubernetes_objects(tmp_path):
         assert doc["apiVersion"] and doc["metadata"]["name"]
 
 
+def test_manifests_carry_the_alert_rules_and_dashboard(tmp_path):
+    assert llz("plan", "--stack", "azure-dev", "--manifests", str(tmp_path)).returncode == 0
+    rules = yaml.safe_load((tmp_path / "observability" / "prometheus-rules.yaml").read_text())
+    assert [g["name"] for g in rules["groups"]] == ["llz-serving"]
+    assert all(r["labels"]["stack"] == "azure-dev" for r in rules["groups"][0]["rules"])
+    board = json.loads((tmp_path / "observability" / "grafana-dashboard.json").read_text())
+    assert board["uid"] == "llz-azure-dev" and board["panels"]
+
+
 def test_all_stacks(tmp_path):
     result = llz("plan", "--all", "--quiet", "--json", str(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -70,6 +70,12 @@ _FROM_BOOTSTRAP = (
     "so they differ here)"
 )
 INTENDED_CHANGES: list[Intended] = [
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path="inputs.spec.template.spec.containers[0].args",
+        why="structured request logs (JSON, request id and parameters, no prompt text) without probe/scrape access "
+        "lines (issue 18 item 5); a rolling update",
+    ),
     *(
         Intended(
             "kubernetes:policy/v1:PodDisruptionBudget::llm-pdb",

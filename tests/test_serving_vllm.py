@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.observability import signals
 from infra.serving import timings
 from tests.emulators import free_port
 from tests.harness import dev_plan
@@ -57,8 +58,8 @@ class Running:
         except urllib.error.HTTPError as e:
             return e.code
 
-    def complete(self, max_tokens: int) -> dict:
-        body = {"model": self.served, "prompt": "The landing zone", "max_tokens": max_tokens, "ignore_eos": True}
+    def complete(self, max_tokens: int, prompt: str = "The landing zone") -> dict:
+        body = {"model": self.served, "prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True}
         req = urllib.request.Request(f"{self.url}/v1/completions", data=json.dumps(body).encode())
         req.add_header("Content-Type", "application/json")
         req.add_header("Authorization", f"Bearer {API_KEY}")
@@ -227,6 +228,42 @@ def test_pre_stop_waits_for_the_running_generation(running):
     pytest.fail(
         "even 48 concurrent 240-token generations ended within 1 s of preStop starting: the test proves nothing"
     )
+
+
+def test_the_alert_dashboard_and_hpa_series_exist_in_a_real_scrape(running):
+    """What infra/observability and the HPA query is what this vLLM exports, with the labels they use."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    running.complete(4)
+    text = urllib.request.urlopen(f"{running.url}/metrics", timeout=30).read().decode()
+    labels: dict[str, list[dict[str, str]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels.setdefault(sample.name, []).append(sample.labels)
+    hpa_metric = Serving.of(dev_plan("aws-dev")).one("HorizontalPodAutoscaler").get("spec.metrics")[0]["pods"]
+    for name in [s.name for s in signals.VLLM] + [hpa_metric["metric"]["name"]]:
+        mine = [lab for lab in labels.get(name, []) if lab.get("model_name") == running.served]
+        assert mine, f"{name} with model_name={running.served} is not in vLLM's /metrics"
+    assert all("le" in lab for lab in labels[signals.TTFT.name] + labels[signals.LATENCY.name])
+    assert any("finished_reason" in lab for lab in labels[signals.REQUESTS.name])
+
+
+def test_request_logs_are_json_and_hold_no_prompt(running):
+    """The planned logging flags: one JSON line per request (id, parameters), never the prompt text,
+    and no access lines for the probes and the scraper."""
+    prompt = "confidential-prompt-7f3a"
+    running.complete(2, prompt=prompt)
+    running.get("/health")
+    urllib.request.urlopen(f"{running.url}/metrics", timeout=30).read()
+    time.sleep(1)  # the log handler flushes per line; give the engine's last lines a moment
+    lines = running.log.read_text().splitlines()
+    received = [json.loads(line) for line in lines if "Received request" in line]
+    assert received, "no request log line: --enable-log-requests did not take"
+    assert all("message" in entry and "levelname" in entry for entry in received)
+    access = [json.loads(line) for line in lines if '"/v1/completions' in line or "/v1/completions HTTP" in line]
+    assert access, "no JSON access line for the completion"
+    assert not [line for line in lines if "GET /health" in line or "GET /metrics" in line]
+    assert prompt not in "\n".join(lines)
 
 
 def test_pre_stop_gives_up_when_the_server_is_gone(running):

@@ -7,6 +7,7 @@ here; the README's config reference mirrors them. Rules that span sections are i
 from __future__ import annotations
 
 import ipaddress
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,8 @@ from infra.config.errors import key_error
 from infra.conventions import PULLER_IMAGE, SECRET, VLLM_IMAGE
 from infra.gcp.settings import GcpConfig
 from weights.source import REPO_PATTERN, HubSource, revision_problem
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
 class NetworkConfig(Section):
@@ -264,6 +267,9 @@ class ServingConfig(Section):
     # Non-root UID/GID for every container (> 10000: no host clash). The API takes int64 but admits
     # only 0..2^31-1 (k8s.io/apimachinery/pkg/util/validation: IsValidUserID, maxUserID = MaxInt32).
     run_as_user: int = Field(default=10001, ge=1, le=INT32_MAX)
+    # Request logs carry the request id and sampling parameters, never the prompt. True logs prompt
+    # text too (vLLM's DEBUG level: everything else at DEBUG as well); only where compliance allows.
+    log_prompts: bool = False
 
     @model_validator(mode="after")
     def _lb_needs_callers(self) -> ServingConfig:
@@ -276,6 +282,29 @@ class ServingConfig(Section):
                 "they become the load balancer's source ranges and the NetworkPolicy's ipBlocks",
             )
         return self
+
+
+class AlertsConfig(Section):
+    """Thresholds of the alert rules (infra/observability/alerts.py) and who hears of them."""
+
+    ttft_p95_seconds: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)  # SLO: p95 time to first token
+    latency_p95_seconds: float = Field(default=60.0, gt=0, le=86400, allow_inf_nan=False)  # SLO: p95 whole request
+    queue_minutes: int = Field(default=10, ge=1, le=1440)  # requests waiting and the queue growing this long
+    gpu_idle_minutes: int = Field(default=30, ge=5, le=1440)  # a running GPU node below gpuIdlePercent this long
+    gpu_idle_percent: int = Field(default=5, ge=1, le=100)
+    emails: tuple[str, ...] = Field(default=(), max_length=20)  # notification target (each cloud's email channel)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [e for e in v if not EMAIL.fullmatch(e)]
+        if bad:
+            raise ValueError(f"not an email address: {bad[0]!r}")
+        return v
+
+
+class ObservabilityConfig(Section):
+    alerts: AlertsConfig = AlertsConfig()
 
 
 class InsecureConfig(Section):
@@ -297,6 +326,7 @@ class StackConfig(Section):
     gpu: GpuPoolConfig
     model: ModelConfig
     serving: ServingConfig = ServingConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
     # Each cloud's own section; only the stack's cloud may be set (checks), and resolve fills it in.
     aws: AwsConfig | None = None
     gcp: GcpConfig | None = None

@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 
 from infra.config.schema import ModelConfig, ServingConfig
+from infra.conventions import SERVER_CONTAINER, WEIGHTS_CONTAINER
 from infra.platform import Platform
 from infra.serving import timings
 
@@ -94,6 +95,16 @@ def vllm_args(model: ModelConfig, serving: ServingConfig, gpus: int, source: pul
     ]  # fmt: skip
     if serving.load_format == "runai_streamer":
         args += ["--load-format", "runai_streamer"]
+    # Logs for the cluster's log service: JSON lines, one per request with its id and sampling
+    # parameters (vLLM logs prompt text only at DEBUG: vllm/entrypoints/serve/utils/request_logger.py),
+    # without the probes' and the scraper's access lines. Flags of vLLM's LoggingConfig / frontend args.
+    args += [
+        "--logging-config.formatter", "json",
+        "--enable-log-requests",
+        "--disable-access-log-for-endpoints", "/health,/metrics",
+    ]  # fmt: skip
+    if serving.log_prompts:
+        args += ["--log-level", "DEBUG"]
     return args
 
 
@@ -140,7 +151,7 @@ def pod_template(
         mounts.append({"name": "weights", "mountPath": "/models", "readOnly": True})
         init_containers.append(
             {
-                "name": "weights",
+                "name": WEIGHTS_CONTAINER,
                 "image": serving.puller_image,  # ENTRYPOINT llz
                 "imagePullPolicy": "IfNotPresent",
                 # A missing manifest (weights being staged) is waited for, not crash-looped on.
@@ -164,7 +175,7 @@ def pod_template(
 
     memory = serving.resources.memory
     vllm = {
-        "name": "vllm",
+        "name": SERVER_CONTAINER,
         "image": serving.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["vllm", "serve"],
