@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import typing
 from typing import TYPE_CHECKING, Literal
@@ -17,6 +18,56 @@ if TYPE_CHECKING:
 # How CI may reach the GKE API (cluster.apiAccess): the IP endpoint for apiAllowedCidrs, or the
 # IAM-authenticated DNS endpoint (the IP endpoint stays, restricted to apiAllowedCidrs).
 API_ACCESS = ("cidr", "dns")
+
+# A Google IAM member for a person, a group or a service account (cloud.google.com/iam/docs/
+# principal-identifiers): the kinds an admin can be. No domain:/allUsers: too broad for an admin.
+_MEMBER = r"^(user|group|serviceAccount):[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+Member = typing.Annotated[str, Field(pattern=_MEMBER)]
+# GKE: a maintenance window's occurrences last >= 4 h, and it must leave >= 48 h of maintenance
+# availability in any 32 days (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions).
+MIN_WINDOW = dt.timedelta(hours=4)
+MAX_EXCLUSIONS = 20  # "A cluster can have up to 20 maintenance exclusions" (ClusterMaintenancePolicyArgs docstring)
+_RFC3339_Z = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # GKE returns UTC: Z avoids a diff
+Utc = typing.Annotated[str, Field(pattern=_RFC3339_Z)]
+# RFC 5545 RRULE as GKE takes it, e.g. FREQ=WEEKLY;BYDAY=SA,SU or FREQ=DAILY.
+_RRULE = r"^FREQ=(DAILY|WEEKLY|MONTHLY)(;[A-Z]+=[A-Z0-9,+-]+)*$"
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+
+class MaintenanceWindow(Section):
+    """When GKE may upgrade: a recurring window (first occurrence start/end, RRULE recurrence)."""
+
+    # Default: Saturday and Sunday 02:00-08:00 UTC (12 h a week, 48+ h in any 32 days).
+    start: Utc = "2026-01-03T02:00:00Z"
+    end: Utc = "2026-01-03T08:00:00Z"
+    recurrence: str = Field(default="FREQ=WEEKLY;BYDAY=SA,SU", pattern=_RRULE)
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> MaintenanceWindow:
+        length = _utc(self.end) - _utc(self.start)
+        if length < MIN_WINDOW:
+            raise ValueError(f"end - start is {length}; GKE needs each window to last at least 4 hours")
+        return self
+
+
+class MaintenanceExclusion(Section):
+    """A period without upgrades (a launch, a freeze): GKE's maintenance exclusion."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    start: Utc
+    end: Utc
+    # NO_UPGRADES (at most 30 days), NO_MINOR_UPGRADES, NO_MINOR_OR_NODE_UPGRADES (pulumi-gcp
+    # ClusterMaintenancePolicyMaintenanceExclusionExclusionOptions.scope).
+    scope: Literal["NO_UPGRADES", "NO_MINOR_UPGRADES", "NO_MINOR_OR_NODE_UPGRADES"] = "NO_MINOR_OR_NODE_UPGRADES"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceExclusion:
+        if _utc(self.end) <= _utc(self.start):
+            raise ValueError(f"end ({self.end}) is not after start ({self.start})")
+        return self
 
 
 class GcpConfig(Section):
@@ -38,6 +89,16 @@ class GcpConfig(Section):
     node_zones: tuple[typing.Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")], ...] = ()  # () = GKE picks
     system_machine_type: str = Field(default="e2-standard-2", pattern=r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
     gpu_disk_gb: int | None = Field(default=None, ge=50, le=65536)  # None: sized from the model
+    # Who operates the cluster and the weights, from config only (never the caller): Google members
+    # (group:/user:/serviceAccount:) get GKE cluster and node-pool management + Kubernetes API
+    # access, and read/write on the weights bucket. The deployer is not derived or granted here.
+    admin_members: tuple[Member, ...] = ()
+    maintenance_window: MaintenanceWindow = MaintenanceWindow()
+    maintenance_exclusions: tuple[MaintenanceExclusion, ...] = Field(default=(), max_length=MAX_EXCLUSIONS)
+    # Workload Identity's pool is project-wide (<project>.svc.id.goog): any other GKE cluster in the
+    # project with a pod as serving.namespace/serviceAccount can read the weights. The project must
+    # be dedicated to this stack; true acknowledges that it is shared (never in prod).
+    insecure_shared_project: bool = False
 
     @field_validator("master_ipv4_cidr_block")
     @classmethod
@@ -68,7 +129,10 @@ def default() -> GcpConfig:
 
 
 def check(cfg: StackConfig) -> None:
-    """Cross-section checks: zones in the stack's region, secondary ranges disjoint from network.cidr."""
+    """Cross-section checks: zones in the stack's region, secondary ranges disjoint from network.cidr,
+    unique exclusion names, no shared project in prod, room for a rolling update in the GPU pool."""
+    from infra.config.checks import gpu_nodes_leave_room_for_rollout  # here: checks imports clouds
+
     assert cfg.gcp is not None
     for i, zone in enumerate(cfg.gcp.node_zones):
         if not zone.startswith(f"{cfg.region}-"):
@@ -78,3 +142,15 @@ def check(cfg: StackConfig) -> None:
             raise key_error(
                 f"gcp.{key}", str(net), f"overlaps network.cidr ({cfg.network.cidr}); pick a disjoint range"
             )
+    names = [e.name for e in cfg.gcp.maintenance_exclusions]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise key_error(f"gcp.maintenanceExclusions[{i}].name", name, "used twice; exclusion names are unique")
+    if cfg.gcp.insecure_shared_project and cfg.environment == "prod":
+        raise key_error(
+            "gcp.insecureSharedProject",
+            True,
+            "not allowed when environment=prod: give the stack its own project "
+            "(Workload Identity's pool is project-wide)",
+        )
+    gpu_nodes_leave_room_for_rollout(cfg)
