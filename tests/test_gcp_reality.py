@@ -70,6 +70,7 @@ def test_several_admin_members_each_get_the_same_access():
 def test_admin_members_must_be_google_members(bad):
     message = config_error("gcp-dev", {"gcp": {"adminMembers": [bad]}})
     assert message.startswith("llm-landing-zone:gcp.adminMembers[0]"), message
+    assert message.endswith("need a Google member: group:<email>, user:<email> or serviceAccount:<email>")
 
 
 # --- item 1 + 2: APIs ---------------------------------------------------------------------------------
@@ -152,7 +153,10 @@ def test_maintenance_window_and_exclusions_come_from_config(dev):
 @pytest.mark.parametrize(
     ("gcp", "key"),
     [
-        ({"maintenanceWindow": {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T04:00:00Z"}}, "maintenanceWindow"),
+        (
+            {"maintenanceWindow": {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T04:00:00Z"}},
+            "maintenanceWindow = ",  # "... at least 4 hours"
+        ),
         ({"maintenanceWindow": {"recurrence": "every sunday"}}, "maintenanceWindow.recurrence"),
         ({"maintenanceWindow": {"start": "2026-01-03 02:00"}}, "maintenanceWindow.start"),
         (
@@ -168,6 +172,20 @@ def test_maintenance_window_and_exclusions_come_from_config(dev):
             },
             "maintenanceExclusions[1].name",
         ),
+        (
+            {
+                "maintenanceExclusions": [
+                    {
+                        "name": "x",
+                        "start": "2026-12-01T00:00:00Z",
+                        "end": "2027-01-15T00:00:00Z",
+                        "scope": "NO_UPGRADES",
+                    }
+                ]
+            },
+            "maintenanceExclusions[0]",
+        ),
+        ({"maintenanceExclusions": [{"name": "x", "start": "2026-12-01T00:00:00Z"}]}, "maintenanceExclusions[0].end"),
     ],
 )
 def test_bad_maintenance_config_is_one_line(gcp, key):
@@ -248,3 +266,13 @@ def test_gcp_dev_pins_the_zones_that_offer_l4(dev):
 def test_every_node_zone_is_in_the_region():
     message = config_error("gcp-dev", {"gcp": {"nodeZones": ["us-central1-a", "us-east1-b"]}})
     assert message.startswith("llm-landing-zone:gcp.nodeZones[1] = 'us-east1-b': not a zone of region us-central1")
+
+
+def test_maintenance_limits_say_what_gke_needs():
+    short = {"maintenanceWindow": {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T05:59:59Z"}}
+    assert config_error("gcp-dev", {"gcp": short}).endswith("GKE needs each window to last at least 4 hours")
+    plan("gcp-dev", {"gcp": {"maintenanceWindow": {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T06:00:00Z"}}})
+    frozen = {"name": "freeze", "start": "2026-12-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"}
+    long_no_upgrades = {"maintenanceExclusions": [{**frozen, "scope": "NO_UPGRADES"}]}
+    assert "at most 30 days" in config_error("gcp-dev", {"gcp": long_no_upgrades})
+    plan("gcp-dev", {"gcp": {"maintenanceExclusions": [frozen]}})  # NO_MINOR_OR_NODE_UPGRADES may be longer

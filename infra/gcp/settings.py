@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 import typing
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from infra.config.base import Cidr, Section
 from infra.config.errors import key_error
@@ -21,11 +22,20 @@ API_ACCESS = ("cidr", "dns")
 
 # A Google IAM member for a person, a group or a service account (cloud.google.com/iam/docs/
 # principal-identifiers): the kinds an admin can be. No domain:/allUsers: too broad for an admin.
-_MEMBER = r"^(user|group|serviceAccount):[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
-Member = typing.Annotated[str, Field(pattern=_MEMBER)]
+_MEMBER = re.compile(r"(user|group|serviceAccount):[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def _member(v: str) -> str:
+    if not _MEMBER.fullmatch(v):
+        raise ValueError("need a Google member: group:<email>, user:<email> or serviceAccount:<email>")
+    return v
+
+
+Member = typing.Annotated[str, AfterValidator(_member)]
 # GKE: a maintenance window's occurrences last >= 4 h, and it must leave >= 48 h of maintenance
 # availability in any 32 days (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions).
 MIN_WINDOW = dt.timedelta(hours=4)
+NO_UPGRADES_MAX = dt.timedelta(days=30)  # GKE: "no upgrades" exclusions last up to 30 days (same docs page)
 MAX_EXCLUSIONS = 20  # "A cluster can have up to 20 maintenance exclusions" (ClusterMaintenancePolicyArgs docstring)
 _RFC3339_Z = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # GKE returns UTC: Z avoids a diff
 Utc = typing.Annotated[str, Field(pattern=_RFC3339_Z)]
@@ -67,6 +77,8 @@ class MaintenanceExclusion(Section):
     def _ordered(self) -> MaintenanceExclusion:
         if _utc(self.end) <= _utc(self.start):
             raise ValueError(f"end ({self.end}) is not after start ({self.start})")
+        if self.scope == "NO_UPGRADES" and _utc(self.end) - _utc(self.start) > NO_UPGRADES_MAX:
+            raise ValueError("a NO_UPGRADES exclusion lasts at most 30 days; use NO_MINOR_OR_NODE_UPGRADES for longer")
         return self
 
 
