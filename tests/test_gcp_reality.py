@@ -85,6 +85,16 @@ def test_image_streaming_has_its_api_and_role(dev):
     assert "roles/serviceusage.serviceUsageConsumer" in roles
 
 
+def test_image_projects_let_the_nodes_pull_and_stream_there():
+    p = plan("gcp-dev", {"gcp": {"imageProjects": ["shared-images-1"]}})
+    node_sa = p.one("gcp:serviceaccount/account:Account").outputs["member"]
+    there = sorted(g.get("role") for g in p.of_type(PROJECT_IAM) if g.get("project") == "shared-images-1")
+    assert there == ["roles/artifactregistry.reader", "roles/serviceusage.serviceUsageConsumer"]
+    assert {g.get("member") for g in p.of_type(PROJECT_IAM) if g.get("project") == "shared-images-1"} == {node_sa}
+    message = config_error("gcp-dev", {"gcp": {"imageProjects": ["my-llm-project"]}})
+    assert message.startswith("llm-landing-zone:gcp.imageProjects[0] = 'my-llm-project': ")
+
+
 def test_every_api_the_plan_uses_is_enabled_and_each_resource_waits_for_its_own(monkeypatch):
     invoked: list[str] = []
     real = gcp_fakes.invoke

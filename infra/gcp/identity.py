@@ -38,10 +38,15 @@ ADMIN_BUCKET_ROLE = WRITER
 GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
 
 
+# In a project that only holds images: pull them, and stream them.
+IMAGE_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/serviceusage.serviceUsageConsumer")
+
+
 @dataclass(frozen=True)
 class NodeIdentityArgs:
     project: str
     account_id: str
+    image_projects: tuple[str, ...] = ()  # gcp.imageProjects
 
 
 class NodeIdentity(pulumi.ComponentResource):
@@ -68,6 +73,17 @@ class NodeIdentity(pulumi.ComponentResource):
                 opts=child,
             )
             for role in NODE_ROLES
+        ]
+        self.grants += [
+            gcp.projects.IAMMember(
+                f"{name}-{project}-{role.rsplit('/', 1)[1]}",
+                project=project,
+                role=role,
+                member=self.account.member,
+                opts=child,
+            )
+            for project in args.image_projects
+            for role in IMAGE_PROJECT_ROLES
         ]
         self.email = self.account.email
         self.register_outputs({"email": self.email})

@@ -105,7 +105,11 @@ def build(cfg: StackConfig) -> Platform:
         ),
         on_gcp,
     )
-    nodes = NodeIdentity("nodes", NodeIdentityArgs(project, gcp_name("llz", stack, "nodes", limit=30)), on_gcp)
+    nodes = NodeIdentity(
+        "nodes",
+        NodeIdentityArgs(project, gcp_name("llz", stack, "nodes", limit=30), gcp_cfg.image_projects),
+        on_gcp,
+    )
     cluster = Cluster(
         "gke",
         ClusterArgs(

@@ -105,6 +105,10 @@ class GcpConfig(Section):
     # (group:/user:/serviceAccount:) get GKE cluster and node-pool management + Kubernetes API
     # access, and read/write on the weights bucket. The deployer is not derived or granted here.
     admin_members: tuple[Member, ...] = ()
+    # Other projects whose Artifact Registry holds the node images (serving.image, pullerImage):
+    # the node SA gets artifactregistry.reader and serviceusage.serviceUsageConsumer there too
+    # (image streaming: "in the project that hosts the container images", GKE image-streaming docs).
+    image_projects: tuple[typing.Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")], ...] = ()
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
     maintenance_exclusions: tuple[MaintenanceExclusion, ...] = Field(default=(), max_length=MAX_EXCLUSIONS)
     # Workload Identity's pool is project-wide (<project>.svc.id.goog): any other GKE cluster in the
@@ -154,6 +158,9 @@ def check(cfg: StackConfig) -> None:
             raise key_error(
                 f"gcp.{key}", str(net), f"overlaps network.cidr ({cfg.network.cidr}); pick a disjoint range"
             )
+    for i, other in enumerate(cfg.gcp.image_projects):
+        if other == cfg.gcp.project or other in cfg.gcp.image_projects[:i]:
+            raise key_error(f"gcp.imageProjects[{i}]", other, "listed twice or is gcp.project itself (always granted)")
     names = [e.name for e in cfg.gcp.maintenance_exclusions]
     for i, name in enumerate(names):
         if name in names[:i]:
