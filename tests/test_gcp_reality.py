@@ -168,6 +168,7 @@ def test_maintenance_window_and_exclusions_come_from_config(dev):
             "maintenanceWindow = ",  # "... at least 4 hours"
         ),
         ({"maintenanceWindow": {"recurrence": "every sunday"}}, "maintenanceWindow.recurrence"),
+        ({"maintenanceWindow": {"recurrence": "FREQ=DAILY;INTERVAL=0"}}, "maintenanceWindow = "),
         ({"maintenanceWindow": {"start": "2026-01-03 02:00"}}, "maintenanceWindow.start"),
         (
             {"maintenanceExclusions": [{"name": "x", "start": "2026-12-20T00:00:00Z", "end": "2026-12-10T00:00:00Z"}]},
@@ -281,7 +282,13 @@ def test_every_node_zone_is_in_the_region():
 def test_maintenance_limits_say_what_gke_needs():
     short = {"maintenanceWindow": {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T05:59:59Z"}}
     assert config_error("gcp-dev", {"gcp": short}).endswith("GKE needs each window to last at least 4 hours")
-    plan("gcp-dev", {"gcp": {"maintenanceWindow": {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T06:00:00Z"}}})
+    four_hours = {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T06:00:00Z", "recurrence": "FREQ=DAILY"}
+    plan("gcp-dev", {"gcp": {"maintenanceWindow": four_hours}})
+    weekly_once = {"start": "2026-01-03T02:00:00Z", "end": "2026-01-03T08:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=SU"}
+    assert "at least 48 hours of maintenance windows in any 32 days" in config_error(
+        "gcp-dev", {"gcp": {"maintenanceWindow": weekly_once}}
+    )  # 4 x 6 h = 24 h
+    plan("gcp-dev", {"gcp": {"maintenanceWindow": {**weekly_once, "end": "2026-01-03T14:00:00Z"}}})  # 4 x 12 h
     frozen = {"name": "freeze", "start": "2026-12-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"}
     long_no_upgrades = {"maintenanceExclusions": [{**frozen, "scope": "NO_UPGRADES"}]}
     assert "at most 30 days" in config_error("gcp-dev", {"gcp": long_no_upgrades})

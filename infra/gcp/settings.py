@@ -43,6 +43,25 @@ Utc = typing.Annotated[str, Field(pattern=_RFC3339_Z)]
 _RRULE = r"^FREQ=(DAILY|WEEKLY|MONTHLY)(;[A-Z]+=[A-Z0-9,+-]+)*$"
 
 
+MIN_AVAILABLE_32_DAYS = dt.timedelta(hours=48)
+
+
+def _occurrences_in_32_days(rrule: str) -> int:
+    """The fewest occurrences of a DAILY / WEEKLY(;BYDAY=..) / MONTHLY rule in any 32 days (other
+    parts, e.g. INTERVAL, are left to GKE: this is a floor check, not an RRULE engine)."""
+    parts = dict(p.split("=", 1) for p in rrule.split(";"))
+    text = parts.get("INTERVAL", "1")
+    interval = int(text) if text.isdigit() and len(text) < 6 else 0
+    if interval < 1:
+        raise ValueError(f"INTERVAL={text} is not a positive number")
+    if parts["FREQ"] == "DAILY":
+        return 32 // interval
+    if parts["FREQ"] == "WEEKLY":
+        days = len(parts["BYDAY"].split(",")) if "BYDAY" in parts else 1
+        return days * (4 // interval)
+    return 1 if interval == 1 else 0
+
+
 def _utc(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
@@ -60,6 +79,12 @@ class MaintenanceWindow(Section):
         length = _utc(self.end) - _utc(self.start)
         if length < MIN_WINDOW:
             raise ValueError(f"end - start is {length}; GKE needs each window to last at least 4 hours")
+        available = length * _occurrences_in_32_days(self.recurrence)
+        if available < MIN_AVAILABLE_32_DAYS:
+            raise ValueError(
+                f"{self.recurrence} with {length} windows gives {available.total_seconds() / 3600:g} h in 32 days; "
+                "GKE needs at least 48 hours of maintenance windows in any 32 days"
+            )
         return self
 
 
