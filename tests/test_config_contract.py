@@ -449,6 +449,9 @@ LARGEST = {
         "resources": {"cpu": str(CPU_MAX), "memory": "64Ti"},
     },
 }
+# GCP checks that gpu.maxNodes leaves room for a rollout's surge replica (infra/gcp/settings.check):
+# at replicas.max = INT32_MAX one replica per node cannot fit, eight per node (8 x L4) can.
+LARGEST_GPU = {"gcp-dev": {"instanceType": "g2-standard-96"}}
 INT32_FIELDS = {"replicas", "minReplicas", "maxReplicas", "minAvailable", "runAsUser", "runAsGroup", "fsGroup"}
 INT32_FIELDS |= {"failureThreshold", "periodSeconds", "timeoutSeconds", "containerPort", "port", "targetPort"}
 
@@ -462,8 +465,9 @@ def _numbers(node: Any, key: str = "") -> list[tuple[str, int]]:
 
 
 def test_the_largest_accepted_values_plan_and_fit_their_fields(dev_stack):
-    assert len(parse(dev_stack, LARGEST).model.weights_prefix) == WEIGHTS_PREFIX_MAX
-    planned = plan(dev_stack, LARGEST)
+    largest = {**LARGEST, "gpu": {**LARGEST["gpu"], **LARGEST_GPU.get(dev_stack, {})}}
+    assert len(parse(dev_stack, largest).model.weights_prefix) == WEIGHTS_PREFIX_MAX
+    planned = plan(dev_stack, largest)
     assert planned.errors == []
     numbers = [n for obj in render.manifests(planned) for n in _numbers(obj)]
     assert ("replicas", INT32_MAX) in numbers and ("runAsUser", INT32_MAX) in numbers

@@ -69,7 +69,115 @@ _FROM_BOOTSTRAP = (
     "`pulumi state move` the real ids are unchanged (the plan's fake ids are derived from the stack name, "
     "so they differ here)"
 )
+# --- gcp-dev: what a real GKE deploy needs (issue 14, issue 12 item 4) ---
+_GKE_REALITY = "issue 14 (GCP reality)"
+_GCP_CHANGES: list[Intended] = [
+    Intended(
+        "gcp:container/cluster:Cluster::gke-cluster",
+        path="inputs.maintenancePolicy",
+        old=ABSENT,
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 4: a maintenance window and exclusions from gcp.maintenance*; maintenance_policy "
+        "is updated in place (SetMaintenancePolicy), never ForceNew",
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::gke-system",
+        path="inputs.initialNodeCount",
+        old=ABSENT,
+        new=1,
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 3: new system pools start at their per-zone minimum. initial_node_count is "
+        "ForceNew, so the pool ignores changes to it (next entry): a live pool keeps its state and is not replaced",
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::gke-system",
+        path="ignoreChanges",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 3: ignoreChanges initialNodeCount is what keeps the live system pool from a replacement",
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::*",
+        path="inputs.nodeLocations",
+        old=ABSENT,
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 7: gcp-dev pins us-central1-a/b/c, which offer L4; node_locations is updated in "
+        "place (terraform-provider-google resource_container_node_pool.go: HasChange(node_locations) -> "
+        "UpdateNodePoolRequest.Locations)",
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::gpu-pool",
+        path="inputs.autoscaling.totalMaxNodeCount",
+        old=2,
+        new=3,
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 4: room for the rolling update's surge replica at replicas.max=2; autoscaling "
+        "limits update in place",
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::gpu-pool",
+        path="inputs.upgradeSettings.*",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 4: SURGE 1/0 (a new GPU node before the old one drains); upgrade_settings update in place",
+    ),
+    Intended(
+        "gcp:container/nodePool:NodePool::gpu-pool",
+        path="inputs.nodeConfig.bootDiskKmsKey",
+        old=ABSENT,
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 6: GPU boot disks (the decrypted weights) under the stack's CMEK key. The ONE "
+        "intended replacement: boot_disk_kms_key is ForceNew, and the pool is auto-named, so Pulumi creates the "
+        "new pool before deleting the old (create-before-delete); the pool scales from zero, serving restarts "
+        "once on the new pool (docs/gcp.md, 'Upgrading a live gcp stack')",
+    ),
+    Intended(
+        "gcp:compute/subnetwork:Subnetwork::net-nodes",
+        path="inputs.logConfig",
+        old=ABSENT,
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 6: VPC flow logs; a subnetwork's log_config updates in place",
+    ),
+    Intended(
+        "gcp:storage/bucketIAMMember:BucketIAMMember::serving-identity-reader",
+        path="inputs.condition.expression",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 5: listing scoped to '<prefix>/'. An IAM member's condition is ForceNew: Pulumi "
+        "adds the new conditional binding before removing the old one (create-before-delete), so reads never lapse",
+    ),
+]
+_GCP_NEW: list[Intended] = [
+    Intended(
+        "llz:gcp:Services::apis-enabled", stacks="gcp-dev", why=f"{_GKE_REALITY} item 2: the stack enables its APIs"
+    ),
+    Intended(
+        "gcp:projects/service:Service::apis-enabled-*",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} items 1-2: one projects.Service per API (disable_on_destroy false): enabling an "
+        "already enabled API is a no-op",
+    ),
+    Intended(
+        "gcp:projects/iAMMember:IAMMember::nodes-serviceusage.serviceUsageConsumer",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 1: image streaming with a custom node service account",
+    ),
+    Intended(
+        "gcp:kms/*::kms-node-disks*",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 6: the GPU boot-disk key and the Compute Engine agent's grant on it",
+    ),
+    Intended(
+        "gcp:projects/iAMAuditConfig:IAMAuditConfig::storage-audit-logs",
+        stacks="gcp-dev",
+        why=f"{_GKE_REALITY} item 6: Cloud Storage Data Access audit logs",
+    ),
+    Intended("llz:gcp:AdminAccess::admins", stacks="gcp-dev", why="gcp.adminMembers (issue 12 item 4)"),
+    Intended(
+        "gcp:*::admins-*",
+        stacks="gcp-dev",
+        why="issue 12 item 4: the admins' cluster and bucket access from gcp.adminMembers, never from the caller",
+    ),
+]
 INTENDED_CHANGES: list[Intended] = [
+    *_GCP_CHANGES,
     Intended(
         "kubernetes:apps/v1:Deployment::llm",
         path="inputs.spec.template.spec.containers[0].args",
@@ -238,6 +346,7 @@ INTENDED_CHANGES: list[Intended] = [
 ]
 # Resources added on purpose (`type::name` of the new resource).
 INTENDED_NEW: list[Intended] = [
+    *_GCP_NEW,
     Intended(
         "aws:eks/access*:*::eks-deployer",
         why="the deployer's cluster-admin access entry from aws.deployerRoleArn (issue 12 item 4); on a live cluster "

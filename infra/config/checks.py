@@ -148,6 +148,26 @@ def api_access_fits_cloud(cfg: StackConfig) -> None:
         )
 
 
+def gpu_nodes_leave_room_for_rollout(cfg: StackConfig) -> None:
+    """The serving Deployment rolls out with maxSurge 1 / maxUnavailable 0 (infra/serving): at
+    serving.replicas.max it needs one more replica's GPUs, else the surge pod stays Pending and the
+    rollout stalls. It applies to every cloud; GCP runs it from its settings.check (gcp-dev has the
+    room), and the other clouds' stacks (replicas.max == gpu.maxNodes today) need one more node
+    before it can join RULES. With instanceType auto the type is chosen after the checks: not checked."""
+    if cfg.gpu.instance_type == fit.AUTO:
+        return
+    per_node = max(1, cfg.gpu_instance.gpus // cfg.model.tensor_parallel_size)
+    replicas = cfg.serving.replicas.max + 1  # the surge pod
+    needed = -(-replicas // per_node)
+    if cfg.gpu.max_nodes < needed:
+        raise key_error(
+            "gpu.maxNodes",
+            cfg.gpu.max_nodes,
+            f"a rolling update at serving.replicas.max={cfg.serving.replicas.max} adds one surge replica, which "
+            f"needs {needed} node(s) of {cfg.gpu_instance.name}; set gpu.maxNodes >= {needed} or lower replicas.max",
+        )
+
+
 def cloud_checks(cfg: StackConfig) -> None:
     clouds.part(cfg.cloud, "settings").check(cfg)
 

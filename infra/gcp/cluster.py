@@ -59,6 +59,8 @@ class ClusterArgs:
     node_zones: Sequence[str]
     deletion_protection: bool
     dns_endpoint: bool = False  # cluster.apiAccess: dns
+    # gcp.maintenanceWindow / gcp.maintenanceExclusions, as pulumi-gcp ClusterMaintenancePolicy.
+    maintenance_policy: dict[str, Any] | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -92,6 +94,7 @@ class Cluster(pulumi.ComponentResource):
             },
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             control_plane_endpoints_config=_endpoints(args.dns_endpoint),
+            maintenance_policy=args.maintenance_policy,
             workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
             database_encryption={"state": "ENCRYPTED", "key_name": args.secrets_key},
             release_channel={"channel": args.release_channel},
@@ -115,6 +118,9 @@ class Cluster(pulumi.ComponentResource):
             cluster=self.cluster.name,
             location=args.region,
             node_locations=list(args.node_zones) or None,
+            # Start at the minimum (per zone, like min_node_count) so kube-system has nodes once the
+            # default pool is gone, instead of waiting for a scale-up (issue 14 item 3).
+            initial_node_count=SYSTEM_MIN_PER_ZONE,
             autoscaling={"min_node_count": SYSTEM_MIN_PER_ZONE, "max_node_count": SYSTEM_MAX_PER_ZONE},
             management={"auto_repair": True, "auto_upgrade": True},
             upgrade_settings={"max_surge": 1, "max_unavailable": 0},
@@ -125,7 +131,9 @@ class Cluster(pulumi.ComponentResource):
                 disk_size_gb=50,
                 disk_type="pd-balanced",
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            # initial_node_count is create-only (ForceNew in the provider): a live pool created
+            # without it, and any later autoscaled size, must never replace the pool.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
         )
         self.dns_endpoint = self.cluster.control_plane_endpoints_config.apply(_dns_name)
         self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})
@@ -150,3 +158,21 @@ def _endpoints(dns: bool) -> dict[str, Any] | None:
 def _dns_name(config: Any) -> str | None:
     dns = getattr(config, "dns_endpoint_config", None) if config else None
     return dns.endpoint if dns and dns.allow_external_traffic else None
+
+
+def maintenance_policy(window: Any, exclusions: Sequence[Any]) -> dict[str, Any]:
+    """gcp.maintenanceWindow (a recurring window) and gcp.maintenanceExclusions as the cluster's
+    maintenance_policy (pulumi-gcp ClusterMaintenancePolicyRecurringWindow: start_time, end_time,
+    recurrence; MaintenanceExclusion: exclusion_name, start_time, end_time, exclusion_options.scope)."""
+    return {
+        "recurring_window": {"start_time": window.start, "end_time": window.end, "recurrence": window.recurrence},
+        "maintenance_exclusions": [
+            {
+                "exclusion_name": e.name,
+                "start_time": e.start,
+                "end_time": e.end,
+                "exclusion_options": {"scope": e.scope},
+            }
+            for e in exclusions
+        ],
+    }

@@ -2,7 +2,9 @@
 
 GKE installs the NVIDIA driver (`gpu_driver_version`) and runs the device plugin itself, so
 nothing is deployed into the cluster for GPUs. Image streaming (GCFS) starts containers before
-their image is fully pulled, which shortens cold starts for images in Artifact Registry.
+their image is fully pulled, which shortens cold starts for images in Artifact Registry (it needs
+the Container File System API and serviceUsageConsumer on the node SA: infra/gcp/apis.py,
+identity.py). Boot disks are encrypted with the stack's node-disk key.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pulumi_gcp as gcp
 from infra.conventions import GPU_POOL, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from infra.gcp.cluster import node_config
 
+UPGRADE = {"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0}
 GPU_TAINT = {"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}
 
 
@@ -33,6 +36,8 @@ class GpuPoolArgs:
     max_nodes: int
     disk_gb: int
     service_account: pulumi.Input[str]
+    boot_disk_key: pulumi.Input[str]  # CMEK for the boot disk: the decrypted weights and images sit there
+    key_grant: pulumi.Resource  # the Compute Engine agent's grant on boot_disk_key (checked at create)
 
 
 class GpuPool(pulumi.ComponentResource):
@@ -52,8 +57,11 @@ class GpuPool(pulumi.ComponentResource):
                 "location_policy": "ANY",  # any zone with capacity; fewer spot preemptions
             },
             management={"auto_repair": True, "auto_upgrade": True},
-            # No surge node: a second GPU node may exceed the GPU quota, so replace in place.
-            upgrade_settings={"max_surge": 0, "max_unavailable": 1},
+            # Surge: the new node (driver installed, image streaming warm) exists before the old one
+            # drains, so the evicted replica restarts at once instead of waiting for a scale-up; the
+            # GPU quota must cover gpu.maxNodes + 1 (docs/gcp.md). Strategy/max_surge/max_unavailable:
+            # pulumi-gcp NodePoolUpgradeSettings ("SURGE" is the default strategy, made explicit).
+            upgrade_settings=UPGRADE,
             node_config=node_config(
                 args.service_account,
                 GPU_POOL,
@@ -68,10 +76,11 @@ class GpuPool(pulumi.ComponentResource):
                 spot=args.spot,
                 disk_size_gb=args.disk_gb,
                 disk_type="pd-balanced",
+                boot_disk_kms_key=args.boot_disk_key,
                 gcfs_config={"enabled": True},
                 gvnic={"enabled": True},
                 taints=[GPU_TAINT],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.key_grant]),
         )
         self.register_outputs({"name": self.pool.name})

@@ -21,14 +21,32 @@ from infra.renames import renamed_from
 
 READER = "roles/storage.objectViewer"  # objects.get + objects.list: all vLLM's streamer needs
 WRITER = "roles/storage.objectUser"  # + objects.create/delete/update: the staging Job (prefix condition)
-NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+# serviceUsageConsumer: image streaming with a custom node SA (cloud.google.com/kubernetes-engine/
+# docs/how-to/image-streaming#requirements; terraform-google-kubernetes-engine#2251, PR #2262).
+NODE_ROLES = (
+    "roles/container.defaultNodeServiceAccount",
+    "roles/artifactregistry.reader",
+    "roles/serviceusage.serviceUsageConsumer",
+)
+# gcp.adminMembers: operate the cluster (node pools, upgrades, maintenance: clusterAdmin) and its
+# Kubernetes objects (developer: everything but RBAC and IAM changes), not roles/container.admin;
+# GKE grants these at project level only ("Lowest-level resources where you can grant this role:
+# Project", cloud.google.com/kubernetes-engine/docs/how-to/iam). On the bucket: objectUser (read,
+# list, write, delete objects; no bucket or IAM changes) to inspect and push weights.
+ADMIN_PROJECT_ROLES = ("roles/container.clusterAdmin", "roles/container.developer")
+ADMIN_BUCKET_ROLE = WRITER
 GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
+
+
+# In a project that only holds images: pull them, and stream them.
+IMAGE_PROJECT_ROLES = ("roles/artifactregistry.reader", "roles/serviceusage.serviceUsageConsumer")
 
 
 @dataclass(frozen=True)
 class NodeIdentityArgs:
     project: str
     account_id: str
+    image_projects: tuple[str, ...] = ()  # gcp.imageProjects
 
 
 class NodeIdentity(pulumi.ComponentResource):
@@ -55,6 +73,17 @@ class NodeIdentity(pulumi.ComponentResource):
                 opts=child,
             )
             for role in NODE_ROLES
+        ]
+        self.grants += [
+            gcp.projects.IAMMember(
+                f"{name}-{project}-{role.rsplit('/', 1)[1]}",
+                project=project,
+                role=role,
+                member=self.account.member,
+                opts=child,
+            )
+            for project in args.image_projects
+            for role in IMAGE_PROJECT_ROLES
         ]
         self.email = self.account.email
         self.register_outputs({"email": self.email})
@@ -83,19 +112,15 @@ def principal(project_number: pulumi.Input[str], project_id: str, namespace: str
 
 
 def prefix_condition(
-    bucket: pulumi.Input[str],
-    prefix: str,
-    list_prefix: str | None = None,
-    title: str = "model-prefix-only",
+    bucket: pulumi.Input[str], prefix: str, title: str = "model-prefix-only"
 ) -> pulumi.Output[dict[str, str]]:
-    """IAM condition: objects under `prefix/` only, and listings only with a prefix inside `list_prefix`
-    (default `prefix`; the writer passes `prefix/`, so `models/x` cannot list `models/x-other`)."""
-    listed = prefix if list_prefix is None else list_prefix
+    """IAM condition: objects under `prefix/` only, and listings only with a prefix inside `prefix/`
+    (the trailing `/`: `models/x` must not list `models/x-other/...`, issue 14 item 5)."""
     expression = pulumi.Output.concat(
         'resource.name.startsWith("projects/_/buckets/',
         bucket,
         f'/objects/{prefix}/") || ',
-        f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{listed}")',
+        f'api.getAttribute("storage.googleapis.com/objectListPrefix", "").startsWith("{prefix}/")',
     )
     verb = "read" if title == "model-prefix-only" else "write"
     return expression.apply(lambda e: {"title": title, "description": f"{verb} {prefix}/ only", "expression": e})
@@ -164,8 +189,41 @@ class WeightsWriter(pulumi.ComponentResource):
     def __init__(self, name: str, args: WeightsReaderArgs, opts: pulumi.ResourceOptions | None = None):
         # `args`: the reader's facts with the staging Job's KSA and its own GSA id.
         super().__init__("llz:gcp:WeightsWriter", name, None, opts)
-        condition = prefix_condition(
-            args.bucket, args.prefix, list_prefix=f"{args.prefix}/", title="model-prefix-write"
-        )
+        condition = prefix_condition(args.bucket, args.prefix, title="model-prefix-write")
         self.bindings, self.annotations = _bind(self, name, args, WRITER, condition, "writer", "weights stager")
         self.register_outputs({"mode": args.mode})
+
+
+@dataclass(frozen=True)
+class AdminAccessArgs:
+    project: str
+    members: tuple[str, ...]  # gcp.adminMembers, validated Google members
+    bucket: pulumi.Input[str]
+
+
+class AdminAccess(pulumi.ComponentResource):
+    """What gcp.adminMembers may do, from config only: nothing here depends on who runs `pulumi up`."""
+
+    grants: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: AdminAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:AdminAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.grants = []
+        for i, member in enumerate(args.members):
+            for role in ADMIN_PROJECT_ROLES:
+                self.grants.append(
+                    gcp.projects.IAMMember(
+                        f"{name}-{i}-{role.rsplit('.', 1)[1]}",
+                        project=args.project,
+                        role=role,
+                        member=member,
+                        opts=child,
+                    )
+                )
+            self.grants.append(
+                gcp.storage.BucketIAMMember(
+                    f"{name}-{i}-weights", bucket=args.bucket, role=ADMIN_BUCKET_ROLE, member=member, opts=child
+                )
+            )
+        self.register_outputs({"members": list(args.members)})

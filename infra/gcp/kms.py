@@ -1,4 +1,5 @@
-"""Customer-managed keys: one for the weights bucket (CMEK), one for GKE secrets encryption.
+"""Customer-managed keys: one for the weights bucket (CMEK), one for GKE secrets encryption, one for
+the GPU nodes' boot disks (where the decrypted weights and the image cache sit).
 
 Each Google service agent gets encrypt/decrypt on exactly its key, and the bucket and the cluster
 wait for those grants: creating a CMEK bucket or an encrypted cluster before the agent may use the
@@ -20,7 +21,7 @@ ROTATION = "7776000s"  # 90 days
 class KeysArgs:
     location: str  # the region: a regional bucket and a regional cluster need keys in that region
     gcs_agent_email: pulumi.Input[str]  # from storage.get_project_service_account
-    project_number: pulumi.Input[str]  # the GKE service agent is service-<NUMBER>@container-engine-robot
+    project_number: pulumi.Input[str]  # service agents: service-<NUMBER>@container-engine-robot / @compute-system
     deletion_protection: bool
 
 
@@ -29,6 +30,8 @@ class Keys(pulumi.ComponentResource):
     cluster_key: gcp.kms.CryptoKey
     bucket_grant: gcp.kms.CryptoKeyIAMMember
     cluster_grant: gcp.kms.CryptoKeyIAMMember
+    node_key: gcp.kms.CryptoKey
+    node_grant: gcp.kms.CryptoKeyIAMMember
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:gcp:Keys", name, None, opts)
@@ -59,4 +62,10 @@ class Keys(pulumi.ComponentResource):
             "service-", args.project_number, "@container-engine-robot.iam.gserviceaccount.com"
         )
         self.cluster_key, self.cluster_grant = key("gke-secrets", gke_agent)
-        self.register_outputs({"bucketKey": self.bucket_key.id, "clusterKey": self.cluster_key.id})
+        # CMEK boot disks: Compute Engine creates the disks, so its service agent needs the key
+        # (cloud.google.com/kubernetes-engine/docs/how-to/using-cmek#grant_permission).
+        compute_agent = pulumi.Output.concat("service-", args.project_number, "@compute-system.iam.gserviceaccount.com")
+        self.node_key, self.node_grant = key("node-disks", compute_agent)
+        self.register_outputs(
+            {"bucketKey": self.bucket_key.id, "clusterKey": self.cluster_key.id, "nodeKey": self.node_key.id}
+        )

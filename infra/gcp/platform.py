@@ -2,10 +2,12 @@
 Workload Identity.
 
 `build(cfg)` registers, with one explicit `gcp.Provider`:
+  Services (every API the stack uses; each resource waits for its own) ->
   Network (VPC, subnet with PGA + pods/services ranges, optional Cloud NAT) ->
   GoogleApis (private.googleapis.com route + DNS) -> Keys (KMS ring, bucket and GKE-secrets keys,
   service-agent grants) -> NodeIdentity (least-privilege node SA) -> Cluster (private GKE + system
-  pool) -> GpuPool -> WeightsBucket -> WeightsReader (bucket read on the model prefix),
+  pool) -> GpuPool -> WeightsBucket -> WeightsReader (bucket read on the model prefix) ->
+  AdminAccess (gcp.adminMembers) and Cloud Storage Data Access audit logs,
 and returns the `Platform` the serving component deploys onto.
 """
 
@@ -21,11 +23,20 @@ import pulumi_gcp as gcp
 from infra.config.schema import StackConfig
 from infra.conventions import GPU_POOL, pool_labels, stager_service_account, tags
 from infra.fit import gpu_node_disk_gb
+from infra.gcp import apis as gcp_apis
 from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
-from infra.gcp.cluster import Cluster, ClusterArgs
+from infra.gcp.cluster import Cluster, ClusterArgs, maintenance_policy
 from infra.gcp.endpoints import GoogleApis, GoogleApisArgs
 from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs
-from infra.gcp.identity import NodeIdentity, NodeIdentityArgs, WeightsReader, WeightsReaderArgs, WeightsWriter
+from infra.gcp.identity import (
+    AdminAccess,
+    AdminAccessArgs,
+    NodeIdentity,
+    NodeIdentityArgs,
+    WeightsReader,
+    WeightsReaderArgs,
+    WeightsWriter,
+)
 from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.kube import cluster_provider, exec_kubeconfig
@@ -58,11 +69,19 @@ def build(cfg: StackConfig) -> Platform:
     gcp_cfg, stack, project = cfg.gcp, pulumi.get_stack(), cfg.gcp.project
     labels = tags(gcp_name(stack, limit=63))  # label values: lower-case, digits, - and _, <= 63
     provider = gcp.Provider("gcp", project=project, region=cfg.region, default_labels=labels)
-    on_gcp = pulumi.ResourceOptions(provider=provider)
-    invoke = pulumi.InvokeOutputOptions(provider=provider)
+    uses_dns = gcp_cfg.google_apis != "default"
+    services = gcp_apis.Services(
+        "apis-enabled", project, gcp_apis.required(uses_dns), pulumi.ResourceOptions(provider=provider)
+    )
+    # Every resource below (components and their children) waits for the Service of its own API.
+    on_gcp = pulumi.ResourceOptions(provider=provider, transformations=[services.needs_api])
 
-    project_number = gcp.organizations.get_project_output(project_id=project, opts=invoke).number
-    gcs_agent = gcp.storage.get_project_service_account_output(project=project, opts=invoke).email_address
+    project_number = gcp.organizations.get_project_output(
+        project_id=project, opts=services.invoke_opts(provider, "organizations")
+    ).number
+    gcs_agent = gcp.storage.get_project_service_account_output(
+        project=project, opts=services.invoke_opts(provider, "storage")
+    ).email_address
 
     network = Network(
         "net",
@@ -86,7 +105,11 @@ def build(cfg: StackConfig) -> Platform:
         ),
         on_gcp,
     )
-    nodes = NodeIdentity("nodes", NodeIdentityArgs(project, gcp_name("llz", stack, "nodes", limit=30)), on_gcp)
+    nodes = NodeIdentity(
+        "nodes",
+        NodeIdentityArgs(project, gcp_name("llz", stack, "nodes", limit=30), gcp_cfg.image_projects),
+        on_gcp,
+    )
     cluster = Cluster(
         "gke",
         ClusterArgs(
@@ -106,6 +129,7 @@ def build(cfg: StackConfig) -> Platform:
             node_zones=gcp_cfg.node_zones,
             deletion_protection=cfg.deletion_protection,
             dns_endpoint=cfg.cluster.api_access == "dns",
+            maintenance_policy=maintenance_policy(gcp_cfg.maintenance_window, gcp_cfg.maintenance_exclusions),
         ),
         on_gcp,
     )
@@ -125,6 +149,8 @@ def build(cfg: StackConfig) -> Platform:
             max_nodes=cfg.gpu.max_nodes,
             disk_gb=gcp_cfg.gpu_disk_gb or gpu_node_disk_gb(cfg.model.weights_gb),
             service_account=nodes.email,
+            boot_disk_key=keys.node_key.id,
+            key_grant=keys.node_grant,
         ),
         on_gcp,
     )
@@ -160,6 +186,14 @@ def build(cfg: StackConfig) -> Platform:
             reader_args, service_account=stager_account, gsa_account_id=gcp_name("llz", stack, "stager", limit=30)
         )
         writer = WeightsWriter("weights-stager", writer_args, on_gcp)
+    if gcp_cfg.admin_members:
+        AdminAccess("admins", AdminAccessArgs(project, gcp_cfg.admin_members, weights.bucket.name), on_gcp)
+    storage_audit_logs(project, on_gcp)
+    if gcp_cfg.insecure_shared_project:
+        pulumi.warn(
+            "gcp.insecureSharedProject: Workload Identity's pool is project-wide, so a pod running as "
+            f"{serving.namespace}/{serving.service_account} in any other GKE cluster of {project} can read the weights"
+        )
 
     gke = cluster.cluster
     dns = cfg.cluster.api_access == "dns"  # the DNS endpoint has a publicly trusted certificate: no CA
@@ -199,3 +233,19 @@ def build(cfg: StackConfig) -> Platform:
         },
     )
     return platform if writer is None else platform.with_stager(stager_account, writer.annotations, writer.bindings)
+
+
+def storage_audit_logs(project: str, opts: pulumi.ResourceOptions) -> gcp.projects.IAMAuditConfig:
+    """Cloud Storage Data Access audit logs (DATA_READ, DATA_WRITE; ADMIN_READ too) for the project:
+    who read or wrote which weights object, with the authenticated principal, in Cloud Logging.
+    Chosen over bucket usage logs, which are hourly CSV files without the caller's identity detail
+    and which Google recommends replacing with Cloud Audit Logs (cloud.google.com/storage/docs/
+    access-logs). IAMAuditConfig is authoritative for storage.googleapis.com in this project (the
+    pulumi-gcp docstring): one more reason the project is the stack's own (docs/gcp.md)."""
+    return gcp.projects.IAMAuditConfig(
+        "storage-audit-logs",
+        project=project,
+        service="storage.googleapis.com",
+        audit_log_configs=[{"log_type": t} for t in ("ADMIN_READ", "DATA_READ", "DATA_WRITE")],
+        opts=opts,
+    )
