@@ -100,6 +100,14 @@ class Platform:
     # key where the cloud asks the caller). `stager_ready` is what the Job waits for (that binding).
     stager: WorkloadIdentity | None = None
     stager_ready: Sequence[pulumi.Resource] = ()
+    # The stack's registry: upstream image reference -> the reference nodes pull instead (a pull-through
+    # / remote cache of that upstream in the stack's private registry). Images not listed are pulled as
+    # they are (e.g. from a team's own registry).
+    images: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+    def image(self, ref: str) -> pulumi.Input[str]:
+        """What a container runs for the upstream reference `ref`: its copy in the stack's registry."""
+        return self.images.get(ref, ref)
 
     def with_stager(
         self,

@@ -21,6 +21,10 @@ class ResolvedPlatform:
     weights_uri: str
     pod_weights_uri: str  # what the pod reads (Platform.pod_weights_uri, else weights_uri)
     ready_urns: list[str]
+    images: dict[str, str]  # upstream reference -> the stack registry's copy (Platform.images)
+
+    def image(self, ref: str) -> str:
+        return self.images.get(ref, ref)
 
 
 def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> ResolvedPlatform:
@@ -34,6 +38,7 @@ def resolve_platform(stack: str, overrides: dict[str, Any] | None = None) -> Res
             engine.resolve(platform.weights_uri),
             engine.resolve(platform.weights_uri if platform.pod_weights_uri is None else platform.pod_weights_uri),
             [engine.resolve(r.urn) for r in platform.ready],
+            dict(engine.resolve(dict(platform.images)) or {}),
         )
 
 

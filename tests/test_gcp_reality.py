@@ -108,12 +108,12 @@ def test_every_api_the_plan_uses_is_enabled_and_each_resource_waits_for_its_own(
     enabled = services(p)
     gcp_resources = [r for r in p.resources if r.type.startswith("gcp:") and r.type != SERVICE]
     # The set is derived from what the plan holds: every resource type and every data-source call.
-    needed = {gcp_apis.api_of(r.type) for r in gcp_resources} | {gcp_apis.api_of(t) for t in invoked}
+    needed = {gcp_apis.api_for(r.type, r.inputs) for r in gcp_resources} | {gcp_apis.api_of(t) for t in invoked}
     assert None not in needed, "a GCP module with no API mapped in infra/gcp/apis.py"
     assert "cloudresourcemanager.googleapis.com" in needed  # project lookup and project IAM members
     assert needed <= set(enabled), sorted(needed - set(enabled))
     for r in gcp_resources:
-        assert enabled[gcp_apis.api_of(r.type)] in r.dependencies, f"{r.urn} does not wait for its API"
+        assert enabled[gcp_apis.api_for(r.type, r.inputs)] in r.dependencies, f"{r.urn} does not wait for its API"
     for service in p.of_type(SERVICE):
         assert service.get("disableOnDestroy") is False
         assert service.get("project") == "my-llm-project"

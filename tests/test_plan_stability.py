@@ -178,6 +178,19 @@ _GCP_NEW: list[Intended] = [
 ]
 INTENDED_CHANGES: list[Intended] = [
     *_GCP_CHANGES,
+    *(
+        Intended(
+            resource,
+            path=f"inputs.spec.template.spec.{containers}[0].image",
+            stacks="gcp-*",
+            why="images come from the stack's Artifact Registry caches, not Docker Hub / ghcr.io (issue 17 item 2); "
+            "the same image, a rolling update",
+        )
+        for resource, containers in (
+            ("kubernetes:apps/v1:Deployment::llm", "containers"),
+            ("kubernetes:apps/v1:Deployment::llm", "initContainers"),
+        )
+    ),
     Intended(
         "kubernetes:apps/v1:Deployment::llm",
         path="inputs.spec.template.spec.containers[0].args",
@@ -347,6 +360,11 @@ INTENDED_CHANGES: list[Intended] = [
 # Resources added on purpose (`type::name` of the new resource).
 INTENDED_NEW: list[Intended] = [
     *_GCP_NEW,
+    Intended(
+        "*::registry*",
+        stacks="gcp-*",
+        why="the stack's Artifact Registry: own images plus Docker Hub and ghcr.io caches, CMEK (issue 17 item 1-2)",
+    ),
     Intended(
         "aws:eks/access*:*::eks-deployer",
         why="the deployer's cluster-admin access entry from aws.deployerRoleArn (issue 12 item 4); on a live cluster "

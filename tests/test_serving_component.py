@@ -110,7 +110,7 @@ def test_api_key_is_random_secret_and_reaches_vllm_by_env(serving):
 def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
     cfg = parse(dev_stack)
     puller = serving.container("weights")
-    assert puller["image"] == cfg.serving.puller_image
+    assert puller["image"] == _platform(dev_stack).image(cfg.serving.puller_image)
     assert "command" not in puller, "the image's ENTRYPOINT (llz) must run"
     wait = str(PULL_WAIT_8B_S)  # a missing manifest is waited for, not crash-looped on
     assert puller["args"] == [
@@ -122,7 +122,7 @@ def test_init_container_pulls_the_platform_weights_uri(serving, dev_stack):
 def test_vllm_args_come_from_config_and_platform(serving, dev_stack):
     cfg = parse(dev_stack)
     vllm = serving.container("vllm")
-    assert vllm["image"] == cfg.serving.image
+    assert vllm["image"] == _platform(dev_stack).image(cfg.serving.image)
     assert vllm["command"] == ["vllm", "serve"]
     assert vllm["args"][0] == "/models/weights"
     got = flags(vllm["args"])
@@ -347,7 +347,8 @@ def test_pod_disruption_budget(serving):
 def test_the_budget_always_allows_one_eviction_and_never_more(low, allowed):
     """A drain proceeds at every replica count (a budget allowing none stalls managed node
     upgrades), and from two replicas on one stays ready while it does."""
-    served = Serving.of(plan("gcp-dev", {"serving": {"replicas": {"min": low, "max": low + 1}}}))
+    overrides = {"serving": {"replicas": {"min": low, "max": low + 1}}, "gpu": {"maxNodes": low + 2}}
+    served = Serving.of(plan("gcp-dev", overrides))
     spec = served.one("PodDisruptionBudget").get("spec")
     evictable = spec["maxUnavailable"] if "maxUnavailable" in spec else low - spec["minAvailable"]
     assert evictable == allowed

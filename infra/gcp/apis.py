@@ -26,6 +26,7 @@ API_OF_MODULE: Mapping[str, str] = {
     "storage": "storage.googleapis.com",
     "serviceaccount": "iam.googleapis.com",
     "dns": "dns.googleapis.com",
+    "artifactregistry": "artifactregistry.googleapis.com",
     # Project IAM members, audit configs and project lookups (organizations.getProject) go through
     # Cloud Resource Manager (FIELD-REVIEW, GCP).
     "projects": "cloudresourcemanager.googleapis.com",
@@ -37,7 +38,9 @@ API_OF_MODULE: Mapping[str, str] = {
 # and GSA impersonation (IAM Credentials), node logs and metrics.
 RUNTIME_APIS: Sequence[str] = (
     "containerfilesystem.googleapis.com",
-    "artifactregistry.googleapis.com",
+    # Artifact Analysis scans the registry's images when this API is on (the repositories'
+    # vulnerability_scanning_config is INHERITED: cloud.google.com/artifact-analysis/docs/enable-automatic-scanning).
+    "containerscanning.googleapis.com",
     "sts.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
@@ -45,11 +48,22 @@ RUNTIME_APIS: Sequence[str] = (
 )
 
 
+SERVICE_IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
+
+
 def api_of(type_token: str) -> str | None:
     """The API a `gcp:<module>/<name>:<Kind>` resource or `gcp:<module>/<fn>:<fn>` invoke calls."""
     if not type_token.startswith("gcp:"):
         return None
     return API_OF_MODULE.get(type_token.split(":")[1].split("/")[0])
+
+
+def api_for(type_token: str, inputs: Mapping[str, object]) -> str | None:
+    """The API a resource needs on before it is created: its module's, except for a service agent
+    (`projects.ServiceIdentity`), which is generated for the service it names."""
+    if type_token == SERVICE_IDENTITY:
+        return str(inputs["service"])
+    return api_of(type_token)
 
 
 def required(uses_dns: bool) -> list[str]:
@@ -80,7 +94,7 @@ class Services(pulumi.ComponentResource):
 
     def needs_api(self, args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
         """Transformation: a GCP resource also depends on the Service of the API it calls."""
-        api = api_of(args.type_)
+        api = api_for(args.type_, args.props)
         service = self.by_api.get(api) if api else None
         if service is None or args.resource is service:
             return None

@@ -66,6 +66,14 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
         return {"id": f"projects/{project}/locations/{region}/clusters/{cluster}/nodePools/{physical}"}
     if kind == "Bucket":
         return {"id": physical, "url": f"gs://{physical}"}
+    if kind == "ServiceIdentity":  # a Google service agent: service-<NUMBER>@gcp-sa-<service>
+        service = inputs["service"].removesuffix(".googleapis.com")
+        email = f"service-{ctx.gcp_project_number}@gcp-sa-{service}.iam.gserviceaccount.com"
+        return {
+            "id": f"projects/{project}/services/{inputs['service']}",
+            "email": email,
+            "member": f"serviceAccount:{email}",
+        }
     if kind == "ManagedZone":
         return {"id": f"projects/{project}/managedZones/{physical}"}
     return {}

@@ -6,8 +6,9 @@ Workload Identity.
   Network (VPC, subnet with PGA + pods/services ranges, optional Cloud NAT) ->
   GoogleApis (private.googleapis.com route + DNS) -> Keys (KMS ring, bucket and GKE-secrets keys,
   service-agent grants) -> NodeIdentity (least-privilege node SA) -> Cluster (private GKE + system
-  pool) -> GpuPool -> WeightsBucket -> WeightsReader (bucket read on the model prefix) ->
-  AdminAccess (gcp.adminMembers) and Cloud Storage Data Access audit logs,
+  pool) -> GpuPool -> WeightsBucket -> Registry (Artifact Registry: own images + Docker Hub and ghcr.io
+  caches) -> WeightsReader (bucket read on the model prefix) -> AdminAccess (gcp.adminMembers) and
+  Cloud Storage Data Access audit logs,
 and returns the `Platform` the serving component deploys onto.
 """
 
@@ -39,6 +40,7 @@ from infra.gcp.identity import (
 )
 from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
+from infra.gcp.registry import Registry, RegistryArgs
 from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import GPU_TOLERATION, GpuScheduling, Platform, WorkloadIdentity
 
@@ -166,6 +168,18 @@ def build(cfg: StackConfig) -> Platform:
         on_gcp,
     )
     serving = cfg.serving
+    registry = Registry(
+        "registry",
+        RegistryArgs(
+            project=project,
+            region=cfg.region,
+            name=gcp_name("llz", stack, limit=40),
+            key_ring=keys.bucket_key.key_ring,
+            images=(serving.image, serving.puller_image),
+            deletion_protection=cfg.deletion_protection,
+        ),
+        on_gcp,
+    )
     reader_args = WeightsReaderArgs(
         mode=gcp_cfg.identity_mode,
         project_id=project,
@@ -225,7 +239,9 @@ def build(cfg: StackConfig) -> Platform:
         egress=apis.egress,
         dns_cidrs=NODE_DNS_CIDRS,
         ready=[gpu.pool, cluster.system_pool, *workload.bindings],
+        images=registry.images,
         exports={
+            "images": registry.images,
             "project": project,
             "region": cfg.region,
             "clusterName": gke.name,

@@ -152,7 +152,7 @@ def pod_template(
         init_containers.append(
             {
                 "name": WEIGHTS_CONTAINER,
-                "image": serving.puller_image,  # ENTRYPOINT llz
+                "image": platform.image(serving.puller_image),  # ENTRYPOINT llz
                 "imagePullPolicy": "IfNotPresent",
                 # A missing manifest (weights being staged) is waited for, not crash-looped on.
                 "args": [
@@ -176,7 +176,7 @@ def pod_template(
     memory = serving.resources.memory
     vllm = {
         "name": SERVER_CONTAINER,
-        "image": serving.image,
+        "image": platform.image(serving.image),
         "imagePullPolicy": "IfNotPresent",
         "command": ["vllm", "serve"],
         "args": vllm_args(model, serving, gpu.gpus_per_replica, weights_uri if streams else WEIGHTS_DIR),

@@ -129,7 +129,7 @@ def staging_job(
                     "containers": [
                         {
                             "name": "stage",
-                            "image": serving.puller_image,  # ENTRYPOINT llz
+                            "image": platform.image(serving.puller_image),  # ENTRYPOINT llz
                             "imagePullPolicy": "IfNotPresent",
                             "args": stage_command(model, platform.weights_uri),
                             "env": env,
