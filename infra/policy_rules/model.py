@@ -133,12 +133,37 @@ def dig(node: Any, path: str, default: Any = None) -> Any:
     return node
 
 
+def unknown_along(node: Any, path: str) -> bool:
+    """True when a value on the way to `path` (or at it) cannot be judged: unknown during preview,
+    or masked. A rule then says nothing about that path, as "missing" would be a false finding."""
+    for part in path.split("."):
+        if not known(node):
+            return True
+        node = dig(node, part)
+        if node is None:
+            return False
+    return not known(node)
+
+
 def as_list(value: Any) -> list[Any]:
+    """A list, whatever arrives: None is empty, one value is a list of one. An unknown list during
+    preview arrives as UNKNOWN and becomes [UNKNOWN], so read its items with `mapping`/`known`."""
     if value is None:
         return []
     if isinstance(value, Sequence) and not isinstance(value, str):
         return list(value)
     return [value]
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """An object, or {} for anything else: an object unknown during preview arrives as the string
+    UNKNOWN, whose `.get` would raise AttributeError (so `x.get(...) or {}` is never safe)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list (unknown items and unknown lists dropped)."""
+    return [v for v in as_list(value) if isinstance(v, Mapping)]
 
 
 def is_true(value: Any) -> bool:
