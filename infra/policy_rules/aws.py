@@ -137,7 +137,8 @@ def _eks_secrets(res: Res) -> Iterator[str]:
     if not config:
         yield "no encryptionConfig; encrypt Kubernetes secrets with a KMS key (resources: ['secrets'])"
         return
-    if "secrets" not in as_list(dig(config, "resources")):
+    resources = as_list(dig(config, "resources"))
+    if all(known(r) for r in resources) and "secrets" not in resources:
         yield "encryptionConfig.resources must include 'secrets'"
     if not dig(config, "provider.keyArn"):
         yield "encryptionConfig.provider.keyArn is not set"

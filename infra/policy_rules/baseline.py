@@ -111,7 +111,7 @@ def _aws_flow_logs(stack: Stack) -> Iterator[tuple[Res, str]]:
 
 def _aws_control_plane_logs(res: Res) -> Iterator[str]:
     types = res.props.get("enabledClusterLogTypes")
-    if not known(types):
+    if not known(types) or not all(known(t) for t in as_list(types)):
         return
     missing = [t for t in EKS_LOG_TYPES if t not in as_list(types)]
     if missing:
@@ -131,9 +131,10 @@ def _vpc_cni_network_policy(addon: Res) -> bool | None:
 
 def _aws_network_policy(stack: Stack) -> Iterator[tuple[Res, str]]:
     for cluster in stack.of_type(*AWS_EKS):
-        cni = [
-            a for a in stack.attached(cluster, AWS_ADDON, "clusterName", None) if a.props.get("addonName") == "vpc-cni"
-        ]
+        addons = stack.attached(cluster, AWS_ADDON, "clusterName", None)
+        if not all(known(a.props.get("addonName")) for a in addons):
+            continue  # unknown during preview
+        cni = [a for a in addons if a.props.get("addonName") == "vpc-cni"]
         verdicts = [_vpc_cni_network_policy(a) for a in cni]
         if None in verdicts:
             continue
@@ -183,7 +184,8 @@ PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
 def _gcp_legacy_metadata(res: Res) -> Iterator[str]:
     """The v0.1/v1beta1 metadata endpoints (no Metadata-Flavor header) stay off."""
     configs = [("nodeConfig", res.props.get("nodeConfig"))] if res.type in GCP_NODE_POOL else []
-    if res.type in GCP_CLUSTER and "nodeConfig" in res.props and not is_true(res.props.get("removeDefaultNodePool")):
+    removed = res.props.get("removeDefaultNodePool")
+    if res.type in GCP_CLUSTER and "nodeConfig" in res.props and known(removed) and not is_true(removed):
         configs.append(("nodeConfig", res.props["nodeConfig"]))
     for where, config in configs:
         if unknown_along(config, "metadata.disable-legacy-endpoints"):
@@ -213,7 +215,7 @@ def _gcp_control_plane_logs(res: Res) -> Iterator[str]:
 
 
 def _gcp_secrets_encryption(res: Res) -> Iterator[str]:
-    if unknown_along(res.props, "databaseEncryption"):
+    if unknown_along(res.props, "databaseEncryption.state") or unknown_along(res.props, "databaseEncryption.keyName"):
         return
     if res.get("databaseEncryption.state") != "ENCRYPTED" or not res.get("databaseEncryption.keyName"):
         yield "databaseEncryption must be state ENCRYPTED with a Cloud KMS keyName (application-layer encryption)"

@@ -97,7 +97,7 @@ def _capabilities(res: Res) -> Iterator[str]:
         if unknown_along(c, "securityContext.capabilities.drop"):
             continue
         drop = as_list(dig(c, "securityContext.capabilities.drop"))
-        if "ALL" not in drop:
+        if "ALL" not in drop and all(known(d) for d in drop):
             yield f"{label}: securityContext.capabilities.drop must include ALL"
 
 
@@ -145,8 +145,11 @@ def _pod(res: Res) -> Any:
 
 
 def _system_daemonset(res: Res) -> bool:
+    """One of the named system DaemonSets, or a DaemonSet whose name is unknown (can't tell)."""
     key = (res.get("metadata.namespace"), res.get("metadata.name"))
-    return res.type == "kubernetes:apps/v1:DaemonSet" and key in SYSTEM_DAEMONSETS
+    if res.type != "kubernetes:apps/v1:DaemonSet":
+        return False
+    return key in SYSTEM_DAEMONSETS or not all(known(k) for k in key)
 
 
 def _effective(pod: Any, c: Mapping[str, Any], path: str) -> Any:
@@ -215,6 +218,8 @@ def _bound_service_accounts(stack: Stack) -> set[tuple[Any, Any]]:
     the pods that call the Kubernetes API."""
     bound = set()
     for binding in stack.of_type(*RBAC_BINDINGS):
+        if unknown_along(binding.props, "subjects"):
+            bound.add(("*", "*"))  # who it binds is unknown during preview: can't tell for any pod
         for subject in mappings(binding.get("subjects")):
             if subject.get("kind") == "ServiceAccount":
                 bound.add((subject.get("namespace") or binding.get("metadata.namespace"), subject.get("name")))
@@ -239,7 +244,7 @@ def _service_account_token(stack: Stack) -> Iterator[tuple[Res, str]]:
         mount = dig(pod, "automountServiceAccountToken")
         if mount is None and account in accounts:
             mount = accounts[account].get("automountServiceAccountToken")
-        if account in bound or not known(mount) or not known(account[1]):
+        if account in bound or ("*", "*") in bound or not (known(mount) and known(account[0]) and known(account[1])):
             continue
         if not is_false(mount):
             yield (

@@ -122,8 +122,12 @@ def known(value: Any) -> bool:
 
 
 def dig(node: Any, path: str, default: Any = None) -> Any:
-    """A nested value by dotted path (`vpcConfig.publicAccessCidrs`, list indexes as numbers)."""
+    """A nested value by dotted path (`vpcConfig.publicAccessCidrs`, list indexes as numbers). A value
+    that cannot be judged on the way (unknown during preview, masked) is the answer: what lies below
+    it is as unknown as it is, never "missing"."""
     for part in path.split("."):
+        if isinstance(node, str) and not known(node):
+            return node
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, Sequence) and not isinstance(node, str) and part.isdigit() and int(part) < len(node):
