@@ -291,3 +291,58 @@ def test_unknown_values_never_crash_a_rule_nor_become_a_finding(stack):
             assert not new, f"{res.type} {res.name}: {'.'.join(map(str, path))} unknown -> {sorted(new)}"
             checked += 1
     assert checked > 200
+
+
+@pytest.fixture(scope="module")
+def crossguard_on_real_plans(tmp_path_factory) -> dict:
+    """The real-plan cases (and the clean shipped plans) replayed through the CrossGuard policies in
+    the pack's own virtualenv, as plain resources."""
+    from tests.test_policy_rules import _pack_python
+
+    scenarios = {}
+    for stack in stackfile.stack_names(ROOT):
+        scenarios[f"clean:{stack}"] = dev_plan(stack)
+    for case in ppc.CASES:
+        p = dev_plan(case.stack)
+        at = case.mutate(p)
+        scenarios[f"case:{case.id}"] = p
+        scenarios[f"at:{case.id}"] = at.urn
+    payload = {
+        sid: [
+            {
+                "type": r.type,
+                "urn": r.urn,
+                "name": r.name,
+                "props": r.inputs,
+                "parent": r.parent,
+                "dependencies": list(r.dependencies),
+            }
+            for r in p.resources
+        ]
+        for sid, p in scenarios.items()
+        if isinstance(p, Plan)
+    }
+    path = tmp_path_factory.mktemp("crossguard") / "plans.json"
+    path.write_text(json.dumps(payload, default=str))
+    result = subprocess.run(
+        [str(_pack_python()), "-m", "tests.policy_cases", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["findings"]
+    return {"findings": report, "at": {k[3:]: v for k, v in scenarios.items() if k.startswith("at:")}}
+
+
+@pytest.mark.parametrize("stack", stackfile.stack_names(ROOT))
+def test_shipped_stack_is_clean_through_crossguard(stack, crossguard_on_real_plans):
+    assert crossguard_on_real_plans["findings"][f"clean:{stack}"] == []
+
+
+@pytest.mark.parametrize("case", ppc.CASES, ids=[c.id for c in ppc.CASES])
+def test_crossguard_catches_the_violation_planted_on_a_real_plan(case, crossguard_on_real_plans):
+    at = crossguard_on_real_plans["at"][case.id]
+    hits = [f for f in crossguard_on_real_plans["findings"][f"case:{case.id}"] if f[0] == case.rule and f[1] == at]
+    assert hits, f"{case.rule} missed {at} in the pack"
