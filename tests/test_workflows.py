@@ -89,7 +89,8 @@ def test_actionlint_catches_a_planted_mistake(tmp_path, workflow, old, new, expe
 
 # Each action at its latest release as of 2026-12-02, by the commit its tag points at. Every one of
 # these releases' action.yml declares `runs.using: node24` (read in each repository at that tag;
-# actions/attest-build-provenance is a composite action); GitHub's runners no longer run Node 20.
+# actions/attest-build-provenance is a composite action whose one step, actions/attest@59d89421 v4.1.0,
+# is node24); GitHub's runners no longer run Node 20.
 RELEASES = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
