@@ -17,7 +17,10 @@ fresh fork or clone never touches a cloud. A listed stack whose file (or, for a 
 its workload's file) still holds a `REPLACE` placeholder fails the job with one line: the shipped
 example stacks are never deployed as they are. A listed `cluster.apiAccess: runner` workload needs
 its `<stack>-bootstrap` listed too. A stack is prod when `llm-landing-zone:environment` is `prod`
-(a bootstrap stack takes its workload's): pull requests never preview it (docs/policy-ci.md).
+(a bootstrap stack takes its workload's): pull requests never preview it (docs/policy-ci.md). In a
+public repository (`REPOSITORY_PRIVATE=false`, from the event) pull requests preview no stack whose
+preview runner is self-hosted either: GitHub advises self-hosted runners for private repositories
+only, and a PR's code would run there with the runner's identity.
 
 **Which runner.** Two runners per stack, two identities: `deploy` (up, the post-merge preview of prod
 and the drift check: code from main) and `preview` (pull requests: code nobody has reviewed yet, so
@@ -138,7 +141,12 @@ def is_prod(config: Mapping[str, str]) -> bool:
 
 
 def matrix(
-    root: Path, run_id: str, run_attempt: str, overrides: Mapping[str, Any], listed: list[str] | None = None
+    root: Path,
+    run_id: str,
+    run_attempt: str,
+    overrides: Mapping[str, Any],
+    listed: list[str] | None = None,
+    public: bool = False,
 ) -> dict[str, Any]:
     stacks = stackfile.stack_names(root)
     listed = listed or []
@@ -166,7 +174,7 @@ def matrix(
     return {
         "all": stacks,
         "list": listed,
-        "previews": [s for s in listed if not is_prod(configs[s])],
+        "previews": [s for s in listed if not is_prod(configs[s]) and not (public and runners[s]["preview"] != HOSTED)],
         "bootstrap": bootstrap,
         "workloads": workloads,
         "prod": [s for s in workloads if is_prod(configs[s])],
@@ -191,6 +199,7 @@ def main(argv: list[str]) -> int:
             os.environ.get("GITHUB_RUN_ATTEMPT", "1"),
             overrides,
             selected(os.environ.get("LLZ_STACKS", "")),
+            public=os.environ.get("REPOSITORY_PRIVATE", "").strip().lower() == "false",
         )
     except StackListError as e:
         print(e, file=sys.stderr)

@@ -755,7 +755,10 @@ def test_stacks_job_takes_runners_from_infra_ci_and_the_repository_variable():
         stacks = wf.load(name)["jobs"]["stacks"]
         step = next(s for s in stacks["steps"] if s.get("id") == "list")
         assert "python -m infra.ci" in step["run"]
-        assert step["env"] == {"LLZ_RUNNERS": "${{ vars.LLZ_RUNNERS }}", "LLZ_STACKS": "${{ vars.LLZ_STACKS }}"}
+        env = {"LLZ_RUNNERS": "${{ vars.LLZ_RUNNERS }}", "LLZ_STACKS": "${{ vars.LLZ_STACKS }}"}
+        if name == "preview.yml":
+            env["REPOSITORY_PRIVATE"] = "${{ github.event.repository.private }}"
+        assert step["env"] == env
         assert stacks["outputs"]["runners"] == "${{ steps.list.outputs.runners }}"
 
 

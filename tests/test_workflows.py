@@ -508,11 +508,11 @@ def test_image_workflow_builds_the_puller_with_sbom_and_provenance_and_publishes
 # --- which stacks CI touches: the repository variable LLZ_STACKS (infra/ci.py) -------------------------
 
 
-def _ci(root: Path, stacks: str) -> tuple[int, dict[str, Any], str]:
+def _ci(root: Path, stacks: str, **env: str) -> tuple[int, dict[str, Any], str]:
     result = subprocess.run(
         [sys.executable, "-m", "infra.ci", str(root)],
         cwd=ROOT,
-        env={**os.environ, "LLZ_STACKS": stacks, "LLZ_RUNNERS": ""},
+        env={**os.environ, "LLZ_STACKS": stacks, "LLZ_RUNNERS": "", "REPOSITORY_PRIVATE": "", **env},
         capture_output=True,
         text=True,
     )
@@ -551,6 +551,13 @@ def test_listed_stacks_split_into_pull_request_previews_and_post_merge_prod(fill
     assert out["previews"] == ["gcp-dev", "aws-dev-bootstrap", "aws-dev"]  # never the prod stack
     assert out["prod"] == ["aws-prod"]
     assert out["bootstrap"] == ["aws-dev-bootstrap"] and out["workloads"] == ["aws-prod", "gcp-dev", "aws-dev"]
+    # a public repository: no PR preview on the in-network (self-hosted) preview runner
+    rc, public, _ = _ci(filled_project, "aws-prod gcp-dev aws-dev-bootstrap aws-dev", REPOSITORY_PRIVATE="false")
+    assert (
+        rc == 0 and public["previews"] == ["gcp-dev", "aws-dev-bootstrap"] and public["workloads"] == out["workloads"]
+    )
+    rc, private, _ = _ci(filled_project, "aws-dev-bootstrap aws-dev", REPOSITORY_PRIVATE="true")
+    assert private["previews"] == ["aws-dev-bootstrap", "aws-dev"]
     rc, json_out, _ = _ci(filled_project, '["gcp-dev"]')
     assert rc == 0 and json_out["list"] == ["gcp-dev"] and json_out["prod"] == []
 
