@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine (Python 3.11+ with venv):
-#   make plan   offline plan of every stack in stacks/ (mock engine; no CLI, cloud or cluster)
+#   make plan   offline plan of every stack in stacks/ (mock engine; no CLI, cloud or cluster), and the
+#               policy pack's virtualenv, so `pulumi preview --policy-pack policy` works too
 #   make test   the whole test suite (the command CI runs)
 .PHONY: plan test lint test-tools
 
@@ -47,7 +48,17 @@ $(VLLM_VENV)/.deps: pyproject.toml
 
 test-tools: $(AZURITE) $(VLLM_VENV)/.deps $(PROMTOOL)
 
-plan: $(VENV)/.deps
+# The CrossGuard pack's own virtualenv (policy/PulumiPolicy.yaml: venv). The CLI does not create it for
+# a local pack (pkg/engine/update.go installs dependencies only for packs it downloads); where the
+# CLI is present, `pulumi install` in policy/ does the same.
+POLICY_VENV := policy/venv
+$(POLICY_VENV)/.deps: policy/requirements.txt
+	python3 -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(POLICY_VENV)/bin/python -m pip install -q -r policy/requirements.txt
+	touch $@
+
+plan: $(VENV)/.deps $(POLICY_VENV)/.deps
 	$(VENV)/bin/llz plan --all --json plan-out --manifests plan-out/manifests
 
 lint: $(VENV)/.deps

@@ -123,8 +123,19 @@ def aws() -> Program:
                     "publicAccessCidrs": ["203.0.113.0/24"],
                 },
                 "encryptionConfig": {"provider": {"keyArn": KEY_ARN}, "resources": ["secrets"]},
+                "enabledClusterLogTypes": ["api", "audit", "authenticator"],
             },
             [],
+            None,
+        ),
+        "eks-vpc-cni": (
+            "aws:eks/addon:Addon",
+            {
+                "clusterName": "llz-aws-dev",
+                "addonName": "vpc-cni",
+                "configurationValues": '{"enableNetworkPolicy": "true"}',
+            },
+            ["eks"],
             None,
         ),
         "eks-node": ("aws:iam/role:Role", {"assumeRolePolicy": trust("ec2.amazonaws.com")}, [], None),
@@ -157,7 +168,7 @@ GCP_PRINCIPAL = (
 
 
 def gcp() -> Program:
-    metadata = {"workloadMetadataConfig": {"mode": "GKE_METADATA"}}
+    metadata = {"workloadMetadataConfig": {"mode": "GKE_METADATA"}, "metadata": {"disable-legacy-endpoints": "true"}}
     return {
         "weights-bucket": (
             "gcp:storage/bucket:Bucket",
@@ -180,6 +191,11 @@ def gcp() -> Program:
                 "initialNodeCount": 1,
                 "nodeConfig": metadata,
                 "workloadIdentityConfig": {"workloadPool": "my-llm-project.svc.id.goog"},
+                "datapathProvider": "ADVANCED_DATAPATH",
+                "databaseEncryption": {
+                    "state": "ENCRYPTED",
+                    "keyName": "projects/p/locations/us-central1/keyRings/r/cryptoKeys/gke",
+                },
                 "privateClusterConfig": {"enablePrivateNodes": True, "enablePrivateEndpoint": False},
                 "masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "203.0.113.0/24"}]},
             },
@@ -228,6 +244,7 @@ def azure() -> Program:
                 "allowSharedKeyAccess": False,
                 "minimumTlsVersion": "TLS1_2",
                 "publicNetworkAccess": "Disabled",
+                "enableHttpsTrafficOnly": True,
                 "networkRuleSet": {"defaultAction": "Deny", "bypass": "AzureServices"},
             },
             [],
@@ -258,6 +275,7 @@ def azure() -> Program:
                 "securityProfile": {"workloadIdentity": {"enabled": True}},
                 "apiServerAccessProfile": {"authorizedIPRanges": ["203.0.113.0/24"]},
                 "aadProfile": {"managed": True, "enableAzureRBAC": True},
+                "networkProfile": {"networkPlugin": "azure", "networkPolicy": "cilium"},
             },
             [],
             None,
@@ -277,13 +295,20 @@ def azure() -> Program:
     }
 
 
-HARDENED = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+HARDENED = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
+}
 
 
 def kubernetes() -> Program:
     probe = {"httpGet": {"path": "/health", "port": 8000}}
     pod = {
         "serviceAccountName": "vllm",
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": [
             {
                 "name": "weights",
@@ -904,9 +929,9 @@ CASES = [
         "llm-deployment",
     ),
     Case(
-        "secret-output-in-env",
+        "masked-secret-under-a-secret-name",
         "kubernetes",
-        set_path("llm-deployment", f"{INIT}.env.0", {"name": "WHATEVER", "value": "[secret]"}),
+        set_path("llm-deployment", f"{INIT}.env.0", {"name": "DB_PASSWORD", "value": "[secret]"}),
         "k8s-no-plain-secret-env",
         "llm-deployment",
     ),
@@ -980,6 +1005,10 @@ def scenarios() -> dict[str, Program]:
 
 
 def crossguard_findings(prog: Program) -> list[Finding]:
+    return crossguard_findings_of(resources(prog))
+
+
+def crossguard_findings_of(views: list[Res]) -> list[Finding]:
     """Run every pack policy the way the analyzer does: ResourceValidationArgs per resource with
     unknown-checking props, StackValidationArgs with PolicyResource parents and dependencies."""
     from pulumi_policy import PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
@@ -988,14 +1017,13 @@ def crossguard_findings(prog: Program) -> list[Finding]:
     from infra.policy_rules.crossguard import policies
 
     by_rule = {r.name: r for r in RULES}
-    views = resources(prog)
     stack = {
         r.urn: PolicyResource(r.type, unknown_checking_proxy(dict(r.props)), r.urn, r.name, None, None, None, [], {})
         for r in views
     }
     for r in views:
         stack[r.urn].parent = stack.get(r.parent) if r.parent else None
-        stack[r.urn].dependencies = [stack[d] for d in r.dependencies]
+        stack[r.urn].dependencies = [stack[d] for d in r.dependencies if d in stack]
     found: list[Finding] = []
     for policy in policies():
         rule = by_rule[policy.name]
@@ -1027,6 +1055,48 @@ def pack_entry_point() -> list[dict[str, str]]:
     return [
         {"name": p.name, "kind": type(p).__name__, "level": p.enforcement_level.value} for p in recorded["policies"]
     ] + [{"pack": recorded["name"], "level": recorded["enforcement_level"].value}]
+
+
+# A Pulumi secret as the engine puts it on the wire to an analyzer (sdk/go/common/resource/
+# properties.go; pulumi_policy deserialize.py SPECIAL_SIG_KEY / SPECIAL_SECRET_SIG): the pack's
+# Analyze unwraps it to its plaintext, while `llz plan` masks every secret as SECRET.
+SECRET_WIRE = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+@dataclass(frozen=True)
+class SecretCase:
+    id: str
+    name: str  # the env var
+    value: str  # its plaintext
+    secret: bool  # a Pulumi secret (masked by the plan, plaintext to the pack)
+    plan: bool  # does k8s-no-plain-secret-env fire in `llz plan`
+    pack: bool  # ... and in the CrossGuard pack
+
+
+SECRET_CASES = [
+    SecretCase("secret-token-name", "HF_TOKEN", "hf_" + "a" * 34, True, True, True),
+    SecretCase("secret-password-name", "DB_PASSWORD", "correct-horse", True, True, True),
+    SecretCase("secret-plain-name", "MODEL_REVISION", "6a6f4aa4", True, False, False),
+    # the one difference: the plan cannot see a masked value's shape; the pack sees the plaintext
+    SecretCase("secret-credential-shaped-plain-name", "UPSTREAM", "AKIAIOSFODNN7EXAMPLE", True, False, True),
+    SecretCase("plain-credential-shaped", "UPSTREAM", "AKIAIOSFODNN7EXAMPLE", False, True, True),
+    SecretCase("plain-harmless", "HF_HOME", "/cache", False, False, False),
+]
+
+
+def secret_program(case: SecretCase, wire: bool) -> Program:
+    """The Kubernetes program with the case's env var on vLLM: masked as SECRET (the plan's view) or
+    as the engine's secret wire object (what the pack's analyzer receives)."""
+    from infra.policy_rules import SECRET
+
+    value: Any = case.value
+    if case.secret:
+        value = {**SECRET_WIRE, "value": case.value} if wire else SECRET
+    prog = program("kubernetes")
+    prog["llm-deployment"][1]["spec"]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": case.name, "value": value}
+    )
+    return prog
 
 
 def grpc_report() -> dict[str, Any]:
@@ -1086,6 +1156,15 @@ def grpc_report() -> dict[str, Any]:
                 [d.policyName, d.urn, d.enforcementLevel]
                 for d in stub.AnalyzeStack(stack_request, timeout=60).diagnostics
             ]
+            secrets = {}
+            for case in SECRET_CASES:  # secrets on the wire, as the engine sends them
+                deployment = resources(secret_program(case, wire=True))
+                (r,) = [v for v in deployment if v.name == "llm-deployment"]
+                request = analyzer_pb2.AnalyzeRequest(
+                    type=r.type, properties=struct(dict(r.props)), urn=r.urn, name=r.name
+                )
+                names = [d.policyName for d in stub.Analyze(request, timeout=60).diagnostics]
+                secrets[case.id] = "k8s-no-plain-secret-env" in names
     finally:
         server.kill()
         server.wait()
@@ -1093,11 +1172,21 @@ def grpc_report() -> dict[str, Any]:
         "policies": [[p.name, p.enforcementLevel] for p in info.policies],
         "analyze": analyzed,
         "analyzeStack": stacked,
+        "secrets": secrets,
         "urns": {r.name: r.urn for r in views},
         "mandatory": analyzer_pb2.EnforcementLevel.Value("MANDATORY"),
     }
 
 
 if __name__ == "__main__":
+    import sys
+
     report = {sid: [[f.rule, f.urn, f.message] for f in crossguard_findings(p)] for sid, p in scenarios().items()}
+    if len(sys.argv) > 1:  # real-plan scenarios (tests/test_policy_plan.py): {id: [resource dicts]}
+        planned = json.loads(Path(sys.argv[1]).read_text())
+        for sid, views in planned.items():
+            res = [
+                Res(v["type"], v["urn"], v["name"], v["props"], v["parent"], tuple(v["dependencies"])) for v in views
+            ]
+            report[sid] = [[f.rule, f.urn, f.message] for f in crossguard_findings_of(res)]
     print(json.dumps({"findings": report, "pack": pack_entry_point(), "grpc": grpc_report()}))

@@ -661,9 +661,8 @@ def _matrix(env: dict[str, str] | None = None) -> dict:
 
 
 def test_ci_matrix_sends_jobs_to_the_stacks_runners():
-    out = _matrix({"LLZ_RUNNERS": ""})
-    assert out["bootstrap"] == ["aws-dev-bootstrap", "azure-dev-bootstrap"]
-    assert set(out["workloads"]) | set(out["bootstrap"]) == set(out["list"]) == set(stack_names())
+    out = _matrix({"LLZ_RUNNERS": "", "LLZ_STACKS": ""})
+    assert out["all"] == stack_names() and out["list"] == out["bootstrap"] == out["workloads"] == []  # none listed
     runners = out["runners"]
     assert runners["aws-dev"] == {
         "deploy": "codebuild-llz-aws-dev-deploy-4242-3",
@@ -733,7 +732,7 @@ def test_no_job_that_touches_a_cluster_hard_codes_its_runner():
                 assert "stacks" in job["needs"], f"{name}:{job_id}"
             else:  # offline jobs (list, tests, llz plan) hold no cloud credential
                 assert "id-token" not in job.get("permissions", {}), f"{name}:{job_id}"
-    assert calls == 4  # preview, bootstrap, up, drift
+    assert calls == 5  # preview, bootstrap, preview-prod, up, drift
 
 
 def test_every_other_workflow_touches_no_cluster():
@@ -755,7 +754,11 @@ def test_stacks_job_takes_runners_from_infra_ci_and_the_repository_variable():
     for name in wf.CALLERS:
         stacks = wf.load(name)["jobs"]["stacks"]
         step = next(s for s in stacks["steps"] if s.get("id") == "list")
-        assert "python -m infra.ci" in step["run"] and step["env"] == {"LLZ_RUNNERS": "${{ vars.LLZ_RUNNERS }}"}
+        assert "python -m infra.ci" in step["run"]
+        env = {"LLZ_RUNNERS": "${{ vars.LLZ_RUNNERS }}", "LLZ_STACKS": "${{ vars.LLZ_STACKS }}"}
+        if name == "preview.yml":
+            env["REPOSITORY_PRIVATE"] = "${{ github.event.repository.private }}"
+        assert step["env"] == env
         assert stacks["outputs"]["runners"] == "${{ steps.list.outputs.runners }}"
 
 
@@ -765,15 +768,17 @@ def test_bootstrap_stacks_go_first_on_github_hosted_runners():
     assert up["bootstrap"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.bootstrap) }}"
     assert up["bootstrap"]["if"] == "needs.stacks.outputs.bootstrap != '[]'"
     assert up["up"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.workloads) }}"
-    assert "bootstrap" in up["up"]["needs"] and up["up"]["if"] == "${{ !failure() && !cancelled() }}"
-    runners = _matrix()["runners"]
-    assert {runners[s]["deploy"] for s in _matrix()["bootstrap"]} == {ci.HOSTED}
+    assert "bootstrap" in up["up"]["needs"]
+    assert up["up"]["if"] == "${{ !failure() && !cancelled() && needs.stacks.outputs.workloads != '[]' }}"
+    out = _matrix()
+    bootstrap = [s for s in out["all"] if s.endswith("-bootstrap")]
+    assert bootstrap and {out["runners"][s]["deploy"] for s in bootstrap} == {ci.HOSTED}
 
 
 def test_previews_of_forks_never_reach_an_in_network_runner():
     wf = _workflows()
     preview = wf.load("preview.yml")["jobs"]["preview"]
-    assert preview["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert preview["if"].startswith("github.event.pull_request.head.repo.full_name == github.repository && ")
 
 
 def test_runner_webhooks_filter_on_workflows_that_exist():

@@ -4,6 +4,7 @@ end to end, and the CLI reports findings (JSON, text, markdown) and fails only o
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import pytest
 from infra.plan import cli as plan_cli
 from infra.plan import policy, stackfile
 from infra.plan.engine import Plan
-from infra.policy_rules import RULES
+from infra.policy_rules import PENDING, RULES, evaluate
+from tests import policy_plan_cases as ppc
 from tests.harness import DEV_STACKS, ROOT, dev_plan, plan
 
 
@@ -77,6 +79,15 @@ KUBERNETES = [
 ]
 
 
+# Rules over resources a stack's program does not create: they guard additions. Their real-plan case
+# (tests/policy_plan_cases.py) adds such a resource to the shipped plan.
+NOT_CREATED = {
+    "gcp-dev": {"gcp-no-internet-ingress", "k8s-no-wildcard-rbac"},  # no firewall rule, no RBAC role
+    "azure-dev": {"azure-no-internet-ingress", "azure-key-rotation", "k8s-no-wildcard-rbac"},  # no NSG, no Key Vault
+    "aws-dev": set(),
+}
+
+
 @pytest.mark.parametrize("stack", DEV_STACKS)
 def test_rules_apply_to_the_real_resources(stack):
     """Each resource rule of the stack's cloud (and Kubernetes) finds resources of its types to check,
@@ -84,7 +95,8 @@ def test_rules_apply_to_the_real_resources(stack):
     p = dev_plan(stack)
     prefixes = (stack.split("-")[0] + "-", "k8s-")
     for rule in (r for r in RULES if r.name.startswith(prefixes) and r.check is not None):
-        assert any(rule.applies(r.type) for r in p.resources), f"{rule.name}: nothing to check in {stack}"
+        applies = any(rule.applies(r.type) for r in p.resources)
+        assert applies != (rule.name in NOT_CREATED[stack]), f"{rule.name}: nothing to check in {stack}"
 
 
 @pytest.mark.parametrize(
@@ -172,3 +184,165 @@ def test_plan_never_loads_pulumi_policy():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- every rule, proven on the real plans (issue 16, item 12) ---------------------------------------
+
+BY_NAME = {r.name: r for r in RULES}
+
+
+def _views(p: Plan) -> list:
+    from infra.policy_rules import Res
+
+    return [Res(r.type, r.urn, r.name, r.inputs, r.parent, tuple(r.dependencies)) for r in p.resources]
+
+
+@pytest.mark.parametrize("case", ppc.CASES, ids=[c.id for c in ppc.CASES])
+def test_rule_catches_a_violation_planted_on_a_real_plan(case):
+    """The shipped plan is clean for the rule; the planted value (at the path the platform
+    registers) is caught at the resource it was planted on, through `llz plan`'s checker."""
+    p = dev_plan(case.stack)
+    rule = BY_NAME[case.rule]
+    assert evaluate(_views(p), [rule]) == [], f"{case.rule} already fires on the shipped {case.stack}"
+    at = case.mutate(p)
+    found = [f for f in policy.check(p.resources) if f["rule"] == case.rule]
+    assert at.urn in {f["urn"] for f in found}, f"{case.rule} missed {at.name}; found {found}"
+
+
+def _other_owners_cases() -> str:
+    """Rules the cloud owners prove in their own tests/test_policy_<cloud>_plan.py (named there)."""
+    mine = {"test_policy_plan.py", "test_policy_rules.py"}
+    return "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_policy_*_plan.py") if p.name not in mine)
+
+
+def test_every_rule_has_a_violation_planted_on_a_real_plan():
+    proven = {c.rule for c in ppc.CASES}
+    elsewhere = _other_owners_cases()
+    missing = [r.name for r in RULES if r.name not in proven and f'"{r.name}"' not in elsewhere]
+    assert missing == [], f"no real-plan case for {missing} (tests/policy_plan_cases.py)"
+    assert {c.rule for c in ppc.CASES} <= set(BY_NAME), "a case names a rule that does not exist"
+
+
+@pytest.mark.parametrize("name", sorted(ppc.PENDING_FIXES))
+def test_pending_rule_catches_todays_plan_and_the_planted_fix_quiets_it(name):
+    """A promise the program does not keep yet: its rule fires on today's shipped plan, and planting
+    the fix on that plan makes it quiet (so the rule reads the path the fix will set)."""
+    rule = next(r for r in PENDING if r.name == name)
+    stack, fix = ppc.PENDING_FIXES[name]
+    p = dev_plan(stack)
+    assert evaluate(_views(p), [rule]), f"{name} no longer fires on {stack}: enforce it (move it to RULES)"
+    fix(p)
+    assert evaluate(_views(p), [rule]) == []
+
+
+def test_pending_rules_are_listed_and_not_enforced():
+    assert {r.name for r in PENDING} == set(ppc.PENDING_FIXES)
+    assert not {r.name for r in PENDING} & set(BY_NAME)
+
+
+# --- values unknown during preview never crash a rule nor become a finding (item 10) -------------------
+
+
+def _subtrees(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _subtrees(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _subtrees(value, (*path, i))
+
+
+def _replace(node, path, value):
+    node = copy.deepcopy(node)
+    if not path:
+        return value
+    parent = node
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    return node
+
+
+@pytest.mark.parametrize("stack", stackfile.stack_names(ROOT))
+def test_unknown_values_never_crash_a_rule_nor_become_a_finding(stack):
+    """Every input of every resource of the shipped plan, and every object and list on the way to
+    it, replaced in turn by the value CrossGuard hands a rule for an unknown (UNKNOWN): no rule
+    raises, and none reports a finding the known plan does not have. Stack rules see the whole
+    program with that one resource changed."""
+    from infra.policy_rules import PENDING as pending
+    from infra.policy_rules import UNKNOWN, Res, Stack
+
+    rules = (*RULES, *pending)
+    resource_rules = [r for r in rules if r.check is not None]
+    stack_rules = [r for r in rules if r.check_stack is not None]
+    views = _views(dev_plan(stack))
+    baseline = {(f.rule, f.urn) for f in evaluate(views, rules)}
+    checked = 0
+    for i, res in enumerate(views):
+        for path in list(_subtrees(dict(res.props)))[1:]:  # the inputs object itself is always known
+            props = _replace(dict(res.props), path, UNKNOWN)
+            changed = Res(res.type, res.urn, res.name, props, res.parent, res.dependencies)
+            found = [f for r in resource_rules for f in r.run_resource(changed)]
+            if res.type.startswith(("kubernetes:", "aws:", "gcp:", "azure-native:")) and stack_rules:
+                whole = Stack([*views[:i], changed, *views[i + 1 :]])
+                found += [f for r in stack_rules for f in r.run_stack(whole)]
+            new = {(f.rule, f.urn, f.message) for f in found if (f.rule, f.urn) not in baseline}
+            assert not new, f"{res.type} {res.name}: {'.'.join(map(str, path))} unknown -> {sorted(new)}"
+            checked += 1
+    assert checked > 200
+
+
+@pytest.fixture(scope="module")
+def crossguard_on_real_plans(tmp_path_factory) -> dict:
+    """The real-plan cases (and the clean shipped plans) replayed through the CrossGuard policies in
+    the pack's own virtualenv, as plain resources."""
+    from tests.test_policy_rules import _pack_python
+
+    scenarios = {}
+    for stack in stackfile.stack_names(ROOT):
+        scenarios[f"clean:{stack}"] = dev_plan(stack)
+    for case in ppc.CASES:
+        p = dev_plan(case.stack)
+        at = case.mutate(p)
+        scenarios[f"case:{case.id}"] = p
+        scenarios[f"at:{case.id}"] = at.urn
+    payload = {
+        sid: [
+            {
+                "type": r.type,
+                "urn": r.urn,
+                "name": r.name,
+                "props": r.inputs,
+                "parent": r.parent,
+                "dependencies": list(r.dependencies),
+            }
+            for r in p.resources
+        ]
+        for sid, p in scenarios.items()
+        if isinstance(p, Plan)
+    }
+    path = tmp_path_factory.mktemp("crossguard") / "plans.json"
+    path.write_text(json.dumps(payload, default=str))
+    result = subprocess.run(
+        [str(_pack_python()), "-m", "tests.policy_cases", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["findings"]
+    return {"findings": report, "at": {k[3:]: v for k, v in scenarios.items() if k.startswith("at:")}}
+
+
+@pytest.mark.parametrize("stack", stackfile.stack_names(ROOT))
+def test_shipped_stack_is_clean_through_crossguard(stack, crossguard_on_real_plans):
+    assert crossguard_on_real_plans["findings"][f"clean:{stack}"] == []
+
+
+@pytest.mark.parametrize("case", ppc.CASES, ids=[c.id for c in ppc.CASES])
+def test_crossguard_catches_the_violation_planted_on_a_real_plan(case, crossguard_on_real_plans):
+    at = crossguard_on_real_plans["at"][case.id]
+    hits = [f for f in crossguard_on_real_plans["findings"][f"case:{case.id}"] if f[0] == case.rule and f[1] == at]
+    assert hits, f"{case.rule} missed {at} in the pack"

@@ -76,7 +76,25 @@ def test_planted_violation_is_caught(case, crossguard):
 
 
 def test_every_rule_has_a_planted_violation():
-    assert {r.name for r in RULES} == {c.rule for c in pc.CASES}
+    """On a hand-written program here, or on a real plan (tests/policy_plan_cases.py, replayed through
+    both runners by tests/test_policy_plan.py, or a cloud owner's own real-plan test)."""
+    from tests import policy_plan_cases as ppc
+    from tests.test_policy_plan import _other_owners_cases
+
+    assert {c.rule for c in pc.CASES} <= {r.name for r in RULES}
+    proven = {c.rule for c in pc.CASES} | {c.rule for c in ppc.CASES}
+    elsewhere = _other_owners_cases()  # a cloud owner's tests/test_policy_<cloud>_plan.py
+    assert [r.name for r in RULES if r.name not in proven and f'"{r.name}"' not in elsewhere] == []
+
+
+@pytest.mark.parametrize("case", pc.SECRET_CASES, ids=[c.id for c in pc.SECRET_CASES])
+def test_secrets_are_judged_as_each_runner_receives_them(case, crossguard):
+    """The same cases on both paths: `llz plan` sees a Pulumi secret masked (SECRET); the pack's real
+    analyzer receives it on the wire as the engine sends it and reads its plaintext. Both judge the
+    name; only the pack can judge a masked value's shape."""
+    findings = evaluate(pc.resources(pc.secret_program(case, wire=False)))
+    assert ("k8s-no-plain-secret-env" in {f.rule for f in findings}) is case.plan
+    assert crossguard["grpc"]["secrets"][case.id] is case.pack
 
 
 def test_pack_entry_point_registers_every_rule(crossguard):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, json_doc, known, not_true
+from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, json_doc, known, mapping, not_true
 
 BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
@@ -60,7 +60,9 @@ def _sse(res: Res) -> Iterator[str]:
     if not rules:
         yield "no encryption rule; set sseAlgorithm aws:kms with kmsMasterKeyId = your KMS key"
     for rule in rules:
-        default = dig(rule, "applyServerSideEncryptionByDefault", {}) or {}
+        if not known(rule) or not known(dig(rule, "applyServerSideEncryptionByDefault")):
+            continue  # unknown during preview
+        default = mapping(dig(rule, "applyServerSideEncryptionByDefault"))
         algorithm, key = default.get("sseAlgorithm"), default.get("kmsMasterKeyId")
         if known(algorithm) and algorithm not in ("aws:kms", "aws:kms:dsse"):
             yield f"sseAlgorithm is {algorithm!r}; use aws:kms with a customer managed key"
@@ -97,8 +99,7 @@ def statements(doc: Any) -> list[Mapping[str, Any]]:
 def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
     if statement.get("Effect") != "Deny":
         return False
-    condition = statement.get("Condition") or {}
-    secure = dig(condition, "Bool", {}).get("aws:SecureTransport") if isinstance(condition, Mapping) else None
+    secure = mapping(dig(statement.get("Condition"), "Bool")).get("aws:SecureTransport")
     principal = statement.get("Principal")
     everyone = principal == "*" or (isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS")))
     return everyone and any(is_false(v) for v in as_list(secure))
@@ -131,10 +132,13 @@ def _eks_endpoint(res: Res) -> Iterator[str]:
 
 def _eks_secrets(res: Res) -> Iterator[str]:
     config = res.props.get("encryptionConfig")
+    if not known(config):
+        return  # unknown during preview
     if not config:
         yield "no encryptionConfig; encrypt Kubernetes secrets with a KMS key (resources: ['secrets'])"
         return
-    if "secrets" not in as_list(dig(config, "resources")):
+    resources = as_list(dig(config, "resources"))
+    if all(known(r) for r in resources) and "secrets" not in resources:
         yield "encryptionConfig.resources must include 'secrets'"
     if not dig(config, "provider.keyArn"):
         yield "encryptionConfig.provider.keyArn is not set"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .model import Res, Rule, Stack, allowlist, as_list, dig, is_true, known, not_false, not_true
+from .model import Res, Rule, Stack, allowlist, as_list, dig, is_true, known, not_false, not_true, unknown_along
 
 STORAGE_ACCOUNT = ("azure-native:storage:StorageAccount",)
 BLOB_CONTAINER = ("azure-native:storage:BlobContainer",)
@@ -58,6 +58,10 @@ def _connections(endpoint: Res) -> list:
 
 
 def _private_endpoint(stack: Stack) -> Iterator[tuple[Res, str]]:
+    endpoints = stack.of_type(*PRIVATE_ENDPOINT)
+    connections = [c for pe in endpoints for c in _connections(pe)]
+    if any(not known(c) or not all(known(g) for g in as_list(dig(c, "groupIds"))) for c in connections):
+        return  # an endpoint's target is unknown during preview: can't tell which account it serves
     for account in stack.of_type(*STORAGE_ACCOUNT):
         name = account.props.get("accountName")
         endpoints = [
@@ -95,6 +99,8 @@ def _workload_identity(res: Res) -> Iterator[str]:
 def _api_restricted(res: Res) -> Iterator[str]:
     if is_true(res.get("apiServerAccessProfile.enablePrivateCluster")):
         return
+    if unknown_along(res.props, "apiServerAccessProfile.authorizedIPRanges"):
+        return  # unknown during preview
     ranges = as_list(res.get("apiServerAccessProfile.authorizedIPRanges"))
     yield from allowlist(ranges, "apiServerAccessProfile.authorizedIPRanges (or set enablePrivateCluster)")
 
@@ -119,6 +125,9 @@ def _scope(res: Res) -> Iterator[str]:
 
 def _runner_grant_is_bounded(res: Res) -> bool:
     """A runner's group-scope grant names a service principal, and delegation carries a condition."""
+    fields = ("roleDefinitionId", "principalType", "condition", "conditionVersion")
+    if not all(known(res.props.get(f)) for f in fields):
+        return True  # unknown during preview: can't tell (checked again at `pulumi up`)
     role = str(res.props.get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
     delegates = role in ("f58310d9-a9f6-439a-9e8d-f62e7b41a168", "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9")
     owner = role == "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .model import Res, Rule, allowlist, as_list, dig, is_false, is_true, json_doc, known, not_true
+from .model import Res, Rule, allowlist, as_list, dig, is_false, is_true, json_doc, known, mapping, mappings, not_true
 
 BUCKET = ("gcp:storage/bucket:Bucket",)
 CLUSTER = ("gcp:container/cluster:Cluster",)
@@ -23,7 +23,7 @@ def _iam_types(token: str) -> bool:
 def _roles(res: Res) -> list[str]:
     """The roles a member/binding grants, or every role bound in an IAMPolicy's policyData."""
     if "policyData" in res.props:
-        return [b.get("role") for b in as_list(dig(json_doc(res.props["policyData"]), "bindings"))]
+        return [b.get("role") for b in mappings(dig(json_doc(res.props["policyData"]), "bindings"))]
     return [res.props.get("role")]
 
 
@@ -59,7 +59,10 @@ def _private_nodes(res: Res) -> Iterator[str]:
 def _authorized_networks(res: Res) -> Iterator[str]:
     if is_false(res.get("controlPlaneEndpointsConfig.ipEndpointsConfig.enabled")):
         return  # no IP endpoint at all: only the IAM-guarded DNS endpoint remains
-    blocks = [b.get("cidrBlock") for b in as_list(res.get("masterAuthorizedNetworksConfig.cidrBlocks"))]
+    raw = res.get("masterAuthorizedNetworksConfig.cidrBlocks")
+    if not known(raw) or not all(known(b) for b in as_list(raw)):
+        return  # unknown during preview (issue 16: AttributeError on `.get` of an unknown block)
+    blocks = [mapping(b).get("cidrBlock") for b in as_list(raw)]
     yield from allowlist(blocks, "masterAuthorizedNetworksConfig.cidrBlocks")
     if is_true(res.get("masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled")):
         yield "gcpPublicCidrsAccessEnabled lets any Google Cloud VM reach the control plane; turn it off"

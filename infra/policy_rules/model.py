@@ -122,8 +122,12 @@ def known(value: Any) -> bool:
 
 
 def dig(node: Any, path: str, default: Any = None) -> Any:
-    """A nested value by dotted path (`vpcConfig.publicAccessCidrs`, list indexes as numbers)."""
+    """A nested value by dotted path (`vpcConfig.publicAccessCidrs`, list indexes as numbers). A value
+    that cannot be judged on the way (unknown during preview, masked) is the answer: what lies below
+    it is as unknown as it is, never "missing"."""
     for part in path.split("."):
+        if isinstance(node, str) and not known(node):
+            return node
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, Sequence) and not isinstance(node, str) and part.isdigit() and int(part) < len(node):
@@ -133,12 +137,37 @@ def dig(node: Any, path: str, default: Any = None) -> Any:
     return node
 
 
+def unknown_along(node: Any, path: str) -> bool:
+    """True when a value on the way to `path` (or at it) cannot be judged: unknown during preview,
+    or masked. A rule then says nothing about that path, as "missing" would be a false finding."""
+    for part in path.split("."):
+        if not known(node):
+            return True
+        node = dig(node, part)
+        if node is None:
+            return False
+    return not known(node)
+
+
 def as_list(value: Any) -> list[Any]:
+    """A list, whatever arrives: None is empty, one value is a list of one. An unknown list during
+    preview arrives as UNKNOWN and becomes [UNKNOWN], so read its items with `mapping`/`known`."""
     if value is None:
         return []
     if isinstance(value, Sequence) and not isinstance(value, str):
         return list(value)
     return [value]
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """An object, or {} for anything else: an object unknown during preview arrives as the string
+    UNKNOWN, whose `.get` would raise AttributeError (so `x.get(...) or {}` is never safe)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a list (unknown items and unknown lists dropped)."""
+    return [v for v in as_list(value) if isinstance(v, Mapping)]
 
 
 def is_true(value: Any) -> bool:
