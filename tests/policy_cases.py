@@ -170,6 +170,16 @@ GCP_PRINCIPAL = (
 def gcp() -> Program:
     metadata = {"workloadMetadataConfig": {"mode": "GKE_METADATA"}, "metadata": {"disable-legacy-endpoints": "true"}}
     return {
+        "storage-audit-logs": (
+            "gcp:projects/iAMAuditConfig:IAMAuditConfig",
+            {
+                "project": "my-llm-project",
+                "service": "storage.googleapis.com",
+                "auditLogConfigs": [{"logType": t} for t in ("ADMIN_READ", "DATA_READ", "DATA_WRITE")],
+            },
+            [],
+            None,
+        ),
         "weights-bucket": (
             "gcp:storage/bucket:Bucket",
             {

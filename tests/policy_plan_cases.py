@@ -146,9 +146,10 @@ def _host_path(inputs: dict[str, Any]) -> None:
     inputs["spec"]["template"]["spec"]["volumes"].append({"name": "host", "hostPath": {"path": "/"}})
 
 
-def _two_replicas_pdb_min_two(p: Plan) -> Resource:
+def _two_replicas_pdb_none_unavailable(p: Plan) -> Resource:
+    """Two replicas, and a budget that lets none go (the one-replica plan registers maxUnavailable)."""
     one(p, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]["minReplicas"] = 2
-    return setting("kubernetes:policy/v1:PodDisruptionBudget", "spec.minAvailable", 2)(p)
+    return setting("kubernetes:policy/v1:PodDisruptionBudget", "spec.maxUnavailable", 0)(p)
 
 
 CASES: list[PlanCase] = [
@@ -442,7 +443,7 @@ CASES: list[PlanCase] = [
         "k8s-no-wildcard-rbac",
         setting("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "rules.0.verbs", ["*"]),
     ),
-    PlanCase("aws-dev", "k8s-pdb-allows-disruption", _two_replicas_pdb_min_two),
+    PlanCase("aws-dev", "k8s-pdb-allows-disruption", _two_replicas_pdb_none_unavailable),
 ]
 
 
@@ -489,13 +490,6 @@ def _vnet_flow_log(p: Plan) -> Resource:
 
 # rule -> (stack whose plan breaks the promise today, the fix planted on it)
 PENDING_FIXES: dict[str, tuple[str, Mutation]] = {
-    "gcp-subnet-flow-logs": (
-        "gcp-dev",
-        editing(
-            "gcp:compute/subnetwork:Subnetwork",
-            lambda i: i.__setitem__("logConfig", {"aggregationInterval": "INTERVAL_5_SEC", "flowSampling": 0.5}),
-        ),
-    ),
     "gcp-gke-control-plane-logs": (
         "gcp-dev",
         editing(

@@ -1,4 +1,4 @@
-"""The GCP rules for issue 14's security items (infra/policy_rules/gcp.PENDING_RULES) on the REAL
+"""The GCP rules for issue 14's security items (infra/policy_rules/gcp.REALITY_RULES, enforced) on the REAL
 gcp-dev plan: clean as shipped, and each catches its violation planted into the recorded inputs."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from infra.plan.engine import Plan, Resource
 from infra.policy_rules import evaluate
-from infra.policy_rules.gcp import PENDING_RULES
+from infra.policy_rules.gcp import REALITY_RULES
 from infra.policy_rules.model import Res
 from tests.harness import dev_plan
 
@@ -20,7 +20,7 @@ def _views(p: Plan) -> list[Res]:
 
 
 def _findings(p: Plan) -> set[tuple[str, str]]:
-    return {(f.rule, f.urn) for f in evaluate(_views(p), PENDING_RULES)}
+    return {(f.rule, f.urn) for f in evaluate(_views(p), REALITY_RULES)}
 
 
 def _one(p: Plan, type_: str, name: str) -> Resource:
@@ -82,7 +82,7 @@ def test_planted_violation_is_caught(fresh, mutate, rule):
 
 
 def test_every_pending_rule_has_a_planted_violation():
-    assert {r.name for r in PENDING_RULES} == {rule for _, rule in PLANTED}
+    assert {r.name for r in REALITY_RULES} == {rule for _, rule in PLANTED}
 
 
 def test_the_system_pool_without_gpus_needs_no_boot_disk_key():
@@ -90,4 +90,4 @@ def test_the_system_pool_without_gpus_needs_no_boot_disk_key():
     p = dev_plan("gcp-dev")
     system = _one(p, "gcp:container/nodePool:NodePool", "gke-system")
     assert "bootDiskKmsKey" not in system.inputs["nodeConfig"]
-    assert not [f for f in evaluate(_views(p), PENDING_RULES) if f.urn == system.urn]
+    assert not [f for f in evaluate(_views(p), REALITY_RULES) if f.urn == system.urn]

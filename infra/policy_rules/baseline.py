@@ -411,7 +411,6 @@ RULES = [
 ]
 
 PENDING = [
-    Rule("gcp-subnet-flow-logs", "Subnetworks log VPC flows.", types=GCP_SUBNET, check=_gcp_flow_logs),
     Rule(
         "gcp-gke-control-plane-logs",
         "GKE sends API server, controller manager and scheduler logs.",

@@ -153,11 +153,8 @@ RULES = [
 
 
 # --- issue 14: flow logs, audit logs, GPU boot-disk CMEK, prefix-scoped listing -----------------------
-# Written and proven, not yet in RULES (so neither `llz plan` nor the pack runs them yet):
-# tests/test_policy_rules.py requires a planted case in tests/policy_cases.py for every rule in
-# RULES, and that file belongs to the policy owner. Joining is `RULES = [..., *PENDING_RULES]` plus
-# those cases (and an IAMAuditConfig in the compliant gcp program). tests/test_policy_gcp_plan.py
-# proves each one: clean on the real gcp-dev plan, and it catches a violation planted there.
+# Enforced (in RULES below); tests/test_policy_gcp_plan.py proves each one: clean on the real gcp-dev
+# plan, and it catches a violation planted there.
 
 SUBNETWORK = ("gcp:compute/subnetwork:Subnetwork",)
 AUDIT_CONFIG = ("gcp:projects/iAMAuditConfig:IAMAuditConfig",)
@@ -179,7 +176,10 @@ def _storage_audit(stack: Any) -> Iterator[tuple[Res, str]]:
         if not known(service):
             return  # unknown during preview: cannot judge
         if service in ("storage.googleapis.com", "allServices"):
-            logged |= {dig(c, "logType") for c in as_list(cfg.props.get("auditLogConfigs"))}
+            configs = cfg.props.get("auditLogConfigs")
+            if not known(configs) or any(not known(dig(c, "logType")) for c in as_list(configs)):
+                return
+            logged |= {dig(c, "logType") for c in as_list(configs)}
     for bucket in stack.of_type(*BUCKET):
         if not wanted <= logged:
             missing = ", ".join(sorted(wanted - logged))
@@ -205,7 +205,7 @@ def _list_prefix_scoped(res: Res) -> Iterator[str]:
             yield f"objectListPrefix startsWith({listed!r}) also lists {listed}-other/...; end the prefix with '/'"
 
 
-PENDING_RULES = [
+REALITY_RULES = [
     Rule("gcp-subnet-flow-logs", "VPC subnets have flow logs on.", types=SUBNETWORK, check=_flow_logs),
     Rule(
         "gcp-storage-data-access-logs",
@@ -226,3 +226,5 @@ PENDING_RULES = [
         check=_list_prefix_scoped,
     ),
 ]
+
+RULES += REALITY_RULES
