@@ -380,8 +380,10 @@ def test_cluster_autoscaler_node_template_tags_on_the_asg(dev):
     prefix = "k8s.io/cluster-autoscaler/node-template"
     assert {k: v["tag"]["value"] for k, v in tags.items()} == {
         f"{prefix}/label/llz.io/pool": "gpu",
+        f"{prefix}/label/k8s.amazonaws.com/accelerator": "nvidia-l4",
         f"{prefix}/taint/nvidia.com/gpu": "present:NoSchedule",
         f"{prefix}/resources/nvidia.com/gpu": "1",
+        f"{prefix}/resources/ephemeral-storage": "90Gi",  # 90% of the 100 GiB disk
     }
     for t in tags.values():
         assert t["autoscalingGroupName"] == asg

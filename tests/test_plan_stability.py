@@ -257,6 +257,26 @@ INTENDED_GONE: list[Intended] = [
     Intended("llz:azure:Network::network", stacks="azure-dev", why=_MOVED),
     Intended("azure-native:*::network-*", stacks="azure-dev", why=_MOVED),
 ]
+# --- AWS reality (issue 13): one block, so the other clouds' entries never collide with it -------------
+_SCALE_FROM_ZERO = (
+    "scale from zero (issue 13 item 1): Cluster Autoscaler's template node needs every resource the pod "
+    "requests (ephemeral-storage) and the GPU label k8s.amazonaws.com/accelerator; ASG tags are new resources, "
+    "managed node group labels update in place (UpdateNodegroupConfig)"
+)
+INTENDED_CHANGES += [
+    Intended(
+        "aws:eks/nodeGroup:NodeGroup::gpu-nodes",
+        path='inputs.labels["k8s.amazonaws.com/accelerator"]',
+        old=ABSENT,
+        why=_SCALE_FROM_ZERO,
+    ),
+]
+INTENDED_NEW += [
+    Intended("aws:autoscaling/tag:Tag::gpu-asg-label-k8s.amazonaws.com-accelerator", why=_SCALE_FROM_ZERO),
+    Intended("aws:autoscaling/tag:Tag::gpu-asg-resources-ephemeral-storage", why=_SCALE_FROM_ZERO),
+]
+# --- end of the AWS block ------------------------------------------------------------------------------
+
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
 # there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
 # its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).

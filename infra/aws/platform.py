@@ -176,6 +176,7 @@ def build(cfg: StackConfig) -> Platform:
             disk_gib=aws_cfg.gpu_disk_gib or gpu_node_disk_gb(cfg.model.weights_gb),
             ami=ami,
             labels=GPU_LABELS,
+            gpu_model=cfg.gpu_instance.gpu_model,
             device_plugin_image=aws_cfg.device_plugin_image,
             depends_on=cluster.node_prerequisites,
         ),
