@@ -95,4 +95,6 @@ def test_irsa_platform_annotates_the_service_account_and_allows_sts():
     assert irsa["exports"]["identityMode"] == "irsa"
     assert irsa["platform"].identity.env == {"AWS_REGION": "us-east-1", "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
     cidrs = {(e.cidr, tuple(e.ports)) for e in irsa["platform"].egress}
-    assert ("10.40.0.0/16", (443,)) in cidrs and not any(c == "169.254.170.23/32" for c, _ in cidrs)
+    # the STS endpoint's fixed address in each private subnet (issue 13 item 3), not the whole VPC
+    assert {("10.40.31.244/32", (443,)), ("10.40.63.244/32", (443,))} <= cidrs
+    assert ("10.40.0.0/16", (443,)) not in cidrs and not any(c == "169.254.170.23/32" for c, _ in cidrs)

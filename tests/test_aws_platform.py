@@ -333,7 +333,7 @@ def test_gpu_node_group(dev):
     assert gpu.inputs["capacityType"] == "ON_DEMAND"
     assert gpu.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 2}
     assert gpu.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert gpu.inputs["labels"] == {"llz.io/pool": "gpu"}
+    assert gpu.inputs["labels"] == {"llz.io/pool": "gpu", "k8s.amazonaws.com/accelerator": "nvidia-l4"}
     assert gpu.ignore_changes == ["scalingConfig.desiredSize"]
     template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-nodes")
     assert gpu.inputs["launchTemplate"] == {"id": template.id, "version": "1"}

@@ -263,7 +263,12 @@ _SCALE_FROM_ZERO = (
     "requests (ephemeral-storage) and the GPU label k8s.amazonaws.com/accelerator; ASG tags are new resources, "
     "managed node group labels update in place (UpdateNodegroupConfig)"
 )
+_PERIMETER = (
+    "data perimeter (issue 13 item 3): the S3 gateway endpoint admits only this account's buckets and ECR's "
+    "layer bucket; an endpoint policy updates in place (ModifyVpcEndpoint PolicyDocument)"
+)
 INTENDED_CHANGES += [
+    Intended("aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-s3", path="inputs.policy", old=ABSENT, why=_PERIMETER),
     Intended(
         "aws:eks/nodeGroup:NodeGroup::gpu-nodes",
         path='inputs.labels["k8s.amazonaws.com/accelerator"]',
@@ -272,6 +277,12 @@ INTENDED_CHANGES += [
     ),
 ]
 INTENDED_NEW += [
+    Intended(
+        "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-eks",
+        stacks="aws-prod",
+        why="egress none: Cluster Autoscaler calls eks:DescribeNodegroup, reachable only through an eks "
+        "interface endpoint (issue 13 item 3)",
+    ),
     Intended("aws:autoscaling/tag:Tag::gpu-asg-label-k8s.amazonaws.com-accelerator", why=_SCALE_FROM_ZERO),
     Intended("aws:autoscaling/tag:Tag::gpu-asg-resources-ephemeral-storage", why=_SCALE_FROM_ZERO),
 ]

@@ -128,6 +128,14 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     region = ctx.region
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        account = ctx.aws_account_id
+        return {
+            "accountId": account,
+            "arn": f"arn:aws:sts::{account}:assumed-role/deployer/plan",
+            "userId": "AROAFAKE",
+            "id": account,
+        }
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":

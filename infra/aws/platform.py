@@ -21,12 +21,12 @@ from infra.aws import versions
 from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
-from infra.aws.endpoints import Endpoints, EndpointsArgs
+from infra.aws.endpoints import Endpoints, EndpointsArgs, StsAddress
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.runner import admit_runners, from_bootstrap
-from infra.aws.settings import AwsConfig
+from infra.aws.settings import AwsConfig, sts_endpoint_addresses
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
 from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
@@ -77,6 +77,8 @@ def build(cfg: StackConfig) -> Platform:
     invoke = pulumi.InvokeOptions(provider=provider)
     on_aws = pulumi.ResourceOptions(providers=[provider])
     partition = aws.get_partition(opts=invoke).partition
+    account_id = aws.get_caller_identity(opts=invoke).account_id
+    irsa = aws_cfg.identity == "irsa"
     no_egress = cfg.network.egress == "none"
     ami = AmiFamily.of(aws_cfg.ami_type)
 
@@ -98,6 +100,17 @@ def build(cfg: StackConfig) -> Platform:
             subnet_ids=network.private_subnet_ids,
             route_table_ids=network.private_route_table_ids,
             no_egress=no_egress,
+            account_id=account_id,
+            partition=partition,
+            s3_allowed_buckets=aws_cfg.s3_endpoint_allowed_buckets,
+            sts_addresses=[
+                StsAddress(subnet_id, reservation, ip)
+                for subnet_id, (reservation, ip) in zip(
+                    network.private_subnet_ids, sts_endpoint_addresses(cfg.network.cidr, len(zones)), strict=True
+                )
+            ]
+            if irsa
+            else [],
         ),
         on_aws,
     )
@@ -219,11 +232,13 @@ def build(cfg: StackConfig) -> Platform:
             pulumi.ResourceOptions(providers=[provider, k8s_provider]),
         )
 
-    irsa = aws_cfg.identity == "irsa"
     credentials = (
-        POD_IDENTITY_AGENT
+        [POD_IDENTITY_AGENT]
         if not irsa
-        else EgressRule(str(cfg.network.cidr), (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
+        else [
+            EgressRule(f"{ip}/32", (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
+            for _, ip in sts_endpoint_addresses(cfg.network.cidr, len(zones))
+        ]
     )
     platform = Platform(
         k8s=k8s_provider,
@@ -243,7 +258,7 @@ def build(cfg: StackConfig) -> Platform:
         ),
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
-        egress=[*_s3_egress(region, invoke), credentials],
+        egress=[*_s3_egress(region, invoke), *credentials],
         # The serving pods wait for: GPU nodes that can exist (group + autoscaler), schedulable
         # GPUs (device plugin) and their AWS identity.
         ready=[

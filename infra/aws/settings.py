@@ -35,6 +35,7 @@ _PUBLIC_SPLIT = 3
 _VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
 
 
+BucketName = typing.Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
 PolicyArn = typing.Annotated[str, Field(pattern=_POLICY_ARN)]
 
@@ -89,6 +90,9 @@ class AwsConfig(Section):
     # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
     cluster_autoscaler_image: PinnedImage | None = None
     runner: AwsRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
+    # Buckets of other accounts that something in the VPC must read through the S3 gateway endpoint,
+    # whose policy otherwise admits only this account's buckets and ECR's layer bucket.
+    s3_endpoint_allowed_buckets: tuple[BucketName, ...] = ()
 
 
 def subnet_plan(
@@ -107,6 +111,17 @@ def subnet_plan(
     slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
     public = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))[:zones]
     return slots[:zones], public
+
+
+def sts_endpoint_addresses(cidr: ipaddress.IPv4Network, zones: int) -> list[tuple[str, str]]:
+    """(reserved /28, endpoint address) in each private subnet for the STS interface endpoint: the
+    subnet's last /28 (AWS reserves only its first four addresses and the last), address .4 of it."""
+    private, _ = subnet_plan(cidr, zones)
+    out = []
+    for subnet in private:
+        block = list(subnet.subnets(new_prefix=28))[-1]
+        out.append((str(block), str(block.network_address + 4)))
+    return out
 
 
 def role_name(arn: str) -> tuple[str, str] | None:
