@@ -49,7 +49,9 @@ def test_kubeconfig_is_a_secret_built_from_the_cluster_outputs(built):
 
 
 def test_weights_uri_and_exports(built):
-    bucket = next(r for r in built["recorded"].values() if r.type == "aws:s3/bucket:Bucket").outputs["bucket"]
+    bucket = next(
+        r for r in built["recorded"].values() if r.type == "aws:s3/bucket:Bucket" and r.name == "weights"
+    ).outputs["bucket"]
     assert built["weights_uri"] == f"s3://{bucket}/models/deepseek-r1-distill-llama-8b"
     exports = built["exports"]
     assert exports["clusterName"] == "llz-aws-dev"

@@ -65,6 +65,7 @@ class WeightsBucket(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
+    key_id: pulumi.Output[str]  # its policy is set once the reader and writers exist (platform.py)
 
     def __init__(self, name: str, args: WeightsBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:aws:WeightsBucket", name, None, opts)
@@ -130,5 +131,5 @@ class WeightsBucket(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pab]),  # PAB first, as S3 evaluates it
         )
-        self.bucket_name, self.bucket_arn, self.key_arn = bucket.bucket, bucket.arn, key.arn
+        self.bucket_name, self.bucket_arn, self.key_arn, self.key_id = bucket.bucket, bucket.arn, key.arn, key.key_id
         self.register_outputs({"bucketName": self.bucket_name, "bucketArn": self.bucket_arn, "keyArn": self.key_arn})

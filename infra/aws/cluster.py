@@ -19,10 +19,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.footprint import SYSTEM_DESIRED, SYSTEM_MAX, SYSTEM_MIN
-from infra.aws.iam import service_trust
+from infra.aws.iam import key_policy, key_use, service_trust
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-LOG_RETENTION_DAYS = 90
+# What the cluster role does with the secrets key (EKS user guide, "Encrypt Kubernetes secrets with
+# KMS": Encrypt, Decrypt, ListGrants, DescribeKey); the deployer creates EKS's grant (kms:CreateGrant
+# is in the key administrators' kms:Create*).
+SECRETS_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]
 _PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 )
@@ -117,6 +120,8 @@ class ClusterArgs:
     system_labels: Mapping[str, str]
     ami: AmiFamily
     partition: str
+    logs_key_arn: pulumi.Input[str]  # encrypts the control-plane log group
+    log_retention_days: int
     nodes_depend_on: Sequence[pulumi.Resource] = ()  # e.g. the interface endpoints when there is no NAT
 
 
@@ -145,14 +150,20 @@ class Cluster(pulumi.ComponentResource):
             policy_arn=f"{policy_arn}/AmazonEKSClusterPolicy",
             opts=child,
         )
+        # An explicit key policy: administration by the deployer and admins, use by the cluster role
+        # only (no account-root statement that would hand the key to any IAM policy in the account).
+        key_admins = [args.deployer_role_arn, *args.admin_principal_arns]
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
             description="llm-landing-zone: envelope encryption of Kubernetes secrets",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            policy=cluster_role.arn.apply(
+                lambda arn: key_policy(key_admins, [key_use("ClusterRoleUse", {"AWS": arn}, SECRETS_KEY_ACTIONS)])
+            ),
             opts=child,
         )
-        key_use = aws.iam.RolePolicy(
+        role_key_use = aws.iam.RolePolicy(
             f"{name}-cluster-kms",
             role=cluster_role.id,
             policy=secrets_key.arn.apply(
@@ -171,11 +182,12 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Created first, so EKS does not create it with unlimited retention.
+        # Created first, so EKS does not create it unencrypted with unlimited retention.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=LOG_RETENTION_DAYS,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key_arn,
             opts=child,
         )
         public_cidrs, private_cidrs = split_api_cidrs(args.api_allowed_cidrs)
@@ -202,7 +214,7 @@ class Cluster(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[cluster_policy, key_use, log_group],
+                depends_on=[cluster_policy, role_key_use, log_group],
                 ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
             ),
         )

@@ -136,6 +136,12 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
             "userId": "AROAFAKE",
             "id": account,
         }
+    if token == "aws:iam/getSessionContext:getSessionContext":  # the plan's caller: a CI OIDC role
+        arn = str(args.get("arn", ""))
+        account = arn.split(":")[4] if arn.count(":") >= 5 else ctx.aws_account_id
+        role = arn.split("/")[1] if arn.count("/") >= 2 else "deployer"
+        issuer = f"arn:aws:iam::{account}:role/{role}"
+        return {"arn": arn, "issuerArn": issuer, "issuerId": "AROAFAKE", "issuerName": role, "sessionName": "plan"}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":

@@ -18,15 +18,17 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws import versions
+from infra.aws.audit import Account, AuditLogs, AuditLogsArgs
 from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
 from infra.aws.endpoints import Endpoints, EndpointsArgs, StsAddress
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
+from infra.aws.iam import key_policy, key_use
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.runner import admit_runners, from_bootstrap
-from infra.aws.settings import AwsConfig, sts_endpoint_addresses
+from infra.aws.settings import AwsConfig, log_retention_days, sts_endpoint_addresses
 from infra.config.errors import key_error
 from infra.config.schema import StackConfig
 from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
@@ -79,6 +81,10 @@ def build(cfg: StackConfig) -> Platform:
     partition = aws.get_partition(opts=invoke).partition
     account_id = aws.get_caller_identity(opts=invoke).account_id
     irsa = aws_cfg.identity == "irsa"
+    account = Account(account_id, region, partition)
+    key_admins = sorted({aws_cfg.deployer_role_arn, *aws_cfg.admin_role_arns})  # from config, never the caller
+    retention = log_retention_days(cfg)
+    name_prefix = f"llz-{re.sub(r'[^a-z0-9-]', '-', stack.lower())[:24]}-"
     no_egress = cfg.network.egress == "none"
     ami = AmiFamily.of(aws_cfg.ami_type)
 
@@ -88,7 +94,17 @@ def build(cfg: StackConfig) -> Platform:
         from_bootstrap(len(zones))
         if in_network_ci
         else Network(
-            "network", NetworkArgs(cfg.network.cidr, zones, nat_egress=not no_egress, cluster_name=cluster_name), on_aws
+            "network",
+            NetworkArgs(
+                cfg.network.cidr,
+                zones,
+                nat_egress=not no_egress,
+                cluster_name=cluster_name,
+                account=account,
+                key_admin_arns=key_admins,
+                log_retention_days=retention,
+            ),
+            on_aws,
         )
     )
     endpoints = Endpoints(
@@ -119,9 +135,24 @@ def build(cfg: StackConfig) -> Platform:
         WeightsBucketArgs(
             s3_endpoint_id=endpoints.s3_endpoint_id,
             restrict_reads_to_vpc_endpoint=aws_cfg.restrict_reads_to_vpc_endpoint,
-            exempt_principal_arns=sorted({aws_cfg.deployer_role_arn, *aws_cfg.admin_role_arns}),
+            exempt_principal_arns=sorted({*key_admins, *aws_cfg.weights_writer_arns}),
             force_destroy=not cfg.deletion_protection,
-            name_prefix=f"llz-{re.sub(r'[^a-z0-9-]', '-', stack.lower())[:24]}-",
+            name_prefix=name_prefix,
+        ),
+        pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(protect=cfg.deletion_protection)),
+    )
+    # Who read or wrote the weights (CloudTrail data events) and the key of every log group; before
+    # the cluster, whose control-plane log group it encrypts.
+    audit = AuditLogs(
+        "audit",
+        AuditLogsArgs(
+            account=account,
+            admin_arns=key_admins,
+            weights_bucket_arn=bucket.bucket_arn,
+            trail_name=f"{cluster_name}-weights",
+            retention_days=retention,
+            force_destroy=not cfg.deletion_protection,
+            name_prefix=f"{name_prefix[:30]}audit-",
         ),
         pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(protect=cfg.deletion_protection)),
     )
@@ -139,6 +170,8 @@ def build(cfg: StackConfig) -> Platform:
             system_labels=SYSTEM_LABELS,
             ami=ami,
             partition=partition,
+            logs_key_arn=audit.key_arn,
+            log_retention_days=retention,
             # Without NAT, nodes can only join (ECR + its S3 layers, STS, EC2) once the endpoints exist.
             nodes_depend_on=endpoints.all if no_egress else (),
         ),
@@ -198,6 +231,7 @@ def build(cfg: StackConfig) -> Platform:
     reader_args = WeightsReaderArgs(
         mode=aws_cfg.identity,
         cluster_name=cluster.name,
+        cluster_arn=cluster.cluster.arn,
         oidc_issuer=cluster.oidc_issuer,
         namespace=cfg.serving.namespace,
         service_account=cfg.serving.service_account,
@@ -216,6 +250,26 @@ def build(cfg: StackConfig) -> Platform:
         writer_args = replace(reader_args, service_account=stager_account)
         writer = WeightsWriter("weights-stager", writer_args, identity.oidc_provider, on_aws)
 
+    # The weights key's explicit policy, once its users exist: the deployer and admins administer it,
+    # the serving role decrypts, the staging Job's role and aws.weightsWriterArns also generate data
+    # keys (SSE-KMS writes; Decrypt for multipart uploads), each only through S3.
+    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+    writer_arns = [*([writer.role_arn] if writer else []), *sorted(aws_cfg.weights_writer_arns)]
+
+    def weights_key_policy(v: list) -> str:
+        reader_arn, writers = v[0], v[1:]
+        uses = [key_use("ReadWeights", {"AWS": reader_arn}, ["kms:Decrypt"], via_s3)]
+        if writers:
+            uses.append(key_use("WriteWeights", {"AWS": writers}, ["kms:Decrypt", "kms:GenerateDataKey"], via_s3))
+        return key_policy(key_admins, uses)
+
+    aws.kms.KeyPolicy(
+        "weights-key-policy",
+        key_id=bucket.key_id,
+        policy=pulumi.Output.all(identity.role_arn, *writer_arns).apply(weights_key_policy),
+        opts=pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(parent=bucket)),
+    )
+
     autoscaler = None
     if aws_cfg.cluster_autoscaler:
         autoscaler = ClusterAutoscaler(
@@ -223,6 +277,7 @@ def build(cfg: StackConfig) -> Platform:
             ClusterAutoscalerArgs(
                 cluster_name=cluster_name,
                 cluster=cluster.name,
+                cluster_arn=cluster.cluster.arn,
                 region=region,
                 image=aws_cfg.cluster_autoscaler_image or versions.autoscaler_image(cfg.cluster.kubernetes_version),
                 node_selector=SYSTEM_LABELS,

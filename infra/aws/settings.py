@@ -35,6 +35,11 @@ _PUBLIC_SPLIT = 3
 _VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
 
 
+# CloudWatch Logs' PutRetentionPolicy values (pulumi_aws cloudwatch.LogGroup retention_in_days).
+LogRetention = Literal[
+    0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+]
+PROD_LOG_RETENTION_DAYS, DEV_LOG_RETENTION_DAYS = 365, 90
 BucketName = typing.Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
 PolicyArn = typing.Annotated[str, Field(pattern=_POLICY_ARN)]
@@ -90,6 +95,13 @@ class AwsConfig(Section):
     # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
     cluster_autoscaler_image: PinnedImage | None = None
     runner: AwsRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
+    # Principals that write weights (`llz weights push` from outside the cluster): the weights key's
+    # policy lets them GenerateDataKey/Decrypt through S3 (SSE-KMS writes; Decrypt for multipart
+    # uploads), and the VPC-endpoint read restriction exempts them (push reads the manifest first).
+    weights_writer_arns: tuple[RoleArn, ...] = ()
+    # CloudWatch log groups (control plane, flow logs) and the audit log bucket; None: 365 days in
+    # prod, 90 otherwise. CloudWatch's own list of values (0: never expire).
+    log_retention_days: LogRetention | None = None
     # Buckets of other accounts that something in the VPC must read through the S3 gateway endpoint,
     # whose policy otherwise admits only this account's buckets and ECR's layer bucket.
     s3_endpoint_allowed_buckets: tuple[BucketName, ...] = ()
@@ -131,6 +143,14 @@ def role_name(arn: str) -> tuple[str, str] | None:
         return None
     path, _, name = rest.rpartition("/")
     return (f"/{path}/" if path else "/"), name
+
+
+def log_retention_days(cfg: StackConfig) -> int:
+    """aws.logRetentionDays, or 365 days in prod and 90 otherwise."""
+    assert cfg.aws is not None
+    if cfg.aws.log_retention_days is not None:
+        return cfg.aws.log_retention_days
+    return PROD_LOG_RETENTION_DAYS if cfg.environment == "prod" else DEV_LOG_RETENTION_DAYS
 
 
 def default() -> AwsConfig:
