@@ -56,7 +56,7 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "network",
         NetworkArgs(
             cfg.network.cidr,
-            _zones(cfg.aws, invoke),
+            [name for name, _ in _zones(cfg.aws, invoke)],
             nat_egress=cfg.network.egress == "nat",
             cluster_name=f"llz-{workload}",
             account=Account(caller.account_id, cfg.region, partition),

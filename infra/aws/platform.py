@@ -28,8 +28,13 @@ from infra.aws.iam import key_policy, key_use
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.runner import admit_runners, from_bootstrap
-from infra.aws.settings import AwsConfig, log_retention_days, sts_endpoint_addresses
-from infra.config.errors import key_error
+from infra.aws.settings import (
+    AwsConfig,
+    choose_zones,
+    gpu_zone_indexes,
+    log_retention_days,
+    sts_endpoint_addresses,
+)
 from infra.config.schema import StackConfig
 from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
 from infra.fit import gpu_node_disk_gb
@@ -47,20 +52,28 @@ INTERNAL_LB_ANNOTATIONS = {
 }
 
 
-def _zones(aws_cfg: AwsConfig, invoke: pulumi.InvokeOptions) -> list[str]:
-    """The first N standard AZs of the region (Local/Wavelength Zones excluded)."""
+def _zones(aws_cfg: AwsConfig, invoke: pulumi.InvokeOptions) -> list[tuple[str, str]]:
+    """(name, zone ID) of the cluster's zones: standard AZs (Local/Wavelength Zones excluded) that
+    EKS accepts, by zone ID (infra.aws.settings.choose_zones)."""
     found = aws.get_availability_zones(
         state="available",
         filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
         opts=invoke,
-    ).names
-    if len(found) < aws_cfg.availability_zones:
-        raise key_error(
-            "aws.availabilityZones",
-            aws_cfg.availability_zones,
-            f"the region has only {len(found)} ({', '.join(found)}); need 2 <= availabilityZones <= {len(found)}",
-        )
-    return sorted(found)[: aws_cfg.availability_zones]
+    )
+    return choose_zones(list(found.names), list(found.zone_ids), aws_cfg.availability_zones)
+
+
+def _gpu_zones(zones: list[tuple[str, str]], instance_types: list[str], invoke: pulumi.InvokeOptions) -> list[int]:
+    """Indexes of the zones that offer a GPU instance type, asked by zone ID (names differ per account)."""
+    offered = aws.ec2.get_instance_type_offerings(
+        location_type="availability-zone-id",
+        filters=[
+            {"name": "instance-type", "values": instance_types},
+            {"name": "location", "values": [zone_id for _, zone_id in zones]},
+        ],
+        opts=invoke,
+    )
+    return gpu_zone_indexes(zones, set(offered.locations), instance_types)
 
 
 def _s3_egress(region: str, invoke: pulumi.InvokeOptions) -> list[EgressRule]:
@@ -89,6 +102,7 @@ def build(cfg: StackConfig) -> Platform:
     ami = AmiFamily.of(aws_cfg.ami_type)
 
     zones = _zones(aws_cfg, invoke)
+    gpu_zones = _gpu_zones(zones, [cfg.gpu.instance_type], invoke)
     in_network_ci = cfg.cluster.api_access == "runner"  # VPC + CI runners come from <stack>-bootstrap
     network = (
         from_bootstrap(len(zones))
@@ -97,7 +111,7 @@ def build(cfg: StackConfig) -> Platform:
             "network",
             NetworkArgs(
                 cfg.network.cidr,
-                zones,
+                [name for name, _ in zones],
                 nat_egress=not no_egress,
                 cluster_name=cluster_name,
                 account=account,
@@ -213,7 +227,9 @@ def build(cfg: StackConfig) -> Platform:
             cluster_name=cluster.name,
             kubernetes_version=cluster.cluster.version,
             node_role_arn=cluster.node_role.arn,
-            subnet_ids=network.private_subnet_ids,
+            # only the zones that offer the GPU type: a group with a subnet where it is not offered
+            # fails to launch there (or, with all subnets unoffered, never scales from zero)
+            subnet_ids=[network.private_subnet_ids[i] for i in gpu_zones],
             instance_type=cfg.gpu.instance_type,
             gpus_per_node=cfg.gpu_instance.gpus,
             spot=cfg.gpu.spot,

@@ -125,6 +125,43 @@ def subnet_plan(
     return slots[:zones], public
 
 
+# Zone IDs where EKS does not place cluster subnets (EKS user guide, network-reqs: "subnets in
+# these Availability Zone IDs": use1-az3, usw1-az2, cac1-az3). IDs, not names: the name -> ID
+# mapping differs per account.
+EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+def choose_zones(names: list[str], zone_ids: list[str], count: int) -> list[tuple[str, str]]:
+    """(name, zone ID) of the `count` zones for the cluster's subnets: eligible by zone ID (EKS's
+    exclusions), then in name order (so a live stack keeps the subnets it has: a zone EKS rejects
+    can never have held one). Too few eligible zones is a one-line config error."""
+    eligible = sorted((n, z) for n, z in zip(names, zone_ids, strict=True) if z not in EKS_UNSUPPORTED_ZONE_IDS)
+    if len(eligible) < count:
+        excluded = sorted(z for z in zone_ids if z in EKS_UNSUPPORTED_ZONE_IDS)
+        listing = ", ".join(f"{n} ({z})" for n, z in eligible)
+        raise key_error(
+            "aws.availabilityZones",
+            count,
+            f"the region has only {len(eligible)} zones EKS can use ({listing}"
+            + (f"; EKS excludes {', '.join(excluded)}" if excluded else "")
+            + f"); need 2 <= availabilityZones <= {len(eligible)}",
+        )
+    return eligible[:count]
+
+
+def gpu_zone_indexes(zones: list[tuple[str, str]], offered_ids: set[str], instance_types: list[str]) -> list[int]:
+    """Which of the cluster's zones offer the GPU type(s): the GPU group's subnets. None is a config error."""
+    found = [i for i, (_, zone_id) in enumerate(zones) if zone_id in offered_ids]
+    if not found:
+        raise key_error(
+            "gpu.instanceType",
+            ",".join(instance_types),
+            f"not offered in any of the cluster's zones ({', '.join(f'{n} ({z})' for n, z in zones)}); "
+            "choose another type or region, or more aws.availabilityZones",
+        )
+    return found
+
+
 def sts_endpoint_addresses(cidr: ipaddress.IPv4Network, zones: int) -> list[tuple[str, str]]:
     """(reserved /28, endpoint address) in each private subnet for the STS interface endpoint: the
     subnet's last /28 (AWS reserves only its first four addresses and the last), address .4 of it."""
