@@ -69,7 +69,7 @@ class GpuPoolArgs:
     kubernetes_version: pulumi.Input[str]  # the cluster's, so an upgrade rolls the GPU nodes after it
     node_role_arn: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
-    instance_type: str
+    instance_types: Sequence[str]  # gpu.instanceType, then a gpu.spot list's other types (same GPU shape)
     gpus_per_node: int
     spot: bool
     min_nodes: int
@@ -100,7 +100,7 @@ class GpuPool(pulumi.ComponentResource):
             ami_type=args.ami.gpu_ami_type,
             version=args.kubernetes_version,
             capacity_type="SPOT" if args.spot else "ON_DEMAND",
-            instance_types=[args.instance_type],
+            instance_types=list(args.instance_types),
             launch_template=launch_template_ref(template),
             scaling_config={"min_size": args.min_nodes, "desired_size": args.min_nodes, "max_size": args.max_nodes},
             update_config={"max_unavailable": 1},

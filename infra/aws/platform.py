@@ -102,7 +102,7 @@ def build(cfg: StackConfig) -> Platform:
     ami = AmiFamily.of(aws_cfg.ami_type)
 
     zones = _zones(aws_cfg, invoke)
-    gpu_zones = _gpu_zones(zones, [cfg.gpu.instance_type], invoke)
+    gpu_zones = _gpu_zones(zones, list(cfg.gpu.spot_types), invoke)
     in_network_ci = cfg.cluster.api_access == "runner"  # VPC + CI runners come from <stack>-bootstrap
     network = (
         from_bootstrap(len(zones))
@@ -230,9 +230,9 @@ def build(cfg: StackConfig) -> Platform:
             # only the zones that offer the GPU type: a group with a subnet where it is not offered
             # fails to launch there (or, with all subnets unoffered, never scales from zero)
             subnet_ids=[network.private_subnet_ids[i] for i in gpu_zones],
-            instance_type=cfg.gpu.instance_type,
+            instance_types=cfg.gpu.spot_types,
             gpus_per_node=cfg.gpu_instance.gpus,
-            spot=cfg.gpu.spot,
+            spot=bool(cfg.gpu.spot),
             min_nodes=cfg.gpu.min_nodes,
             max_nodes=cfg.gpu.max_nodes,
             disk_gib=aws_cfg.gpu_disk_gib or gpu_node_disk_gb(cfg.model.weights_gb),

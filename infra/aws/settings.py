@@ -26,6 +26,9 @@ _POLICY_ARN = r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9_+=,.@/-]+
 # How CI may reach the EKS API (cluster.apiAccess): the public endpoint for apiAllowedCidrs, or
 # CodeBuild-hosted runners in the private subnets (infra/aws/runner.py).
 API_ACCESS = ("cidr", "runner")
+# gpu.spot may list instance types: an EKS managed node group takes several (instanceTypes), so a
+# spot group can draw on several capacity pools.
+SPOT_INSTANCE_TYPES = True
 # Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
