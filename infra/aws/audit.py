@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.bucket import private_bucket, tls_only
 from infra.aws.iam import key_policy, key_use
 
 LOG_SERVICE_ACTIONS = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
@@ -81,14 +82,7 @@ def log_bucket_policy(bucket_arn: str, trail: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                tls_only(bucket_arn),
                 {
                     "Sid": "CloudTrailAclCheck",
                     "Effect": "Allow",
@@ -154,36 +148,7 @@ class AuditLogs(pulumi.ComponentResource):
         )
         key = logs_key(f"{name}-key", args.admin_arns, account, child, [cloudtrail, readers])
 
-        bucket = aws.s3.Bucket(name, bucket_prefix=args.name_prefix, force_destroy=args.force_destroy, opts=child)
-        pab = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sse",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": key.arn,
-                    },
-                    "bucket_key_enabled": True,
-                }
-            ],
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
-        )
+        bucket, pab = private_bucket(name, args.name_prefix, args.force_destroy, key.arn, child)
         expiry = {"expiration": {"days": args.retention_days}} if args.retention_days else {}
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
