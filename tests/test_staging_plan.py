@@ -141,7 +141,7 @@ def test_only_the_jobs_pods_may_reach_the_hub(dev_stack):
 def test_aws_writer_role_puts_only_under_the_prefix_and_encrypts_through_s3():
     p = dev_plan("aws-dev")
     policy = json.loads(p.one("aws:iam/rolePolicy:RolePolicy", "weights-stager-write-weights").get("policy"))
-    bucket_arn = p.one("aws:s3/bucket:Bucket").outputs["arn"]
+    bucket_arn = p.one("aws:s3/bucket:Bucket", "weights").outputs["arn"]
     key_arn = p.one("aws:kms/key:Key", "weights-key").outputs["arn"]
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["WriteModelObjects"]["Resource"] == f"{bucket_arn}/{PREFIX}/*"
