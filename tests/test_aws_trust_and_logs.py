@@ -57,6 +57,20 @@ def test_flow_logs_role_is_guarded_against_the_confused_deputy():
     }
 
 
+def test_cluster_role_trusts_eks_for_this_cluster_only():
+    statement = trust(dev_plan("aws-dev"), "eks-cluster")
+    assert statement["Principal"] == {"Service": "eks.amazonaws.com"}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/llz-aws-dev"},
+    }
+
+
+def test_node_role_keeps_the_plain_ec2_trust():
+    statement = trust(dev_plan("aws-dev"), "eks-node")
+    assert statement["Principal"] == {"Service": "ec2.amazonaws.com"} and "Condition" not in statement
+
+
 # --- item 4: key policies -----------------------------------------------------------------------------
 
 

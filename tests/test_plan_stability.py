@@ -269,7 +269,7 @@ _PERIMETER = (
 )
 _TRUST = (
     "trust scoped (issue 13 item 4): Pod Identity roles require this cluster's namespace/service-account session "
-    "tags, the flow-logs role aws:SourceAccount/SourceArn; a trust policy updates in place (UpdateAssumeRolePolicy)"
+    "tags, the flow-logs and EKS cluster roles aws:SourceAccount/SourceArn; a trust policy updates in place (UpdateAssumeRolePolicy)"
 )
 _KEYS = (
     "explicit key policies (issue 13 item 4): administration by the deployer and admins, use by the principals "
@@ -284,7 +284,7 @@ _LOGS = (
 INTENDED_CHANGES += [
     *(
         Intended(f"aws:iam/role:Role::{role}", path="inputs.assumeRolePolicy", why=_TRUST)
-        for role in ("serving-identity-role", "cluster-autoscaler-role", "network-flow-logs")
+        for role in ("serving-identity-role", "cluster-autoscaler-role", "network-flow-logs", "eks-cluster")
     ),
     Intended("aws:kms/key:Key::eks-secrets", path="inputs.policy", old=ABSENT, why=_KEYS),
     Intended("aws:cloudwatch/logGroup:LogGroup::*", path="inputs.kmsKeyId", old=ABSENT, why=_LOGS),

@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.footprint import SYSTEM_DESIRED, SYSTEM_MAX, SYSTEM_MIN
-from infra.aws.iam import key_policy, key_use, service_trust
+from infra.aws.iam import key_policy, key_use, service_trust, source_condition
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # What the cluster role does with the secrets key (EKS user guide, "Encrypt Kubernetes secrets with
@@ -120,6 +120,8 @@ class ClusterArgs:
     system_labels: Mapping[str, str]
     ami: AmiFamily
     partition: str
+    account_id: str
+    region: str
     logs_key_arn: pulumi.Input[str]  # encrypts the control-plane log group
     log_retention_days: int
     nodes_depend_on: Sequence[pulumi.Resource] = ()  # e.g. the interface endpoints when there is no NAT
@@ -141,8 +143,13 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         policy_arn = f"arn:{args.partition}:iam::aws:policy"
 
+        # EKS accepts aws:SourceArn/aws:SourceAccount in the cluster role's trust (EKS user guide,
+        # "Cross-service confused deputy prevention in Amazon EKS", 2025-08-19): only this cluster.
+        cluster_arn = f"arn:{args.partition}:eks:{args.region}:{args.account_id}:cluster/{args.cluster_name}"
         cluster_role = aws.iam.Role(
-            f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com"), opts=child
+            f"{name}-cluster",
+            assume_role_policy=service_trust("eks.amazonaws.com", source_condition(args.account_id, cluster_arn)),
+            opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-policy",

@@ -184,6 +184,8 @@ def build(cfg: StackConfig) -> Platform:
             system_labels=SYSTEM_LABELS,
             ami=ami,
             partition=partition,
+            account_id=account_id,
+            region=region,
             logs_key_arn=audit.key_arn,
             log_retention_days=retention,
             # Without NAT, nodes can only join (ECR + its S3 layers, STS, EC2) once the endpoints exist.
