@@ -211,7 +211,10 @@ def test_cloudtrail_records_weights_object_events_into_a_private_encrypted_log_b
     assert trail.inputs["enableLogFileValidation"] is True
     key = p.one(KEY, "audit-key")
     assert trail.inputs["kmsKeyId"] == key.outputs["arn"]
+    describe = _statements(doc(key))["CloudTrailDescribeKey"]
+    assert describe["Action"] == ["kms:DescribeKey"] and "StringLike" not in describe["Condition"]
     cloudtrail = _statements(doc(key))["CloudTrailEncrypt"]
+    assert cloudtrail["Action"] == ["kms:GenerateDataKey*"]
     assert cloudtrail["Condition"]["StringEquals"] == {
         "aws:SourceArn": f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/llz-{stack}-weights"
     }

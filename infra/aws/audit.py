@@ -127,26 +127,36 @@ class AuditLogs(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = args.account
         trail = trail_arn(account, args.trail_name)
-        cloudtrail = key_use(
-            "CloudTrailEncrypt",
-            {"Service": "cloudtrail.amazonaws.com"},
-            ["kms:GenerateDataKey*", "kms:DescribeKey"],
-            {
-                "StringEquals": {"aws:SourceArn": trail},
-                "StringLike": {
-                    "kms:EncryptionContext:aws:cloudtrail:arn": (
-                        f"arn:{account.partition}:cloudtrail:*:{account.account_id}:trail/*"
-                    )
+        # CloudTrail user guide, "Configure AWS KMS key policies for CloudTrail": encrypt for this trail
+        # (the encryption context names the trail), describe the key (no encryption context there).
+        cloudtrail = [
+            key_use(
+                "CloudTrailEncrypt",
+                {"Service": "cloudtrail.amazonaws.com"},
+                ["kms:GenerateDataKey*"],
+                {
+                    "StringEquals": {"aws:SourceArn": trail},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": (
+                            f"arn:{account.partition}:cloudtrail:*:{account.account_id}:trail/*"
+                        )
+                    },
                 },
-            },
-        )
+            ),
+            key_use(
+                "CloudTrailDescribeKey",
+                {"Service": "cloudtrail.amazonaws.com"},
+                ["kms:DescribeKey"],
+                {"StringEquals": {"aws:SourceArn": trail}},
+            ),
+        ]
         readers = key_use(
             "AdminsReadAuditFiles",
             {"AWS": sorted(set(args.admin_arns))},
             ["kms:Decrypt"],
             {"StringEquals": {"kms:ViaService": f"s3.{account.region}.amazonaws.com"}},
         )
-        key = logs_key(f"{name}-key", args.admin_arns, account, child, [cloudtrail, readers])
+        key = logs_key(f"{name}-key", args.admin_arns, account, child, [*cloudtrail, readers])
 
         bucket, pab = private_bucket(name, args.name_prefix, args.force_destroy, key.arn, child)
         expiry = {"expiration": {"days": args.retention_days}} if args.retention_days else {}
