@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from infra.plan.engine import Plan
-from tests.harness import dev_plan, plan
+from tests.harness import config_error, dev_plan, plan
 
 PREFIX = "k8s.io/cluster-autoscaler/node-template"
 # What CA's AWS provider reads from the instance type itself (aws_manager.go buildNodeFromTemplate).
@@ -89,3 +89,17 @@ def test_gpu_nodes_carry_the_autoscaler_accelerator_label(stack):
     # the serving pod still selects only the shared pool label
     deployment = next(d for d in p.of_type("kubernetes:apps/v1:Deployment") if d.get("metadata.name") == "llm")
     assert deployment.get("spec.template.spec.nodeSelector") == {"llz.io/pool": "gpu"}
+
+
+def test_a_disk_too_small_for_the_pods_request_is_a_config_error():
+    """The boundary is the planned pod's own request: the smallest accepted aws.gpuDiskGib plans a
+    template that holds the pod, one GiB less is a one-line config error."""
+    overrides = {"model": {"paramsBillions": 19, "maxModelLen": 4096}, "gpu": {"instanceType": "g6e.xlarge"}}
+    request = pod_requests(plan("aws-dev", overrides))["ephemeral-storage"] / 2**30
+    smallest = -(-int(request) * 10 // 9)
+    assert smallest >= 50  # within the key's range, so the check is what refuses it
+    ok = plan("aws-dev", {**overrides, "aws": {"gpuDiskGib": smallest}})
+    assert template_resources(ok)["ephemeral-storage"] >= pod_requests(ok)["ephemeral-storage"]
+    message = config_error("aws-dev", {**overrides, "aws": {"gpuDiskGib": smallest - 1}})
+    assert message.startswith(f"llm-landing-zone:aws.gpuDiskGib = {smallest - 1}: leaves ")
+    assert f"requests {int(request)} GiB" in message and "\n" not in message

@@ -28,6 +28,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.cluster import AmiFamily, launch_template_ref, node_launch_template
+from infra.aws.settings import allocatable_ephemeral_gi
 from infra.conventions import GPU_RESOURCE, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from infra.kube import nvidia_device_plugin
 from infra.platform import GPU_TOLERATION
@@ -36,20 +37,11 @@ CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 # Cluster Autoscaler's AWS GPU label (cloudprovider/aws/aws_cloud_provider.go: GPULabel).
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 EPHEMERAL_STORAGE = "ephemeral-storage"
-# What of the root disk the kubelet offers pods: AL2023/Bottlerocket evict at nodefs.available<10%
-# (kubelet's default evictionHard), so a template claiming the whole disk would promise more than
-# the node has.
-ALLOCATABLE_DISK_SHARE = 0.9
 
 
 def accelerator(gpu_model: str) -> str:
     """The accelerator label's value: `nvidia-<model>` (CA only checks that the label exists)."""
     return f"nvidia-{gpu_model.lower()}"
-
-
-def allocatable_ephemeral_gi(disk_gib: int) -> int:
-    """The node's allocatable ephemeral storage (GiB), as the template node should claim it."""
-    return int(disk_gib * ALLOCATABLE_DISK_SHARE)
 
 
 def autoscaler_tags(labels: Mapping[str, str], gpus: int, disk_gib: int) -> dict[str, str]:

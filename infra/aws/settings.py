@@ -185,6 +185,38 @@ def role_name(arn: str) -> tuple[str, str] | None:
     return (f"/{path}/" if path else "/"), name
 
 
+# What of the GPU node's disk the kubelet offers pods: AL2023/Bottlerocket evict at
+# nodefs.available<10% (kubelet's default evictionHard), so Cluster Autoscaler's template node
+# claims 90% of it (infra/aws/gpu_pool.py autoscaler_tags).
+ALLOCATABLE_DISK_SHARE = 0.9
+
+
+def allocatable_ephemeral_gi(disk_gib: int) -> int:
+    """The node's allocatable ephemeral storage (GiB), as the template node should claim it."""
+    return int(disk_gib * ALLOCATABLE_DISK_SHARE)
+
+
+def _disk_holds_the_pod(cfg: StackConfig) -> None:
+    """aws.gpuDiskGib must leave the serving pod's ephemeral-storage request allocatable: else the
+    template node (and the node) cannot take the pod and the GPU group never scales up for it."""
+    assert cfg.aws is not None
+    if cfg.aws.gpu_disk_gib is None:
+        return  # sized from the model: infra.fit.gpu_node_disk_gb leaves room for the image too
+    from infra.serving import timings  # here: the serving package imports the config schema
+
+    # the vLLM container's request (infra/serving/pod.py): pulled weights (none when streamed) + cache + tmp
+    pulled = 0 if cfg.serving.load_format == "runai_streamer" else timings.weights_volume_gi(cfg.model.weights_gb)
+    needed = pulled + timings.CACHE_GI + timings.TMP_GI
+    offered = allocatable_ephemeral_gi(cfg.aws.gpu_disk_gib)
+    if offered < needed:
+        raise key_error(
+            "aws.gpuDiskGib",
+            cfg.aws.gpu_disk_gib,
+            f"leaves {offered} GiB allocatable, but the vLLM pod requests {needed} GiB of ephemeral storage; "
+            f"use at least {-(-needed * 10 // 9)} (or unset it: sized from the model)",
+        )
+
+
 def log_retention_days(cfg: StackConfig) -> int:
     """aws.logRetentionDays, or 365 days in prod and 90 otherwise."""
     assert cfg.aws is not None
@@ -204,6 +236,7 @@ def check(cfg: StackConfig) -> None:
     image for the cluster's Kubernetes version."""
     assert cfg.aws is not None  # resolve fills in the default section first
     subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)
+    _disk_holds_the_pod(cfg)
     role = role_name(cfg.aws.deployer_role_arn)
     if cfg.cluster.api_access == "runner" and (role is None or len(role[1]) > 64):
         raise key_error(
