@@ -251,7 +251,12 @@ def advice(cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_
 
 def check(cfg: StackConfig) -> str | None:
     """None when the configured instance fits the model, else the one-line reason and the fix."""
-    util, tp, instance = cfg.serving.gpu_memory_utilization, cfg.model.tensor_parallel_size, cfg.gpu_instance
+    return check_instance(cfg, cfg.gpu_instance)
+
+
+def check_instance(cfg: StackConfig, instance: catalog.GpuInstance) -> str | None:
+    """`check` for one instance type (gpu.instanceType, or each of a gpu.spot list)."""
+    util, tp = cfg.serving.gpu_memory_utilization, cfg.model.tensor_parallel_size
     f = fit(cfg.model, instance, tp, util)
     if f.fits:
         return None

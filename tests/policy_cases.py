@@ -158,6 +158,25 @@ def aws() -> Program:
             ["serving-role"],
             None,
         ),
+        # issue 13: weights object access recorded by CloudTrail data events (aws-s3-access-logging)
+        "audit-trail": (
+            "aws:cloudtrail/trail:Trail",
+            {
+                "name": "llz-aws-dev-weights",
+                "s3BucketName": "llz-aws-dev-audit",
+                "advancedEventSelectors": [
+                    {
+                        "fieldSelectors": [
+                            {"field": "eventCategory", "equals": ["Data"]},
+                            {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                            {"field": "resources.ARN", "startsWiths": [f"{BUCKET_ARN}/"]},
+                        ]
+                    }
+                ],
+            },
+            ["weights"],
+            None,
+        ),
     }
 
 
@@ -430,6 +449,46 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 
 CASES = [
+    # --- AWS: issue 13 (data perimeter, keys, audit logs) ---
+    Case(
+        "s3-endpoint-without-policy",
+        "aws",
+        add(
+            "endpoint-s3",
+            "aws:ec2/vpcEndpoint:VpcEndpoint",
+            {"vpcEndpointType": "Gateway", "serviceName": "com.amazonaws.us-east-1.s3"},
+        ),
+        "aws-s3-endpoint-policy",
+        "endpoint-s3",
+    ),
+    Case(
+        "log-group-without-kms",
+        "aws",
+        add("flow-logs", "aws:cloudwatch/logGroup:LogGroup", {"retentionInDays": 365}),
+        "aws-log-group-kms",
+        "flow-logs",
+    ),
+    Case("bucket-without-access-logging", "aws", remove("audit-trail"), "aws-s3-access-logging", "weights"),
+    Case(
+        "key-with-account-root",
+        "aws",
+        add(
+            "weights-key",
+            "aws:kms/key:Key",
+            {
+                "policy": doc(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    }
+                )
+            },
+        ),
+        "aws-kms-key-policy",
+        "weights-key",
+    ),
     # --- AWS ---
     Case(
         "pab-flag-off",

@@ -49,7 +49,9 @@ def test_kubeconfig_is_a_secret_built_from_the_cluster_outputs(built):
 
 
 def test_weights_uri_and_exports(built):
-    bucket = next(r for r in built["recorded"].values() if r.type == "aws:s3/bucket:Bucket").outputs["bucket"]
+    bucket = next(
+        r for r in built["recorded"].values() if r.type == "aws:s3/bucket:Bucket" and r.name == "weights"
+    ).outputs["bucket"]
     assert built["weights_uri"] == f"s3://{bucket}/models/deepseek-r1-distill-llama-8b"
     exports = built["exports"]
     assert exports["clusterName"] == "llz-aws-dev"
@@ -95,4 +97,6 @@ def test_irsa_platform_annotates_the_service_account_and_allows_sts():
     assert irsa["exports"]["identityMode"] == "irsa"
     assert irsa["platform"].identity.env == {"AWS_REGION": "us-east-1", "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
     cidrs = {(e.cidr, tuple(e.ports)) for e in irsa["platform"].egress}
-    assert ("10.40.0.0/16", (443,)) in cidrs and not any(c == "169.254.170.23/32" for c, _ in cidrs)
+    # the STS endpoint's fixed address in each private subnet (issue 13 item 3), not the whole VPC
+    assert {("10.40.31.244/32", (443,)), ("10.40.63.244/32", (443,))} <= cidrs
+    assert ("10.40.0.0/16", (443,)) not in cidrs and not any(c == "169.254.170.23/32" for c, _ in cidrs)

@@ -70,6 +70,7 @@ def test_every_aws_resource_uses_the_explicit_provider_inside_a_component(dev):
     assert set(components.values()) == {
         "llz:aws:Network",
         "llz:aws:Endpoints",
+        "llz:aws:AuditLogs",
         "llz:aws:WeightsBucket",
         "llz:aws:Cluster",
         "llz:aws:GpuPool",
@@ -233,8 +234,8 @@ def test_cluster_role_can_use_the_secrets_key(dev):
 def test_prod_turns_deletion_protection_on():
     p = plan("aws-dev", {"environment": "prod"})
     assert p.one(CLUSTER).inputs["deletionProtection"] is True
-    assert p.one("aws:s3/bucket:Bucket").protect is True
-    assert p.one("aws:s3/bucket:Bucket").inputs["forceDestroy"] is False
+    assert p.one("aws:s3/bucket:Bucket", "weights").protect is True
+    assert p.one("aws:s3/bucket:Bucket", "weights").inputs["forceDestroy"] is False
 
 
 def test_private_api_cidrs_go_to_the_cluster_security_group_not_the_public_endpoint():
@@ -285,7 +286,7 @@ def test_deployer_and_admins_get_access_entries_from_config_only():
     provider = p.one("pulumi:providers:kubernetes")
     deployer_assoc = next(a for a in assocs if a.inputs["principalArn"] == DEPLOYER)
     assert deployer_assoc.urn in provider.dependencies
-    deny = policy_doc(p.one("aws:s3/bucketPolicy:BucketPolicy"))["Statement"][1]
+    deny = policy_doc(p.one("aws:s3/bucketPolicy:BucketPolicy", "weights-policy"))["Statement"][1]
     assert deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"] == sorted([admin, DEPLOYER])
 
 
@@ -333,7 +334,7 @@ def test_gpu_node_group(dev):
     assert gpu.inputs["capacityType"] == "ON_DEMAND"
     assert gpu.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 2}
     assert gpu.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert gpu.inputs["labels"] == {"llz.io/pool": "gpu"}
+    assert gpu.inputs["labels"] == {"llz.io/pool": "gpu", "k8s.amazonaws.com/accelerator": "nvidia-l4"}
     assert gpu.ignore_changes == ["scalingConfig.desiredSize"]
     template = dev.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-nodes")
     assert gpu.inputs["launchTemplate"] == {"id": template.id, "version": "1"}
@@ -380,8 +381,10 @@ def test_cluster_autoscaler_node_template_tags_on_the_asg(dev):
     prefix = "k8s.io/cluster-autoscaler/node-template"
     assert {k: v["tag"]["value"] for k, v in tags.items()} == {
         f"{prefix}/label/llz.io/pool": "gpu",
+        f"{prefix}/label/k8s.amazonaws.com/accelerator": "nvidia-l4",
         f"{prefix}/taint/nvidia.com/gpu": "present:NoSchedule",
         f"{prefix}/resources/nvidia.com/gpu": "1",
+        f"{prefix}/resources/ephemeral-storage": "90Gi",  # 90% of the 100 GiB disk
     }
     for t in tags.values():
         assert t["autoscalingGroupName"] == asg
@@ -407,22 +410,22 @@ def test_device_plugin_daemonset_tolerates_the_gpu_taint(dev):
 
 
 def test_bucket_blocks_public_access_and_acls(dev):
-    bucket = dev.one("aws:s3/bucket:Bucket")
-    pab = dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    bucket = dev.one("aws:s3/bucket:Bucket", "weights")
+    pab = dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "weights-public-access")
     assert pab.inputs["bucket"] == bucket.id
     for flag in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
         assert pab.inputs[flag] is True, flag
-    ownership = dev.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    ownership = dev.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "weights-ownership")
     assert ownership.inputs == {"bucket": bucket.id, "rule": {"objectOwnership": "BucketOwnerEnforced"}}
-    versioning = dev.one("aws:s3/bucketVersioning:BucketVersioning")
+    versioning = dev.one("aws:s3/bucketVersioning:BucketVersioning", "weights-versioning")
     assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
     for deprecated in ("acl", "policy", "versioning", "serverSideEncryptionConfiguration"):
         assert deprecated not in bucket.inputs
 
 
 def test_bucket_expires_old_versions_and_failed_uploads(dev):
-    lifecycle = dev.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
-    assert lifecycle.inputs["bucket"] == dev.one("aws:s3/bucket:Bucket").id
+    lifecycle = dev.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "weights-lifecycle")
+    assert lifecycle.inputs["bucket"] == dev.one("aws:s3/bucket:Bucket", "weights").id
     (rule,) = lifecycle.inputs["rules"]
     assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
     assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
@@ -439,7 +442,9 @@ def test_default_security_group_is_stripped(dev):
 def test_bucket_sse_kms_with_the_stacks_key_and_bucket_key(dev):
     key = dev.one("aws:kms/key:Key", "weights-key")
     assert key.inputs["enableKeyRotation"] is True
-    sse = dev.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    sse = dev.one(
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "weights-sse"
+    )
     (rule,) = sse.inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
@@ -450,9 +455,12 @@ def test_bucket_sse_kms_with_the_stacks_key_and_bucket_key(dev):
 
 
 def test_bucket_policy_denies_plain_http_and_reads_outside_the_endpoint(dev):
-    bucket = dev.one("aws:s3/bucket:Bucket")
-    policy = dev.one("aws:s3/bucketPolicy:BucketPolicy")
-    assert dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").urn in policy.dependencies
+    bucket = dev.one("aws:s3/bucket:Bucket", "weights")
+    policy = dev.one("aws:s3/bucketPolicy:BucketPolicy", "weights-policy")
+    assert (
+        dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "weights-public-access").urn
+        in policy.dependencies
+    )
     tls, reads = policy_doc(policy)["Statement"]
     arn = bucket.outputs["arn"]
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -467,7 +475,7 @@ def test_bucket_policy_denies_plain_http_and_reads_outside_the_endpoint(dev):
 
 def test_bucket_policy_without_the_endpoint_restriction():
     p = plan("aws-dev", {"aws": {"restrictReadsToVpcEndpoint": False}})
-    statements = policy_doc(p.one("aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    statements = policy_doc(p.one("aws:s3/bucketPolicy:BucketPolicy", "weights-policy"))["Statement"]
     assert [s["Sid"] for s in statements] == ["DenyInsecureTransport"]
 
 
@@ -503,7 +511,7 @@ def test_serving_policy_is_scoped_to_the_prefix_and_key(dev):
         assert s["Effect"] == "Allow"
     by_action = {s["Action"]: s for s in statements}
     assert set(by_action) == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
-    bucket_arn = dev.one("aws:s3/bucket:Bucket").outputs["arn"]
+    bucket_arn = dev.one("aws:s3/bucket:Bucket", "weights").outputs["arn"]
     assert by_action["s3:ListBucket"]["Resource"] == bucket_arn
     assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": [PREFIX, f"{PREFIX}/*"]}}
     assert by_action["s3:GetObject"]["Resource"] == f"{bucket_arn}/{PREFIX}/*"

@@ -400,6 +400,69 @@ INTENDED_GONE: list[Intended] = [
     Intended("llz:azure:Network::network", stacks="azure-dev", why=_MOVED),
     Intended("azure-native:*::network-*", stacks="azure-dev", why=_MOVED),
 ]
+# --- AWS reality (issue 13): one block, so the other clouds' entries never collide with it -------------
+_SCALE_FROM_ZERO = (
+    "scale from zero (issue 13 item 1): Cluster Autoscaler's template node needs every resource the pod "
+    "requests (ephemeral-storage) and the GPU label k8s.amazonaws.com/accelerator; ASG tags are new resources, "
+    "managed node group labels update in place (UpdateNodegroupConfig)"
+)
+_PERIMETER = (
+    "data perimeter (issue 13 item 3): the S3 gateway endpoint admits only this account's buckets and ECR's "
+    "layer bucket; an endpoint policy updates in place (ModifyVpcEndpoint PolicyDocument)"
+)
+_TRUST = (
+    "trust scoped (issue 13 item 4): Pod Identity roles require this cluster's namespace/service-account session "
+    "tags, the flow-logs and EKS cluster roles aws:SourceAccount/SourceArn; a trust policy updates in place (UpdateAssumeRolePolicy)"
+)
+_KEYS = (
+    "explicit key policies (issue 13 item 4): administration by the deployer and admins, use by the principals "
+    "that need it, no account-root statement; PutKeyPolicy updates the live key in place (the deployer keeps "
+    "kms:PutKeyPolicy, so KMS's lockout check passes)"
+)
+_LOGS = (
+    "audit and logs (issue 13 item 5): log groups encrypted with a customer-managed key (AssociateKmsKey, in "
+    "place), retention from aws.logRetentionDays (365 days in prod; PutRetentionPolicy, in place); CloudTrail data "
+    "events on the weights bucket into a new private log bucket"
+)
+INTENDED_CHANGES += [
+    *(
+        Intended(f"aws:iam/role:Role::{role}", path="inputs.assumeRolePolicy", why=_TRUST)
+        for role in ("serving-identity-role", "cluster-autoscaler-role", "network-flow-logs", "eks-cluster")
+    ),
+    Intended("aws:kms/key:Key::eks-secrets", path="inputs.policy", old=ABSENT, why=_KEYS),
+    Intended("aws:cloudwatch/logGroup:LogGroup::*", path="inputs.kmsKeyId", old=ABSENT, why=_LOGS),
+    Intended(
+        "aws:cloudwatch/logGroup:LogGroup::*",
+        path="inputs.retentionInDays",
+        old=90,
+        new=365,
+        stacks="aws-prod",
+        why=_LOGS,
+    ),
+    Intended("aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-s3", path="inputs.policy", old=ABSENT, why=_PERIMETER),
+    Intended(
+        "aws:eks/nodeGroup:NodeGroup::gpu-nodes",
+        path='inputs.labels["k8s.amazonaws.com/accelerator"]',
+        old=ABSENT,
+        why=_SCALE_FROM_ZERO,
+    ),
+]
+INTENDED_NEW += [
+    Intended("llz:aws:AuditLogs::audit", why=_LOGS),
+    Intended("aws:*::audit*", why=_LOGS),
+    Intended("aws:kms/key:Key::network-flow-logs", stacks="aws-prod", why=_LOGS),
+    Intended("aws:kms/keyPolicy:KeyPolicy::weights-key-policy", why=_KEYS),
+    Intended(
+        "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-eks",
+        stacks="aws-prod",
+        why="egress none: Cluster Autoscaler calls eks:DescribeNodegroup, reachable only through an eks "
+        "interface endpoint (issue 13 item 3)",
+    ),
+    Intended("aws:autoscaling/tag:Tag::gpu-asg-label-k8s.amazonaws.com-accelerator", why=_SCALE_FROM_ZERO),
+    Intended("aws:autoscaling/tag:Tag::gpu-asg-resources-ephemeral-storage", why=_SCALE_FROM_ZERO),
+]
+# --- end of the AWS block ------------------------------------------------------------------------------
+
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
 # there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
 # its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).

@@ -104,8 +104,8 @@ def _counted(fixed: list[dict]) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("overrides", "endpoint_azs", "nats"),
-    # no egress: + elasticloadbalancing, autoscaling endpoints; and no model.source (the hub is unreachable)
-    [(None, 12, 1), ({"network": {"egress": "none"}, "model": {"source": None}}, 16, 0)],
+    # no egress: + elasticloadbalancing, autoscaling, eks endpoints; and no model.source (the hub is unreachable)
+    [(None, 12, 1), ({"network": {"egress": "none"}, "model": {"source": None}}, 18, 0)],
     ids=["nat", "no-egress"],
 )
 def test_cost_counts_match_the_planned_aws_resources(overrides, endpoint_azs, nats):

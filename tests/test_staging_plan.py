@@ -13,7 +13,7 @@ from infra.plan.engine import SECRET, Plan
 from infra.serving import timings
 from infra.serving.network import NOT_PUBLIC
 from tests.harness import dev_plan, plan, stack_file
-from tests.serving_support import Serving, env_of
+from tests.serving_support import Serving, env_of, resolve_platform
 
 REPO = "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
 REVISION = "6a6f4aa4197940add57724a7707d069478df56b1"  # pinned in every dev stack
@@ -45,7 +45,9 @@ def test_dev_stacks_stage_their_pinned_model(dev_stack):
     (container,) = job.get("spec.template.spec.containers")
     uri = dev_plan(dev_stack).outputs["weightsUri"]
     assert container["args"] == ["weights", "stage", f"hf://{REPO}@{REVISION}", uri, "--workdir", "/scratch/files"]
-    assert container["image"] == cfg.serving.puller_image and "command" not in container  # ENTRYPOINT llz
+    # the puller, from the stack's registry where the platform has one (issue 17)
+    assert container["image"] == resolve_platform(dev_stack).image(cfg.serving.puller_image)
+    assert "command" not in container  # ENTRYPOINT llz
     assert job.get("metadata.name") == f"llm-stage-{REVISION[:12]}"
     assert job.get("metadata.namespace") == "llm"
 
@@ -141,7 +143,7 @@ def test_only_the_jobs_pods_may_reach_the_hub(dev_stack):
 def test_aws_writer_role_puts_only_under_the_prefix_and_encrypts_through_s3():
     p = dev_plan("aws-dev")
     policy = json.loads(p.one("aws:iam/rolePolicy:RolePolicy", "weights-stager-write-weights").get("policy"))
-    bucket_arn = p.one("aws:s3/bucket:Bucket").outputs["arn"]
+    bucket_arn = p.one("aws:s3/bucket:Bucket", "weights").outputs["arn"]
     key_arn = p.one("aws:kms/key:Key", "weights-key").outputs["arn"]
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["WriteModelObjects"]["Resource"] == f"{bucket_arn}/{PREFIX}/*"

@@ -131,6 +131,7 @@ def command(cluster_name: str) -> list[str]:
 class ClusterAutoscalerArgs:
     cluster_name: str
     cluster: pulumi.Input[str]  # the cluster's name output, so the association waits for it
+    cluster_arn: pulumi.Input[str]  # the trust admits only this cluster's session tag
     region: str
     image: str
     node_selector: dict[str, str]  # the system group
@@ -146,7 +147,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "llm-landing-zone"}
 
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=pod_identity_trust(), opts=child)
+        trust = pulumi.Output.from_input(args.cluster_arn).apply(lambda arn: pod_identity_trust(arn, NAMESPACE, NAME))
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, opts=child)
         policy = aws.iam.RolePolicy(
             f"{name}-policy", role=role.id, policy=autoscaler_policy(args.cluster_name), opts=child
         )

@@ -19,10 +19,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.footprint import SYSTEM_DESIRED, SYSTEM_MAX, SYSTEM_MIN
-from infra.aws.iam import service_trust
+from infra.aws.iam import key_policy, key_use, service_trust, source_condition
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-LOG_RETENTION_DAYS = 90
+# What the cluster role does with the secrets key (EKS user guide, "Encrypt Kubernetes secrets with
+# KMS": Encrypt, Decrypt, ListGrants, DescribeKey); the deployer creates EKS's grant (kms:CreateGrant
+# is in the key administrators' kms:Create*).
+SECRETS_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]
 _PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 )
@@ -117,6 +120,10 @@ class ClusterArgs:
     system_labels: Mapping[str, str]
     ami: AmiFamily
     partition: str
+    account_id: str
+    region: str
+    logs_key_arn: pulumi.Input[str]  # encrypts the control-plane log group
+    log_retention_days: int
     nodes_depend_on: Sequence[pulumi.Resource] = ()  # e.g. the interface endpoints when there is no NAT
 
 
@@ -136,8 +143,13 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         policy_arn = f"arn:{args.partition}:iam::aws:policy"
 
+        # EKS accepts aws:SourceArn/aws:SourceAccount in the cluster role's trust (EKS user guide,
+        # "Cross-service confused deputy prevention in Amazon EKS", 2025-08-19): only this cluster.
+        cluster_arn = f"arn:{args.partition}:eks:{args.region}:{args.account_id}:cluster/{args.cluster_name}"
         cluster_role = aws.iam.Role(
-            f"{name}-cluster", assume_role_policy=service_trust("eks.amazonaws.com"), opts=child
+            f"{name}-cluster",
+            assume_role_policy=service_trust("eks.amazonaws.com", source_condition(args.account_id, cluster_arn)),
+            opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-cluster-policy",
@@ -145,14 +157,20 @@ class Cluster(pulumi.ComponentResource):
             policy_arn=f"{policy_arn}/AmazonEKSClusterPolicy",
             opts=child,
         )
+        # An explicit key policy: administration by the deployer and admins, use by the cluster role
+        # only (no account-root statement that would hand the key to any IAM policy in the account).
+        key_admins = [args.deployer_role_arn, *args.admin_principal_arns]
         secrets_key = aws.kms.Key(
             f"{name}-secrets",
             description="llm-landing-zone: envelope encryption of Kubernetes secrets",
             enable_key_rotation=True,
             deletion_window_in_days=30,
+            policy=cluster_role.arn.apply(
+                lambda arn: key_policy(key_admins, [key_use("ClusterRoleUse", {"AWS": arn}, SECRETS_KEY_ACTIONS)])
+            ),
             opts=child,
         )
-        key_use = aws.iam.RolePolicy(
+        role_key_use = aws.iam.RolePolicy(
             f"{name}-cluster-kms",
             role=cluster_role.id,
             policy=secrets_key.arn.apply(
@@ -171,11 +189,12 @@ class Cluster(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Created first, so EKS does not create it with unlimited retention.
+        # Created first, so EKS does not create it unencrypted with unlimited retention.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=LOG_RETENTION_DAYS,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key_arn,
             opts=child,
         )
         public_cidrs, private_cidrs = split_api_cidrs(args.api_allowed_cidrs)
@@ -202,7 +221,7 @@ class Cluster(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[cluster_policy, key_use, log_group],
+                depends_on=[cluster_policy, role_key_use, log_group],
                 ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
             ),
         )

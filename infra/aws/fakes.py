@@ -12,6 +12,8 @@ import base64
 import dataclasses
 from typing import Any
 
+from infra.aws.settings import EKS_UNSUPPORTED_ZONE_IDS
+
 # Short ids AWS gives resources, by type token: "<prefix>-<17 hex>".
 _ID_PREFIX = {
     "aws:ec2/vpc:Vpc": "vpc",
@@ -105,11 +107,30 @@ def _zone_names(region: str) -> list[str]:
     return [f"{region}{x}" for x in ("abcdef" if region == "us-east-1" else "abc")]
 
 
+# An account's name -> zone ID mapping (it differs per account). In this one, as in many real
+# us-east-1 accounts, us-east-1e is use1-az3, the zone EKS rejects.
+_US_EAST_1_IDS = ("use1-az1", "use1-az2", "use1-az4", "use1-az5", "use1-az3", "use1-az6")
+
+
+def zone_ids(region: str) -> list[str]:
+    if region == "us-east-1":
+        return list(_US_EAST_1_IDS)
+    prefix = region.split("-")[0][:2] + region.split("-")[1][0] + region.split("-")[2]  # eu-west-3 -> euw3
+    return [f"{prefix}-az{i + 1}" for i in range(len(_zone_names(region)))]
+
+
+# Zone IDs that do NOT offer an instance type (EC2 DescribeInstanceTypeOfferings by
+# availability-zone-id); every other type is offered everywhere. Tests may extend it.
+UNOFFERED: dict[str, set[str]] = {"p5.48xlarge": {"use1-az1", "use1-az2", "use1-az4"}}
+
+
 def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
     """What `<stack>-bootstrap` exports (infra/aws/bootstrap.py), with the ids this module gives
     that stack's resources, so the workload's plan reads what the bootstrap's plan would export."""
     b = dataclasses.replace(ctx, stack=f"{ctx.stack}-bootstrap")
-    private = [f"network-private-{zone}" for zone in _zone_names(ctx.region)]
+    # the bootstrap's zones, as infra.aws.settings.choose_zones picks them (EKS's excluded IDs left out)
+    zones = zip(_zone_names(ctx.region), zone_ids(ctx.region), strict=True)
+    private = [f"network-private-{name}" for name, zone_id in zones if zone_id not in EKS_UNSUPPORTED_ZONE_IDS]
     # The bootstrap names its deploy role after aws.deployerRoleArn (path and name).
     path, _, name = ctx.aws_deployer_role_arn.partition(":role/")[2].rpartition("/")
     path = f"/{path}/" if path else "/"
@@ -128,14 +149,40 @@ def invoke(token: str, args: dict[str, Any], ctx: Any) -> dict[str, Any] | None:
     region = ctx.region
     if token == "aws:index/getRegion:getRegion":
         return {"name": region, "region": region, "id": region}
+    if token == "aws:index/getCallerIdentity:getCallerIdentity":
+        account = ctx.aws_account_id
+        return {
+            "accountId": account,
+            "arn": f"arn:aws:sts::{account}:assumed-role/deployer/plan",
+            "userId": "AROAFAKE",
+            "id": account,
+        }
+    if token == "aws:iam/getSessionContext:getSessionContext":  # the plan's caller: a CI OIDC role
+        arn = str(args.get("arn", ""))
+        account = arn.split(":")[4] if arn.count(":") >= 5 else ctx.aws_account_id
+        role = arn.split("/")[1] if arn.count("/") >= 2 else "deployer"
+        issuer = f"arn:aws:iam::{account}:role/{role}"
+        return {"arn": arn, "issuerArn": issuer, "issuerId": "AROAFAKE", "issuerName": role, "sessionName": "plan"}
     if token == "aws:index/getPartition:getPartition":
         return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
     if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
         names = _zone_names(region)
         return {
             "names": names,
-            "zoneIds": [f"{region.replace('-', '')[:4]}-az{i + 1}" for i in range(len(names))],
+            "zoneIds": zone_ids(region),
             "id": region,
+        }
+    if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+        filters = {f["name"]: list(f.get("values", [])) for f in args.get("filters", [])}
+        types = filters.get("instance-type", [])
+        wanted = filters.get("location") or zone_ids(region)
+        pairs = [(t, z) for t in types for z in wanted if z in zone_ids(region) and z not in UNOFFERED.get(t, set())]
+        return {
+            "id": region,
+            "locationType": args.get("locationType", "region"),
+            "instanceTypes": [t for t, _ in pairs],
+            "locations": [z for _, z in pairs],
+            "locationTypes": ["availability-zone-id"] * len(pairs),
         }
     if token == "aws:ec2/getPrefixList:getPrefixList":
         return {

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 # Interface endpoints in every AZ, always: image pulls from ECR, STS (IRSA, SDK regional
 # endpoint), Pod Identity (eks-auth), logs, EC2 (vpc-cni).
 INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks-auth", "logs", "ec2")
-# Only reachable through NAT otherwise: load balancer controller and cluster autoscaler.
-NO_EGRESS_SERVICES = ("elasticloadbalancing", "autoscaling")
+# Only reachable through NAT otherwise: load balancer controller and cluster autoscaler (which
+# also calls eks:DescribeNodegroup, so the `eks` endpoint too).
+NO_EGRESS_SERVICES = ("elasticloadbalancing", "autoscaling", "eks")
 # The system node group (cluster add-ons, autoscaler): two for the add-ons' replicas, room for one more.
 SYSTEM_MIN, SYSTEM_DESIRED, SYSTEM_MAX = 1, 2, 3
 

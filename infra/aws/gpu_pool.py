@@ -3,9 +3,17 @@
 * Taint `nvidia.com/gpu=true:NoSchedule` keeps everything but GPU workloads off these nodes.
 * `desiredSize` is ignored after creation: the cluster autoscaler owns it, and `pulumi up`
   must not fight it.
-* Cluster Autoscaler only scales an EMPTY group up if it knows the labels, taints and GPUs a
-  node would have; EKS does not copy them to the Auto Scaling group, so we tag the ASG with
-  the `k8s.io/cluster-autoscaler/node-template/...` keys ourselves.
+* Cluster Autoscaler only scales an EMPTY group up if it knows the labels, taints and resources
+  a node would have; EKS does not copy them to the Auto Scaling group, so we tag the ASG with
+  the `k8s.io/cluster-autoscaler/node-template/...` keys ourselves. CA's template node takes cpu,
+  memory and pods from the instance type and every other resource only from a
+  `node-template/resources/<name>` tag (kubernetes/autoscaler cloudprovider/aws/aws_manager.go
+  `buildNodeFromTemplate`); without `ephemeral-storage` a vLLM pod that requests it stays Pending
+  (kubernetes/autoscaler#1650, #1869). So every non-cpu/memory resource the pod requests is tagged.
+* `k8s.amazonaws.com/accelerator` is the GPU label CA's AWS provider watches
+  (aws_cloud_provider.go `GPULabel`): a node that has it but whose device plugin has not yet
+  reported `nvidia.com/gpu` counts as "GPU not ready", not as a node that cannot fit the pod, so
+  CA does not add a second node while the plugin starts.
 * AL2023 NVIDIA AMIs ship the driver and container toolkit but not the device plugin, so we
   run it as a typed DaemonSet (Bottlerocket NVIDIA ships it; nothing is deployed there).
 """
@@ -20,18 +28,30 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.cluster import AmiFamily, launch_template_ref, node_launch_template
+from infra.aws.settings import allocatable_ephemeral_gi
 from infra.conventions import GPU_RESOURCE, GPU_TAINT_KEY, GPU_TAINT_VALUE
 from infra.kube import nvidia_device_plugin
 from infra.platform import GPU_TOLERATION
 
 CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
+# Cluster Autoscaler's AWS GPU label (cloudprovider/aws/aws_cloud_provider.go: GPULabel).
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+EPHEMERAL_STORAGE = "ephemeral-storage"
 
 
-def autoscaler_tags(labels: Mapping[str, str], gpus: int) -> dict[str, str]:
-    """ASG tags that let Cluster Autoscaler build a node template for a group with no nodes."""
+def accelerator(gpu_model: str) -> str:
+    """The accelerator label's value: `nvidia-<model>` (CA only checks that the label exists)."""
+    return f"nvidia-{gpu_model.lower()}"
+
+
+def autoscaler_tags(labels: Mapping[str, str], gpus: int, disk_gib: int) -> dict[str, str]:
+    """ASG tags that let Cluster Autoscaler build a node template for a group with no nodes: the
+    labels and taint, and every resource the serving pod requests that CA cannot read from the
+    instance type (the GPUs, the disk's allocatable share as a quantity CA parses)."""
     tags = {f"{CA_TEMPLATE}/label/{k}": v for k, v in labels.items()}
     tags[f"{CA_TEMPLATE}/taint/{GPU_TAINT_KEY}"] = f"{GPU_TAINT_VALUE}:{GPU_TOLERATION.effect}"
     tags[f"{CA_TEMPLATE}/resources/{GPU_RESOURCE}"] = str(gpus)
+    tags[f"{CA_TEMPLATE}/resources/{EPHEMERAL_STORAGE}"] = f"{allocatable_ephemeral_gi(disk_gib)}Gi"
     return tags
 
 
@@ -41,14 +61,15 @@ class GpuPoolArgs:
     kubernetes_version: pulumi.Input[str]  # the cluster's, so an upgrade rolls the GPU nodes after it
     node_role_arn: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
-    instance_type: str
+    instance_types: Sequence[str]  # gpu.instanceType, then a gpu.spot list's other types (same GPU shape)
     gpus_per_node: int
     spot: bool
     min_nodes: int
     max_nodes: int
     disk_gib: int
     ami: AmiFamily
-    labels: Mapping[str, str]
+    labels: Mapping[str, str]  # the pool labels the serving pod selects (the accelerator label is added)
+    gpu_model: str
     device_plugin_image: str
     depends_on: Sequence[pulumi.Resource] = ()  # add-ons and role attachments nodes need
 
@@ -61,6 +82,7 @@ class GpuPool(pulumi.ComponentResource):
         super().__init__("llz:aws:GpuPool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        labels = {**args.labels, ACCELERATOR_LABEL: accelerator(args.gpu_model)}
         template = node_launch_template(f"{name}-nodes", args.disk_gib, args.ami.data_device, child)
         self.node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
@@ -70,18 +92,18 @@ class GpuPool(pulumi.ComponentResource):
             ami_type=args.ami.gpu_ami_type,
             version=args.kubernetes_version,
             capacity_type="SPOT" if args.spot else "ON_DEMAND",
-            instance_types=[args.instance_type],
+            instance_types=list(args.instance_types),
             launch_template=launch_template_ref(template),
             scaling_config={"min_size": args.min_nodes, "desired_size": args.min_nodes, "max_size": args.max_nodes},
             update_config={"max_unavailable": 1},
-            labels=dict(args.labels),
+            labels=labels,
             taints=[{"key": GPU_TAINT_KEY, "value": GPU_TAINT_VALUE, "effect": "NO_SCHEDULE"}],
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
             ),
         )
         asg_name = self.node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
-        for key, value in autoscaler_tags(args.labels, args.gpus_per_node).items():
+        for key, value in autoscaler_tags(labels, args.gpus_per_node, args.disk_gib).items():
             aws.autoscaling.Tag(
                 f"{name}-asg-{key.removeprefix(CA_TEMPLATE + '/').replace('/', '-')}",
                 autoscaling_group_name=asg_name,

@@ -61,20 +61,83 @@ def write_prefix_policy(bucket_arn: str, prefix: str, key_arn: str, region: str)
     return _prefix_policy(bucket_arn, prefix, key_arn, region, ("WriteModelObjects", objects), ("EncryptWeights", key))
 
 
-def service_trust(service: str) -> str:
-    """Trust an AWS service principal (EKS, EC2, Pod Identity) with AssumeRole + TagSession."""
-    return json.dumps(
+def service_trust(service: str, condition: dict | None = None) -> str:
+    """Trust an AWS service principal (EKS, EC2, Pod Identity, flow logs) with AssumeRole + TagSession,
+    under `condition` where the service sets the keys it names."""
+    statement: dict = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+    }
+    if condition:
+        statement["Condition"] = condition
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def source_condition(account_id: str, source_arn: str) -> dict:
+    """Confused-deputy guard for a service role (IAM user guide, "The confused deputy problem"): the
+    service may assume it only on behalf of this account and of `source_arn` (wildcards allowed)."""
+    return {"StringEquals": {"aws:SourceAccount": account_id}, "ArnLike": {"aws:SourceArn": source_arn}}
+
+
+def pod_identity_trust(cluster_arn: str, namespace: str, service_account: str) -> str:
+    """Pod Identity, for one service account of one cluster only: the agent's session tags
+    (`eks-cluster-arn`, `kubernetes-namespace`, `kubernetes-service-account`) are request tags of
+    the AssumeRole/TagSession call, so the trust can require them (EKS user guide, pod-id-role,
+    "Setting Conditions"; the tag list: pod-id-abac). Without them any association in the account
+    could take the role."""
+    return service_trust(
+        POD_IDENTITY_PRINCIPAL,
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
-            ],
-        }
+            "StringEquals": {
+                "aws:RequestTag/eks-cluster-arn": cluster_arn,
+                "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": service_account,
+            }
+        },
     )
 
 
-def pod_identity_trust() -> str:
-    return service_trust(POD_IDENTITY_PRINCIPAL)
+# Key administration without use (the AWS console's default "key administrators" statement).
+KEY_ADMIN_ACTIONS = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+]
+
+
+def key_policy(admin_arns: list[str], uses: list[dict]) -> str:
+    """An explicit KMS key policy: no statement for the account root (which would hand the key to
+    every IAM policy in the account), administration by `admin_arns` (the deployer, which must keep
+    kms:PutKeyPolicy or KMS refuses the policy, and the admins), then each use statement."""
+    admin = {
+        "Sid": "KeyAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": sorted(set(admin_arns))},
+        "Action": KEY_ADMIN_ACTIONS,
+        "Resource": "*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [admin, *uses]})
+
+
+def key_use(sid: str, principal: dict, actions: list[str], condition: dict | None = None) -> dict:
+    """One use statement of a key policy (`Resource: *` means this key, in a key policy)."""
+    statement = {"Sid": sid, "Effect": "Allow", "Principal": principal, "Action": actions, "Resource": "*"}
+    if condition:
+        statement["Condition"] = condition
+    return statement
 
 
 def irsa_trust(provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:

@@ -1,7 +1,8 @@
 """The serving pod's AWS identity: a role that may read only the model prefix, bound to one KSA.
 
 Default is EKS Pod Identity: the role trusts `pods.eks.amazonaws.com` (with `sts:TagSession`,
-without which credential fetches fail) and a PodIdentityAssociation binds it to the serving
+without which credential fetches fail) only for this cluster's namespace/service account (the
+agent's session tags, required by the trust), and a PodIdentityAssociation binds it to the serving
 namespace/service account; the KSA needs no annotation. `aws.identity: irsa` instead registers
 the cluster's OIDC issuer and trusts exactly `system:serviceaccount:<ns>:<sa>` via
 AssumeRoleWithWebIdentity; the KSA then carries the role ARN annotation.
@@ -32,6 +33,7 @@ IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 class WeightsReaderArgs:
     mode: Literal["pod-identity", "irsa"]
     cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]  # Pod Identity trusts only this cluster's session tag
     oidc_issuer: pulumi.Input[str]
     namespace: str
     service_account: str
@@ -65,7 +67,9 @@ class _PrefixRole(pulumi.ComponentResource):
                 lambda v: irsa_trust(v[0], v[1], args.namespace, args.service_account)
             )
         else:
-            trust = pulumi.Output.from_input(pod_identity_trust())
+            trust = pulumi.Output.from_input(args.cluster_arn).apply(
+                lambda arn: pod_identity_trust(arn, args.namespace, args.service_account)
+            )
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=trust,

@@ -3,7 +3,9 @@
 Nodes never get public IPs. With `network.egress: nat` a single NAT gateway in a small public
 subnet gives the private route tables a default route (image pulls from Docker Hub / nvcr.io);
 with `none` there is no internet gateway at all and the VPC endpoints are the only way out.
-VPC flow logs (accepted and rejected) go to CloudWatch Logs for 90 days.
+VPC flow logs (accepted and rejected) go to a CloudWatch log group encrypted with its own
+customer-managed key, kept `aws.logRetentionDays` (365 days in prod); the flow-logs role may be
+assumed only for this account's flow logs (aws:SourceAccount / aws:SourceArn).
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.iam import service_trust
+from infra.aws.audit import Account, logs_key
+from infra.aws.iam import service_trust, source_condition
 from infra.aws.settings import subnet_plan
-
-FLOW_LOG_RETENTION_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,16 @@ class NetworkArgs:
     zones: Sequence[str]
     nat_egress: bool
     cluster_name: str  # subnet discovery tags for load balancers
+    account: Account
+    key_admin_arns: Sequence[str]  # administer the flow logs' key
+    log_retention_days: int
 
 
 class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
+    logs_key_arn: pulumi.Output[str]  # the flow logs' key; the bootstrap's runner logs use it too
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:aws:Network", name, None, opts)
@@ -54,7 +59,7 @@ class Network(pulumi.ComponentResource):
         # anything launched without an explicit group then gets no network access.
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
 
-        self._flow_logs(name, vpc, child)
+        self._flow_logs(name, vpc, args, child)
 
         nat = None
         if args.nat_egress:
@@ -129,12 +134,19 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, opts: pulumi.ResourceOptions) -> None:
+    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, args: NetworkArgs, opts: pulumi.ResourceOptions) -> None:
         """Every accepted and rejected flow to CloudWatch Logs, for audit and debugging egress."""
-        log_group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=FLOW_LOG_RETENTION_DAYS, opts=opts)
+        a = args.account
+        key = logs_key(f"{name}-flow-logs", args.key_admin_arns, a, opts)
+        self.logs_key_arn = key.arn
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs", retention_in_days=args.log_retention_days, kms_key_id=key.arn, opts=opts
+        )
+        # VPC user guide, flow logs to CloudWatch Logs: the confused-deputy conditions of the role's trust.
+        flow_logs = f"arn:{a.partition}:ec2:{a.region}:{a.account_id}:vpc-flow-log/*"
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
+            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com", source_condition(a.account_id, flow_logs)),
             opts=opts,
         )
         aws.iam.RolePolicy(

@@ -18,16 +18,23 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws import versions
+from infra.aws.audit import Account, AuditLogs, AuditLogsArgs
 from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from infra.aws.bucket import WeightsBucket, WeightsBucketArgs
 from infra.aws.cluster import AmiFamily, Cluster, ClusterArgs
-from infra.aws.endpoints import Endpoints, EndpointsArgs
+from infra.aws.endpoints import Endpoints, EndpointsArgs, StsAddress
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
+from infra.aws.iam import key_policy, key_use
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.runner import admit_runners, from_bootstrap
-from infra.aws.settings import AwsConfig
-from infra.config.errors import key_error
+from infra.aws.settings import (
+    AwsConfig,
+    choose_zones,
+    gpu_zone_indexes,
+    log_retention_days,
+    sts_endpoint_addresses,
+)
 from infra.config.schema import StackConfig
 from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
 from infra.fit import gpu_node_disk_gb
@@ -45,20 +52,28 @@ INTERNAL_LB_ANNOTATIONS = {
 }
 
 
-def _zones(aws_cfg: AwsConfig, invoke: pulumi.InvokeOptions) -> list[str]:
-    """The first N standard AZs of the region (Local/Wavelength Zones excluded)."""
+def _zones(aws_cfg: AwsConfig, invoke: pulumi.InvokeOptions) -> list[tuple[str, str]]:
+    """(name, zone ID) of the cluster's zones: standard AZs (Local/Wavelength Zones excluded) that
+    EKS accepts, by zone ID (infra.aws.settings.choose_zones)."""
     found = aws.get_availability_zones(
         state="available",
         filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
         opts=invoke,
-    ).names
-    if len(found) < aws_cfg.availability_zones:
-        raise key_error(
-            "aws.availabilityZones",
-            aws_cfg.availability_zones,
-            f"the region has only {len(found)} ({', '.join(found)}); need 2 <= availabilityZones <= {len(found)}",
-        )
-    return sorted(found)[: aws_cfg.availability_zones]
+    )
+    return choose_zones(list(found.names), list(found.zone_ids), aws_cfg.availability_zones)
+
+
+def _gpu_zones(zones: list[tuple[str, str]], instance_types: list[str], invoke: pulumi.InvokeOptions) -> list[int]:
+    """Indexes of the zones that offer a GPU instance type, asked by zone ID (names differ per account)."""
+    offered = aws.ec2.get_instance_type_offerings(
+        location_type="availability-zone-id",
+        filters=[
+            {"name": "instance-type", "values": instance_types},
+            {"name": "location", "values": [zone_id for _, zone_id in zones]},
+        ],
+        opts=invoke,
+    )
+    return gpu_zone_indexes(zones, set(offered.locations), instance_types)
 
 
 def _s3_egress(region: str, invoke: pulumi.InvokeOptions) -> list[EgressRule]:
@@ -77,16 +92,33 @@ def build(cfg: StackConfig) -> Platform:
     invoke = pulumi.InvokeOptions(provider=provider)
     on_aws = pulumi.ResourceOptions(providers=[provider])
     partition = aws.get_partition(opts=invoke).partition
+    account_id = aws.get_caller_identity(opts=invoke).account_id
+    irsa = aws_cfg.identity == "irsa"
+    account = Account(account_id, region, partition)
+    key_admins = sorted({aws_cfg.deployer_role_arn, *aws_cfg.admin_role_arns})  # from config, never the caller
+    retention = log_retention_days(cfg)
+    name_prefix = f"llz-{re.sub(r'[^a-z0-9-]', '-', stack.lower())[:24]}-"
     no_egress = cfg.network.egress == "none"
     ami = AmiFamily.of(aws_cfg.ami_type)
 
     zones = _zones(aws_cfg, invoke)
+    gpu_zones = _gpu_zones(zones, list(cfg.gpu.spot_types), invoke)
     in_network_ci = cfg.cluster.api_access == "runner"  # VPC + CI runners come from <stack>-bootstrap
     network = (
         from_bootstrap(len(zones))
         if in_network_ci
         else Network(
-            "network", NetworkArgs(cfg.network.cidr, zones, nat_egress=not no_egress, cluster_name=cluster_name), on_aws
+            "network",
+            NetworkArgs(
+                cfg.network.cidr,
+                [name for name, _ in zones],
+                nat_egress=not no_egress,
+                cluster_name=cluster_name,
+                account=account,
+                key_admin_arns=key_admins,
+                log_retention_days=retention,
+            ),
+            on_aws,
         )
     )
     endpoints = Endpoints(
@@ -98,6 +130,17 @@ def build(cfg: StackConfig) -> Platform:
             subnet_ids=network.private_subnet_ids,
             route_table_ids=network.private_route_table_ids,
             no_egress=no_egress,
+            account_id=account_id,
+            partition=partition,
+            s3_allowed_buckets=aws_cfg.s3_endpoint_allowed_buckets,
+            sts_addresses=[
+                StsAddress(subnet_id, reservation, ip)
+                for subnet_id, (reservation, ip) in zip(
+                    network.private_subnet_ids, sts_endpoint_addresses(cfg.network.cidr, len(zones)), strict=True
+                )
+            ]
+            if irsa
+            else [],
         ),
         on_aws,
     )
@@ -106,9 +149,24 @@ def build(cfg: StackConfig) -> Platform:
         WeightsBucketArgs(
             s3_endpoint_id=endpoints.s3_endpoint_id,
             restrict_reads_to_vpc_endpoint=aws_cfg.restrict_reads_to_vpc_endpoint,
-            exempt_principal_arns=sorted({aws_cfg.deployer_role_arn, *aws_cfg.admin_role_arns}),
+            exempt_principal_arns=sorted({*key_admins, *aws_cfg.weights_writer_arns}),
             force_destroy=not cfg.deletion_protection,
-            name_prefix=f"llz-{re.sub(r'[^a-z0-9-]', '-', stack.lower())[:24]}-",
+            name_prefix=name_prefix,
+        ),
+        pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(protect=cfg.deletion_protection)),
+    )
+    # Who read or wrote the weights (CloudTrail data events) and the key of every log group; before
+    # the cluster, whose control-plane log group it encrypts.
+    audit = AuditLogs(
+        "audit",
+        AuditLogsArgs(
+            account=account,
+            admin_arns=key_admins,
+            weights_bucket_arn=bucket.bucket_arn,
+            trail_name=f"{cluster_name}-weights",
+            retention_days=retention,
+            force_destroy=not cfg.deletion_protection,
+            name_prefix=f"{name_prefix[:30]}audit-",
         ),
         pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(protect=cfg.deletion_protection)),
     )
@@ -126,6 +184,10 @@ def build(cfg: StackConfig) -> Platform:
             system_labels=SYSTEM_LABELS,
             ami=ami,
             partition=partition,
+            account_id=account_id,
+            region=region,
+            logs_key_arn=audit.key_arn,
+            log_retention_days=retention,
             # Without NAT, nodes can only join (ECR + its S3 layers, STS, EC2) once the endpoints exist.
             nodes_depend_on=endpoints.all if no_egress else (),
         ),
@@ -167,15 +229,18 @@ def build(cfg: StackConfig) -> Platform:
             cluster_name=cluster.name,
             kubernetes_version=cluster.cluster.version,
             node_role_arn=cluster.node_role.arn,
-            subnet_ids=network.private_subnet_ids,
-            instance_type=cfg.gpu.instance_type,
+            # only the zones that offer the GPU type: a group with a subnet where it is not offered
+            # fails to launch there (or, with all subnets unoffered, never scales from zero)
+            subnet_ids=[network.private_subnet_ids[i] for i in gpu_zones],
+            instance_types=cfg.gpu.spot_types,
             gpus_per_node=cfg.gpu_instance.gpus,
-            spot=cfg.gpu.spot,
+            spot=bool(cfg.gpu.spot),
             min_nodes=cfg.gpu.min_nodes,
             max_nodes=cfg.gpu.max_nodes,
             disk_gib=aws_cfg.gpu_disk_gib or gpu_node_disk_gb(cfg.model.weights_gb),
             ami=ami,
             labels=GPU_LABELS,
+            gpu_model=cfg.gpu_instance.gpu_model,
             device_plugin_image=aws_cfg.device_plugin_image,
             depends_on=cluster.node_prerequisites,
         ),
@@ -184,6 +249,7 @@ def build(cfg: StackConfig) -> Platform:
     reader_args = WeightsReaderArgs(
         mode=aws_cfg.identity,
         cluster_name=cluster.name,
+        cluster_arn=cluster.cluster.arn,
         oidc_issuer=cluster.oidc_issuer,
         namespace=cfg.serving.namespace,
         service_account=cfg.serving.service_account,
@@ -202,6 +268,26 @@ def build(cfg: StackConfig) -> Platform:
         writer_args = replace(reader_args, service_account=stager_account)
         writer = WeightsWriter("weights-stager", writer_args, identity.oidc_provider, on_aws)
 
+    # The weights key's explicit policy, once its users exist: the deployer and admins administer it,
+    # the serving role decrypts, the staging Job's role and aws.weightsWriterArns also generate data
+    # keys (SSE-KMS writes; Decrypt for multipart uploads), each only through S3.
+    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}}
+    writer_arns = [*([writer.role_arn] if writer else []), *sorted(aws_cfg.weights_writer_arns)]
+
+    def weights_key_policy(v: list) -> str:
+        reader_arn, writers = v[0], v[1:]
+        uses = [key_use("ReadWeights", {"AWS": reader_arn}, ["kms:Decrypt"], via_s3)]
+        if writers:
+            uses.append(key_use("WriteWeights", {"AWS": writers}, ["kms:Decrypt", "kms:GenerateDataKey"], via_s3))
+        return key_policy(key_admins, uses)
+
+    aws.kms.KeyPolicy(
+        "weights-key-policy",
+        key_id=bucket.key_id,
+        policy=pulumi.Output.all(identity.role_arn, *writer_arns).apply(weights_key_policy),
+        opts=pulumi.ResourceOptions.merge(on_aws, pulumi.ResourceOptions(parent=bucket)),
+    )
+
     autoscaler = None
     if aws_cfg.cluster_autoscaler:
         autoscaler = ClusterAutoscaler(
@@ -209,6 +295,7 @@ def build(cfg: StackConfig) -> Platform:
             ClusterAutoscalerArgs(
                 cluster_name=cluster_name,
                 cluster=cluster.name,
+                cluster_arn=cluster.cluster.arn,
                 region=region,
                 image=aws_cfg.cluster_autoscaler_image or versions.autoscaler_image(cfg.cluster.kubernetes_version),
                 node_selector=SYSTEM_LABELS,
@@ -218,11 +305,13 @@ def build(cfg: StackConfig) -> Platform:
             pulumi.ResourceOptions(providers=[provider, k8s_provider]),
         )
 
-    irsa = aws_cfg.identity == "irsa"
     credentials = (
-        POD_IDENTITY_AGENT
+        [POD_IDENTITY_AGENT]
         if not irsa
-        else EgressRule(str(cfg.network.cidr), (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
+        else [
+            EgressRule(f"{ip}/32", (443,), "STS interface endpoint: AssumeRoleWithWebIdentity (IRSA)")
+            for _, ip in sts_endpoint_addresses(cfg.network.cidr, len(zones))
+        ]
     )
     platform = Platform(
         k8s=k8s_provider,
@@ -242,7 +331,7 @@ def build(cfg: StackConfig) -> Platform:
         ),
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
-        egress=[*_s3_egress(region, invoke), credentials],
+        egress=[*_s3_egress(region, invoke), *credentials],
         # The serving pods wait for: GPU nodes that can exist (group + autoscaler), schedulable
         # GPUs (device plugin) and their AWS identity.
         ready=[

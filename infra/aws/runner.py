@@ -44,7 +44,6 @@ from infra.aws.settings import AwsRunnerConfig
 from infra.config.errors import key_error
 from infra.config.runner import proxy_variables
 
-LOG_RETENTION_DAYS = 90
 # Destinations a runner reaches directly even through a proxy: instance metadata and the
 # container-credentials endpoint CodeBuild serves the role on, and the EKS endpoint (private DNS).
 _DIRECT = ("localhost", "127.0.0.1", "169.254.169.254", "169.254.170.2", ".eks.amazonaws.com")
@@ -157,6 +156,8 @@ class RunnerArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     settings: AwsRunnerConfig
     deploy_role: tuple[str, str]  # (path, name) of aws.deployerRoleArn: the deploy runner's role
+    logs_key_arn: pulumi.Input[str]  # the network's logs key (CloudWatch Logs of this account)
+    log_retention_days: int
 
 
 class Runner(pulumi.ComponentResource):
@@ -187,7 +188,8 @@ class Runner(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/codebuild/llz-{args.stack}-runners",
-            retention_in_days=LOG_RETENTION_DAYS,
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key_arn,
             opts=child,
         )
         subnet_arns = pulumi.Output.all(*args.subnet_ids).apply(

@@ -26,6 +26,9 @@ _POLICY_ARN = r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[A-Za-z0-9_+=,.@/-]+
 # How CI may reach the EKS API (cluster.apiAccess): the public endpoint for apiAllowedCidrs, or
 # CodeBuild-hosted runners in the private subnets (infra/aws/runner.py).
 API_ACCESS = ("cidr", "runner")
+# gpu.spot may list instance types: an EKS managed node group takes several (instanceTypes), so a
+# spot group can draw on several capacity pools.
+SPOT_INSTANCE_TYPES = True
 # Private subnets take 1/8 of the VPC each (vpc-cni gives every pod a VPC address); the last
 # eighth is cut into public /N+6 subnets for the NAT gateway.
 _PRIVATE_SPLIT = 3
@@ -35,6 +38,12 @@ _PUBLIC_SPLIT = 3
 _VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
 
 
+# CloudWatch Logs' PutRetentionPolicy values (pulumi_aws cloudwatch.LogGroup retention_in_days).
+LogRetention = Literal[
+    0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
+]
+PROD_LOG_RETENTION_DAYS, DEV_LOG_RETENTION_DAYS = 365, 90
+BucketName = typing.Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
 PolicyArn = typing.Annotated[str, Field(pattern=_POLICY_ARN)]
 
@@ -89,6 +98,16 @@ class AwsConfig(Section):
     # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
     cluster_autoscaler_image: PinnedImage | None = None
     runner: AwsRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
+    # Principals that write weights (`llz weights push` from outside the cluster): the weights key's
+    # policy lets them GenerateDataKey/Decrypt through S3 (SSE-KMS writes; Decrypt for multipart
+    # uploads), and the VPC-endpoint read restriction exempts them (push reads the manifest first).
+    weights_writer_arns: tuple[RoleArn, ...] = ()
+    # CloudWatch log groups (control plane, flow logs) and the audit log bucket; None: 365 days in
+    # prod, 90 otherwise. CloudWatch's own list of values (0: never expire).
+    log_retention_days: LogRetention | None = None
+    # Buckets of other accounts that something in the VPC must read through the S3 gateway endpoint,
+    # whose policy otherwise admits only this account's buckets and ECR's layer bucket.
+    s3_endpoint_allowed_buckets: tuple[BucketName, ...] = ()
 
 
 def subnet_plan(
@@ -109,6 +128,54 @@ def subnet_plan(
     return slots[:zones], public
 
 
+# Zone IDs where EKS does not place cluster subnets (EKS user guide, network-reqs: "subnets in
+# these Availability Zone IDs": use1-az3, usw1-az2, cac1-az3). IDs, not names: the name -> ID
+# mapping differs per account.
+EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+def choose_zones(names: list[str], zone_ids: list[str], count: int) -> list[tuple[str, str]]:
+    """(name, zone ID) of the `count` zones for the cluster's subnets: eligible by zone ID (EKS's
+    exclusions), then in name order (so a live stack keeps the subnets it has: a zone EKS rejects
+    can never have held one). Too few eligible zones is a one-line config error."""
+    eligible = sorted((n, z) for n, z in zip(names, zone_ids, strict=True) if z not in EKS_UNSUPPORTED_ZONE_IDS)
+    if len(eligible) < count:
+        excluded = sorted(z for z in zone_ids if z in EKS_UNSUPPORTED_ZONE_IDS)
+        listing = ", ".join(f"{n} ({z})" for n, z in eligible)
+        raise key_error(
+            "aws.availabilityZones",
+            count,
+            f"the region has only {len(eligible)} zones EKS can use ({listing}"
+            + (f"; EKS excludes {', '.join(excluded)}" if excluded else "")
+            + f"); need 2 <= availabilityZones <= {len(eligible)}",
+        )
+    return eligible[:count]
+
+
+def gpu_zone_indexes(zones: list[tuple[str, str]], offered_ids: set[str], instance_types: list[str]) -> list[int]:
+    """Which of the cluster's zones offer the GPU type(s): the GPU group's subnets. None is a config error."""
+    found = [i for i, (_, zone_id) in enumerate(zones) if zone_id in offered_ids]
+    if not found:
+        raise key_error(
+            "gpu.instanceType",
+            ",".join(instance_types),
+            f"not offered in any of the cluster's zones ({', '.join(f'{n} ({z})' for n, z in zones)}); "
+            "choose another type or region, or more aws.availabilityZones",
+        )
+    return found
+
+
+def sts_endpoint_addresses(cidr: ipaddress.IPv4Network, zones: int) -> list[tuple[str, str]]:
+    """(reserved /28, endpoint address) in each private subnet for the STS interface endpoint: the
+    subnet's last /28 (AWS reserves only its first four addresses and the last), address .4 of it."""
+    private, _ = subnet_plan(cidr, zones)
+    out = []
+    for subnet in private:
+        block = list(subnet.subnets(new_prefix=28))[-1]
+        out.append((str(block), str(block.network_address + 4)))
+    return out
+
+
 def role_name(arn: str) -> tuple[str, str] | None:
     """(path, name) of an IAM role ARN (`/` for none), or None for a user."""
     kind, _, rest = arn.split(":", 5)[5].partition("/")
@@ -116,6 +183,46 @@ def role_name(arn: str) -> tuple[str, str] | None:
         return None
     path, _, name = rest.rpartition("/")
     return (f"/{path}/" if path else "/"), name
+
+
+# What of the GPU node's disk the kubelet offers pods: AL2023/Bottlerocket evict at
+# nodefs.available<10% (kubelet's default evictionHard), so Cluster Autoscaler's template node
+# claims 90% of it (infra/aws/gpu_pool.py autoscaler_tags).
+ALLOCATABLE_DISK_SHARE = 0.9
+
+
+def allocatable_ephemeral_gi(disk_gib: int) -> int:
+    """The node's allocatable ephemeral storage (GiB), as the template node should claim it."""
+    return int(disk_gib * ALLOCATABLE_DISK_SHARE)
+
+
+def _disk_holds_the_pod(cfg: StackConfig) -> None:
+    """aws.gpuDiskGib must leave the serving pod's ephemeral-storage request allocatable: else the
+    template node (and the node) cannot take the pod and the GPU group never scales up for it."""
+    assert cfg.aws is not None
+    if cfg.aws.gpu_disk_gib is None:
+        return  # sized from the model: infra.fit.gpu_node_disk_gb leaves room for the image too
+    from infra.serving import timings  # here: the serving package imports the config schema
+
+    # the vLLM container's request (infra/serving/pod.py): pulled weights (none when streamed) + cache + tmp
+    pulled = 0 if cfg.serving.load_format == "runai_streamer" else timings.weights_volume_gi(cfg.model.weights_gb)
+    needed = pulled + timings.CACHE_GI + timings.TMP_GI
+    offered = allocatable_ephemeral_gi(cfg.aws.gpu_disk_gib)
+    if offered < needed:
+        raise key_error(
+            "aws.gpuDiskGib",
+            cfg.aws.gpu_disk_gib,
+            f"leaves {offered} GiB allocatable, but the vLLM pod requests {needed} GiB of ephemeral storage; "
+            f"use at least {-(-needed * 10 // 9)} (or unset it: sized from the model)",
+        )
+
+
+def log_retention_days(cfg: StackConfig) -> int:
+    """aws.logRetentionDays, or 365 days in prod and 90 otherwise."""
+    assert cfg.aws is not None
+    if cfg.aws.log_retention_days is not None:
+        return cfg.aws.log_retention_days
+    return PROD_LOG_RETENTION_DAYS if cfg.environment == "prod" else DEV_LOG_RETENTION_DAYS
 
 
 def default() -> AwsConfig:
@@ -129,6 +236,7 @@ def check(cfg: StackConfig) -> None:
     image for the cluster's Kubernetes version."""
     assert cfg.aws is not None  # resolve fills in the default section first
     subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)
+    _disk_holds_the_pod(cfg)
     role = role_name(cfg.aws.deployer_role_arn)
     if cfg.cluster.api_access == "runner" and (role is None or len(role[1]) > 64):
         raise key_error(

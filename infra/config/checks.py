@@ -108,6 +108,45 @@ def chosen_type_fits_model(cfg: StackConfig) -> None:
             raise key_error("gpu.instanceType", cfg.gpu.instance_type, reason)
 
 
+def spot_types_share_the_gpu_shape(cfg: StackConfig) -> None:
+    """gpu.spot as a list: a cloud whose GPU pool takes several types, each a known type of the same GPU
+    shape as instanceType (model, count, memory: one node template, one fit), each fitting the model."""
+    if not isinstance(cfg.gpu.spot, tuple):
+        return
+    listed = ", ".join(cfg.gpu.spot)
+    if not getattr(clouds.part(cfg.cloud, "settings"), "SPOT_INSTANCE_TYPES", False):
+        raise key_error("gpu.spot", listed, f"a list of instance types is not supported on {cfg.cloud}; use true")
+    if cfg.gpu.instance_type == fit.AUTO:
+        raise key_error("gpu.spot", listed, "a list needs an explicit gpu.instanceType to compare shapes with")
+    types = catalog.instances(cfg.cloud)
+    base = types[cfg.gpu.instance_type]
+    shape = (base.gpu_model, base.gpus, base.gpu_memory_gb)
+    for name in cfg.gpu.spot:
+        other = types.get(name)
+        if other is None:
+            raise key_error("gpu.spot", name, f"not a GPU instance type on {cfg.cloud}; valid: {', '.join(types)}")
+        if (other.gpu_model, other.gpus, other.gpu_memory_gb) != shape:
+            raise key_error(
+                "gpu.spot",
+                name,
+                f"{other.gpus} x {other.gpu_model} {other.gpu_memory_gb} GB, not the shape of {base.name} "
+                f"({base.gpus} x {base.gpu_model} {base.gpu_memory_gb} GB); list types of the same GPU shape",
+            )
+        # Cluster Autoscaler builds the empty group's template from its first type (instanceType): a
+        # listed type with fewer vCPUs or less memory would be promised a pod it cannot hold
+        # (CA AWS README, "Using Mixed Instances Policies and Spot Instances").
+        if other.vcpus < base.vcpus or other.memory_gib < base.memory_gib:
+            raise key_error(
+                "gpu.spot",
+                name,
+                f"{other.vcpus} vCPUs / {other.memory_gib} GiB is smaller than {base.name} ({base.vcpus} vCPUs / "
+                f"{base.memory_gib} GiB); make the smallest type gpu.instanceType",
+            )
+        reason = fit.check_instance(cfg, other)
+        if reason:
+            raise key_error("gpu.spot", name, reason)
+
+
 def kubernetes_version_in_standard_support(cfg: StackConfig) -> None:
     versions = clouds.part(cfg.cloud, "versions")
     version = cfg.cluster.kubernetes_version
@@ -185,6 +224,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     api_access_fits_cloud,
     cloud_checks,
     chosen_type_fits_model,
+    spot_types_share_the_gpu_shape,
 )
 
 

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -52,7 +52,16 @@ class GpuPoolConfig(Section):
     instance_type: str  # a catalog type of the stack's cloud, or "auto": the cheapest one that fits the model
     min_nodes: int = Field(default=0, ge=0, le=INT32_MAX)
     max_nodes: int = Field(default=1, ge=1, le=INT32_MAX)
-    spot: bool = False
+    # true: spot capacity of instanceType; a list of instance types of the same GPU shape (model, count,
+    # memory): spot capacity diversified over instanceType and these (clouds whose pools take several
+    # types; checks.spot_types_share_the_gpu_shape), each fit-checked like instanceType.
+    spot: bool | Annotated[tuple[str, ...], Field(min_length=1)] = False
+
+    @property
+    def spot_types(self) -> tuple[str, ...]:
+        """The instance types the pool may run: instanceType first, then a spot list's others."""
+        extra = self.spot if isinstance(self.spot, tuple) else ()
+        return tuple(dict.fromkeys((self.instance_type, *extra)))
 
     @property
     def auto_selected(self) -> bool:

@@ -226,6 +226,161 @@ def _node_role_s3(stack: Stack) -> Iterator[tuple[Res, str]]:
                 yield attachment, f"attaches an S3 policy to the node role: {why}"
 
 
+# --- data perimeter, keys and audit logs (issue 13) -------------------------------------------------
+
+VPC_ENDPOINT = ("aws:ec2/vpcEndpoint:VpcEndpoint",)
+LOG_GROUP = ("aws:cloudwatch/logGroup:LogGroup",)
+KMS_KEY = ("aws:kms/key:Key",)
+KEY_POLICY = ("aws:kms/keyPolicy:KeyPolicy",)
+TRAIL = ("aws:cloudtrail/trail:Trail",)
+BUCKET_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+# Conditions that keep an S3 gateway endpoint to one account's or organization's buckets.
+PERIMETER_KEYS = ("aws:ResourceAccount", "aws:ResourceOrgID", "aws:ResourceOrgPaths")
+
+
+def _is_s3_gateway(res: Res) -> bool:
+    service = res.props.get("serviceName")
+    return res.props.get("vpcEndpointType") == "Gateway" and isinstance(service, str) and service.endswith(".s3")
+
+
+def _condition_keys(statement: Mapping[str, Any]) -> set[str]:
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return set()
+    return {k for block in condition.values() if isinstance(block, Mapping) for k in block}
+
+
+def _s3_endpoint_policy(res: Res) -> Iterator[str]:
+    if not _is_s3_gateway(res):
+        return
+    policy = res.props.get("policy")
+    if policy is None:
+        yield (
+            "S3 gateway endpoint has no policy: anything in the VPC reaches every bucket in the region "
+            "through it; allow s3 only under aws:ResourceAccount (plus ECR's layer bucket)"
+        )
+        return
+    doc = json_doc(policy)
+    if doc is None:
+        if known(policy):
+            yield "S3 gateway endpoint policy is not a readable JSON document"
+        return
+    for statement in statements(doc):
+        if not _allows(statement) or _condition_keys(statement) & set(PERIMETER_KEYS):
+            continue
+        resources = [r for r in as_list(statement.get("Resource")) if isinstance(r, str)]
+        if any(r == "*" or r.startswith("arn:aws:s3:::*") for r in resources):
+            yield (
+                f"S3 gateway endpoint policy allows {_actions(statement)} on {resources} without "
+                f"{' / '.join(PERIMETER_KEYS)}: name the buckets, or condition on this account"
+            )
+
+
+def _log_group_kms(res: Res) -> Iterator[str]:
+    if not res.props.get("kmsKeyId"):
+        yield "CloudWatch log group is not encrypted with a customer managed key; set kmsKeyId"
+
+
+def _eks_log_group_first(stack: Stack) -> Iterator[tuple[Res, str]]:
+    """A cluster that ships control-plane logs needs its log group created first (else EKS creates it
+    unencrypted with unlimited retention)."""
+    for cluster in stack.of_type(*EKS_CLUSTER):
+        name = cluster.props.get("name")
+        if not as_list(cluster.props.get("enabledClusterLogTypes")) or not known(name) or not name:
+            continue
+        wanted = f"/aws/eks/{name}/cluster"
+        if any(not known(g.props.get("name")) for g in stack.of_type(*LOG_GROUP)):
+            continue  # a group's name unknown at preview: cannot tell which one it is
+        groups = [g for g in stack.of_type(*LOG_GROUP) if g.props.get("name") == wanted]
+        if not any(g.urn in cluster.dependencies for g in groups):
+            yield cluster, f"control-plane logs on, but no log group {wanted} created before the cluster (dependsOn)"
+
+
+def _settled(node: Any) -> bool:
+    """No value anywhere in `node` is unknown (preview): only then can a selector be judged."""
+    if isinstance(node, Mapping):
+        return all(_settled(v) for v in node.values())
+    if isinstance(node, list):
+        return all(_settled(v) for v in node)
+    return known(node)
+
+
+def _trail_logs_s3_data(trail: Res) -> bool:
+    """True when the trail records S3 object data events, or cannot be judged yet (unknown at preview)."""
+    selectors = trail.props.get("advancedEventSelectors")
+    if not _settled(selectors):
+        return True
+    for selector in as_list(selectors):
+        fields = {f.get("field"): f for f in as_list(dig(selector, "fieldSelectors")) if isinstance(f, Mapping)}
+        category = as_list((fields.get("eventCategory") or {}).get("equals"))
+        kinds = as_list((fields.get("resources.type") or {}).get("equals"))
+        if "Data" in category and "AWS::S3::Object" in kinds:
+            return True
+    return False
+
+
+def _access_logged(stack: Stack) -> Iterator[tuple[Res, str]]:
+    """Every bucket's object access is recorded: S3 server access logging, or a CloudTrail trail with
+    S3 data events that depends on it (its subject, or its destination: the log bucket itself)."""
+    for bucket in stack.of_type(*BUCKET):
+        name = bucket.props.get("bucket")
+        if stack.attached(bucket, BUCKET_LOGGING, "bucket", name):
+            continue
+        trails = [t for t in stack.attached(bucket, TRAIL, "s3BucketName", name) if _trail_logs_s3_data(t)]
+        if trails:
+            continue
+        yield (
+            bucket,
+            (
+                "bucket has no access logging: add CloudTrail S3 data events for it (or server access logging "
+                "to a separate log bucket)"
+            ),
+        )
+
+
+def _principals(statement: Mapping[str, Any]) -> list[str]:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return [p for p in as_list(principal.get("AWS")) if isinstance(p, str)]
+    return []
+
+
+def _key_policy_findings(doc: Any) -> Iterator[str]:
+    for statement in statements(doc):
+        if not _allows(statement):
+            continue
+        actions = _actions(statement)
+        who = _principals(statement)
+        if "kms:*" in actions or "*" in actions:
+            yield f"key policy grants {actions} to {who or statement.get('Principal')}: split administration from use"
+        root = [p for p in who if p == "*" or p.endswith(":root") or p.isdigit()]
+        if root and not statement.get("Condition"):
+            yield (
+                f"key policy allows {root} (the account root hands the key to every IAM policy in the "
+                "account); name the principals that use it"
+            )
+
+
+def _key_policy(res: Res) -> Iterator[str]:
+    policy = res.props.get("policy")
+    if policy is None:
+        return  # checked with its KeyPolicy resource (stack part)
+    doc = json_doc(policy)
+    if doc is None:
+        if known(policy):
+            yield "key policy is not a readable JSON document"
+        return
+    yield from _key_policy_findings(doc)
+
+
+def _key_policy_present(stack: Stack) -> Iterator[tuple[Res, str]]:
+    for key in stack.of_type(*KMS_KEY):
+        if key.props.get("policy") is None and not stack.attached(key, KEY_POLICY, "keyId", None):
+            yield key, "KMS key has no explicit key policy (the default hands it to every IAM policy in the account)"
+
+
 RULES = [
     Rule(
         "aws-s3-public-access-block",
@@ -277,5 +432,32 @@ RULES = [
         "aws-node-role-no-s3",
         "The EKS node role has no S3 rights (pods would inherit them through IMDS).",
         check_stack=_node_role_s3,
+    ),
+    Rule(
+        "aws-s3-endpoint-policy",
+        "The S3 gateway endpoint has a policy keeping it to this account's buckets (aws:ResourceAccount) "
+        "or named buckets.",
+        types=VPC_ENDPOINT,
+        check=_s3_endpoint_policy,
+    ),
+    Rule(
+        "aws-log-group-kms",
+        "CloudWatch log groups are encrypted with a customer managed KMS key; the EKS control-plane "
+        "log group exists before the cluster.",
+        types=LOG_GROUP,
+        check=_log_group_kms,
+        check_stack=_eks_log_group_first,
+    ),
+    Rule(
+        "aws-s3-access-logging",
+        "Every S3 bucket's object access is logged (CloudTrail S3 data events or server access logging).",
+        check_stack=_access_logged,
+    ),
+    Rule(
+        "aws-kms-key-policy",
+        "KMS keys have an explicit key policy: no account-root or '*' principal, no kms:* grant.",
+        types=(*KMS_KEY, *KEY_POLICY),
+        check=_key_policy,
+        check_stack=_key_policy_present,
     ),
 ]
