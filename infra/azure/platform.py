@@ -22,6 +22,8 @@ from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
 from infra.azure.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
+from infra.azure.kms import Keys, KeysArgs
+from infra.azure.logs import AuditLogs, AuditLogsArgs
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
 from infra.azure.settings import kubelogin_mode, subnet_plan
@@ -64,6 +66,18 @@ def build(cfg: StackConfig) -> Platform:
     )
     allowed = [str(c) for c in cfg.cluster.api_allowed_cidrs]
     cluster_name = f"llz-{stack}"
+    # One vault, two keys: the weights account's and the Kubernetes secrets' (KMS etcd encryption).
+    keys = Keys(
+        "keys",
+        KeysArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            vault_name=_global_name("llz", stack, az.subscription_id, 24, sep="-"),
+            tenant_id=client.tenant_id,
+            tags=tags,
+            provider=provider,
+        ),
+    )
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -81,6 +95,11 @@ def build(cfg: StackConfig) -> Platform:
             kubelogin_mode=kubelogin_mode(cfg),  # msi on the runner (its managed identity)
             kubernetes_version=cfg.cluster.kubernetes_version,
             node_subnet_id=net.node_subnet_id,
+            api_server_subnet_id=net.api_server_subnet_id,
+            vault_id=keys.vault.id,
+            etcd_key_id=keys.etcd_key.id,
+            etcd_key_uri=keys.etcd_key.key_uri_with_version,
+            maintenance=az.maintenance,
             system_vm_size=az.system_vm_size,
             system_node_count=az.system_node_count,
             outbound_type="userAssignedNATGateway" if cfg.network.egress == "nat" else "none",
@@ -110,6 +129,7 @@ def build(cfg: StackConfig) -> Platform:
             max_nodes=cfg.gpu.max_nodes,
             spot=cfg.gpu.spot,
             os_disk_gb=gpu_node_disk_gb(cfg.model.weights_gb, floor_gb=256),
+            upgrade=az.gpu_upgrade,
             tags=tags,
             provider=provider,
             k8s=cluster.k8s,
@@ -122,9 +142,9 @@ def build(cfg: StackConfig) -> Platform:
             location=location,
             account_name=_global_name("llz", stack, az.subscription_id, 24),
             subscription_id=az.subscription_id,
-            tenant_id=client.tenant_id,
-            customer_managed_key=az.customer_managed_key,
-            vault_name=_global_name("llz", stack, az.subscription_id, 24, sep="-"),
+            key_name=keys.weights_key.name,
+            key_id=keys.weights_key.id,
+            vault_uri=keys.vault_uri,
             lock=cfg.deletion_protection,
             tags=tags,
             provider=provider,
@@ -140,6 +160,19 @@ def build(cfg: StackConfig) -> Platform:
             target_id=storage.account.id,
             group_id="blob",
             zone_name=BLOB_ZONE,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    AuditLogs(
+        "audit",
+        AuditLogsArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            workspace_name=f"llz-{stack}-audit",
+            retention_days=az.log_retention_days,
+            cluster_id=cluster.cluster.id,
+            blob_service_id=storage.blob_service_id,
             tags=tags,
             provider=provider,
         ),
@@ -194,7 +227,8 @@ def build(cfg: StackConfig) -> Platform:
                 "exchange; it has no fixed CIDR",
             ),
         ],
-        ready=[gpu.pool, gpu.device_plugin, identity.federated_credential, identity.reader, blob_endpoint.dns_record],
+        # The blob name must resolve privately before the first pull: the zone's VNet link and its A record.
+        ready=[gpu.pool, gpu.device_plugin, identity.federated_credential, identity.reader, *blob_endpoint.ready],
         exports={
             "region": location,
             "resourceGroup": net.resource_group_name,
@@ -208,5 +242,5 @@ def build(cfg: StackConfig) -> Platform:
         return platform
     annotations = {"azure.workload.identity/client-id": writer.client_id}
     return platform.with_stager(
-        stager_account, annotations, [writer.federated_credential, writer.writer, blob_endpoint.dns_record]
+        stager_account, annotations, [writer.federated_credential, writer.writer, *blob_endpoint.ready]
     )
