@@ -33,6 +33,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_azure_native import containerservice, managedidentity
 
+from infra.azure.egress import ADVANCED_NETWORKING
 from infra.azure.roles import (
     AKS_RBAC_CLUSTER_ADMIN,
     KEY_VAULT_CONTRIBUTOR,
@@ -84,6 +85,7 @@ class ClusterArgs:
     system_vm_size: str
     system_node_count: int
     outbound_type: str  # userAssignedNATGateway | none
+    fqdn_policies: bool  # ACNS Cilium FQDN filtering (azure.tokenEgress fqdn)
     authorized_ip_ranges: list[str]
     private_cluster: bool
     upgrade_channel: str
@@ -190,6 +192,7 @@ class Cluster(pulumi.ComponentResource):
                 "dns_service_ip": DNS_SERVICE_IP,
                 "load_balancer_sku": "standard",
                 "outbound_type": args.outbound_type,
+                **({"advanced_networking": ADVANCED_NETWORKING} if args.fqdn_policies else {}),
             },
             api_server_access_profile=api_access,
             aad_profile={"managed": True, "enable_azure_rbac": True, "tenant_id": args.tenant_id},

@@ -18,6 +18,7 @@ from pulumi_azure_native import Provider, authorization
 
 from infra.azure.bucket import WeightsStorage, WeightsStorageArgs
 from infra.azure.cluster import Cluster, ClusterArgs
+from infra.azure.egress import token_egress_policy
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
@@ -103,6 +104,7 @@ def build(cfg: StackConfig) -> Platform:
             system_vm_size=az.system_vm_size,
             system_node_count=az.system_node_count,
             outbound_type="userAssignedNATGateway" if cfg.network.egress == "nat" else "none",
+            fqdn_policies=az.token_egress == "fqdn",
             authorized_ip_ranges=api_ranges(allowed, net) if in_network_ci else allowed,
             private_cluster=az.private_cluster,
             upgrade_channel=az.upgrade_channel,
@@ -195,6 +197,7 @@ def build(cfg: StackConfig) -> Platform:
     writer = None
     if cfg.model.source is not None:
         writer = WeightsWriter("weights-stager", replace(reader_args, service_account=stager_account))
+    token_egress, token_ready = _token_egress(cfg, cluster)
     taints = pool_taints(cfg.gpu.spot)
     prefix = cfg.model.weights_prefix
     platform = Platform(
@@ -218,17 +221,16 @@ def build(cfg: StackConfig) -> Platform:
         ),
         pod_weights_uri=pulumi.Output.format("az://{0}/{1}", storage.container_name, prefix),
         internal_lb_annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
-        egress=[
-            EgressRule(str(subnets.endpoints), [443], "Blob private endpoint (model weights)"),
-            EgressRule(
-                "0.0.0.0/0",
-                [443],
-                "Entra ID token endpoint (login.microsoftonline.com) for the workload-identity token "
-                "exchange; it has no fixed CIDR",
-            ),
-        ],
+        egress=[EgressRule(str(subnets.endpoints), [443], "Blob private endpoint (model weights)"), *token_egress],
         # The blob name must resolve privately before the first pull: the zone's VNet link and its A record.
-        ready=[gpu.pool, gpu.device_plugin, identity.federated_credential, identity.reader, *blob_endpoint.ready],
+        ready=[
+            gpu.pool,
+            gpu.device_plugin,
+            identity.federated_credential,
+            identity.reader,
+            *blob_endpoint.ready,
+            *token_ready,
+        ],
         exports={
             "region": location,
             "resourceGroup": net.resource_group_name,
@@ -244,3 +246,17 @@ def build(cfg: StackConfig) -> Platform:
     return platform.with_stager(
         stager_account, annotations, [writer.federated_credential, writer.writer, *blob_endpoint.ready]
     )
+
+
+def _token_egress(cfg: StackConfig, cluster: Cluster) -> tuple[list[EgressRule], list[pulumi.Resource]]:
+    """How serving pods reach Entra ID (azure.tokenEgress, infra/azure/egress.py): a Cilium FQDN policy
+    the Deployment waits for, or (open-insecure) a NetworkPolicy rule to every address on 443."""
+    assert cfg.azure is not None
+    if cfg.azure.token_egress == "open-insecure":
+        why = (
+            "Entra ID token endpoint (login.microsoftonline.com) for the workload-identity token exchange; "
+            "no fixed CIDR: azure.tokenEgress open-insecure opens HTTPS to every address"
+        )
+        return [EgressRule("0.0.0.0/0", [443], why)], []
+    opts = pulumi.ResourceOptions(provider=cluster.k8s, parent=cluster)
+    return [], [token_egress_policy("serving-token-egress", cfg.serving.namespace, opts)]

@@ -196,7 +196,8 @@ def _api_server_subnet(
         raise key_error(
             "azure.endpointSubnetCidr",
             str(endpoints),
-            f"leaves no room for the /{API_SERVER_SUBNET_PREFIX} API server subnet after it; set azure.apiServerSubnetCidr",
+            f"leaves no room for the /{API_SERVER_SUBNET_PREFIX} API server subnet after it; "
+            "set azure.apiServerSubnetCidr",
         )
     if subnet.prefixlen > API_SERVER_SUBNET_PREFIX:
         raise key_error(
