@@ -11,6 +11,7 @@ import pytest
 
 from infra import catalog
 from infra.azure.settings import ENTRA_ID_HOSTS
+from infra.cost import cost as stack_cost
 from infra.cost import report
 from tests.ci_support import bootstrap_plan, cidr
 from tests.ci_support import cidr_plan as plan
@@ -304,3 +305,9 @@ def test_deepseek_r1_in_fp8_fits_one_h200_node():
     model |= {"maxModelLen": 8192}
     cfg = parse(STACK, {"model": model, "gpu": {"instanceType": "Standard_ND96isr_H200_v5"}})
     assert report(cfg)["fit"]["fits"]
+
+
+def test_cost_estimate_says_acns_is_not_in_it():
+    note = "Advanced Container Networking Services (azure.tokenEgress fqdn) is billed per node, not included"
+    assert note in stack_cost(parse(STACK))["notes"]
+    assert note not in stack_cost(parse(STACK, {"azure": {"tokenEgress": "open-insecure"}}))["notes"]

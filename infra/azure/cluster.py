@@ -112,40 +112,31 @@ class Cluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        subnet_grant = grant(
-            f"{name}-subnet-network-contributor",
-            subscription_id=args.subscription_id,
-            role=NETWORK_CONTRIBUTOR,
-            principal_id=control_plane.principal_id,
-            scope=args.node_subnet_id,
-            purpose=(args.cluster_name, "subnet"),
-            opts=child,
-        )
-        # KMS with a private vault: the control plane may use the key and set up the vault's private link.
-        kms_grants = [
+        # What the control plane needs before the cluster exists: Network Contributor on the node and API
+        # server subnets (load balancers, NAT, the API server's internal endpoint), and for KMS with a
+        # private vault the key (Key Vault Crypto User) and the vault's private link (Key Vault Contributor).
+        control_plane_grants = [
             grant(
-                f"{name}-kms-{purpose}",
+                f"{name}-{resource}",
                 subscription_id=args.subscription_id,
                 role=role,
                 principal_id=control_plane.principal_id,
                 scope=scope,
-                purpose=(args.cluster_name, f"kms-{purpose}"),
+                purpose=(args.cluster_name, purpose),
                 opts=child,
             )
-            for role, purpose, scope in (
-                (KEY_VAULT_CRYPTO_USER, "key", args.etcd_key_id),
-                (KEY_VAULT_CONTRIBUTOR, "vault", args.vault_id),
+            for resource, role, purpose, scope in (
+                ("subnet-network-contributor", NETWORK_CONTRIBUTOR, "subnet", args.node_subnet_id),
+                (
+                    "api-server-subnet-network-contributor",
+                    NETWORK_CONTRIBUTOR,
+                    "api-server-subnet",
+                    args.api_server_subnet_id,
+                ),
+                ("kms-key", KEY_VAULT_CRYPTO_USER, "kms-key", args.etcd_key_id),
+                ("kms-vault", KEY_VAULT_CONTRIBUTOR, "kms-vault", args.vault_id),
             )
         ]
-        api_server_grant = grant(
-            f"{name}-api-server-subnet-network-contributor",
-            subscription_id=args.subscription_id,
-            role=NETWORK_CONTRIBUTOR,
-            principal_id=control_plane.principal_id,
-            scope=args.api_server_subnet_id,
-            purpose=(args.cluster_name, "api-server-subnet"),
-            opts=child,
-        )
         vnet_integration = {"enable_vnet_integration": True, "subnet_id": args.api_server_subnet_id}
         api_access = vnet_integration | (
             {"enable_private_cluster": True, "private_dns_zone": "system", "enable_private_cluster_public_fqdn": False}
@@ -214,7 +205,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=[subnet_grant, api_server_grant, *kms_grants],
+                    depends_on=control_plane_grants,
                     # A live system pool keeps its OS disk type, size and host encryption: ARM cannot change
                     # them on an existing pool (the OS disk type "may not be changed after creation").
                     ignore_changes=[f"agentPoolProfiles[0].{p}" for p in _FIXED_AT_CREATION],
