@@ -4,8 +4,9 @@
 The vault uses Azure RBAC, soft delete and purge protection (Azure Storage requires it for a
 customer-managed key) and takes no public traffic: Azure Storage reaches it as a trusted service
 (`bypass: AzureServices`; azure-native 3.29 VaultProperties `public_network_access`: "disabled" blocks
-all traffic "except private endpoint traffic and that that originates from trusted services"), the API server through the private link AKS creates for a private KMS
-vault (keyVaultNetworkAccess `Private`, which needs API Server VNet Integration:
+all traffic "except private endpoint traffic and that that originates from trusted services"), the
+API server through the private link AKS creates for a private KMS vault (keyVaultNetworkAccess
+`Private`, which needs API Server VNet Integration:
 learn.microsoft.com/azure/aks/use-kms-etcd-encryption). Keys are created through ARM (the management
 plane), which the vault's network rules do not block. Who may use each key is granted by its user:
 the storage account's identity (infra/azure/bucket.py), the cluster's (infra/azure/cluster.py).
