@@ -311,3 +311,14 @@ def test_cost_estimate_says_acns_is_not_in_it():
     note = "Advanced Container Networking Services (azure.tokenEgress fqdn) is billed per node, not included"
     assert note in stack_cost(parse(STACK))["notes"]
     assert note not in stack_cost(parse(STACK, {"azure": {"tokenEgress": "open-insecure"}}))["notes"]
+
+
+# --- issue 14 item 5: the reader's listing prefix ends in '/' --------------------------------------
+
+
+def test_reader_listing_prefix_ends_with_a_slash(dev):
+    reader = dev.one(AZ + "authorization:RoleAssignment", "serving-identity-weights-reader")
+    condition = reader.get("condition")
+    listing = "@Request[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:prefix] StringStartsWith"
+    assert f"{listing} 'models/deepseek-r1-distill-llama-8b/'" in condition
+    assert "'models/deepseek-r1-distill-llama-8b')" not in condition  # models/x would also list models/x-other
