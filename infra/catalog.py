@@ -74,6 +74,8 @@ _GCP_TABLE = "cloud.google.com accelerator-optimized pricing, us-central1, as ta
 _AZURE_API = "Azure Retail Prices API (prices.azure.com) East US Linux PAYG, as quoted in public repo docs"
 _AZURE_TABLES = "Azure East US Linux PAYG as tabulated in several public repos (they agree)"
 _AZURE_EST = "Azure East US Linux PAYG as quoted in a few public cost tables; verify"
+# ND H200 v5 (8 x H200 141 GB, 96 vCPU, 1850 GiB: learn.microsoft.com sizes/gpu-accelerated/nd-h200-v5-series).
+_AZURE_H200 = "a public repo's compute price comparison (updated 2026-04-20): ~$84.80 in West US 3, not East US; verify"
 
 
 def _p(on_demand: float, source: str, as_of: str, spot: float | None = None) -> Price:
@@ -135,6 +137,7 @@ CATALOG: tuple[GpuInstance, ...] = (
     _az("Standard_ND96asr_v4", "A100-40GB", 8, 40, 96, 900, _p(27.197, _AZURE_TABLES, "2025-11")),
     _az("Standard_ND96amsr_A100_v4", "A100-80GB", 8, 80, 96, 1900, _p(32.768, _AZURE_TABLES, "2025-11")),
     _az("Standard_ND96isr_H100_v5", "H100-80GB", 8, 80, 96, 1900, _est(98.32, _AZURE_EST, "2025-11")),
+    _az("Standard_ND96isr_H200_v5", "H200-141GB", 8, 141, 96, 1850, _est(84.80, _AZURE_H200, "2026-04")),
 )
 
 

@@ -512,16 +512,6 @@ PENDING_FIXES: dict[str, tuple[str, Mutation]] = {
         "azure-dev",
         editing("azure-native:storage:BlobServiceProperties", lambda i: i.__setitem__("isVersioningEnabled", True)),
     ),
-    "azure-aks-secrets-encryption": (
-        "azure-dev",
-        editing(
-            AKS,
-            lambda i: i["securityProfile"].__setitem__(
-                "azureKeyVaultKms", {"enabled": True, "keyId": "https://kv.vault.azure.net/keys/etcd/1"}
-            ),
-        ),
-    ),
-    "azure-aks-control-plane-logs": ("azure-dev", _diagnostics),
     "azure-vnet-flow-logs": ("azure-dev-bootstrap", _vnet_flow_log),
     "k8s-image-digest": ("aws-dev", _digests),
 }

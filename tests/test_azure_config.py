@@ -15,7 +15,9 @@ STACK = "azure-dev"
 def test_defaults_are_the_secure_ones():
     az = parse(STACK).azure
     assert az is not None
-    assert az.private_cluster is False and az.customer_managed_key is False
+    assert az.private_cluster is False and az.customer_managed_key is True  # mandatory (issue 15 item 4)
+    assert az.token_egress == "fqdn" and az.log_retention_days == 90
+    assert az.gpu_upgrade.undrainable_node_behavior == "Cordon" and az.gpu_upgrade.max_surge == "1"
     assert az.upgrade_channel == "patch"
     assert az.node_subnet_cidr is None and az.endpoint_subnet_cidr is None
 
@@ -48,7 +50,7 @@ def test_bad_azure_key_is_one_line(overrides, fragments):
             ["azure.endpointSubnetCidr = '10.60.1.0/27'", "overlaps the node subnet"],
         ),
         ({"network": {"cidr": "192.168.0.0/20"}}, ["network.cidr = '192.168.0.0/20'", "192.168.0.0/16"]),
-        ({"network": {"cidr": "10.60.0.0/28"}}, ["network.cidr = '10.60.0.0/28'", "/26 or larger"]),
+        ({"network": {"cidr": "10.60.0.0/28"}}, ["network.cidr = '10.60.0.0/28'", "/24 or larger"]),
     ],
 )
 def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overrides, fragments):
@@ -60,7 +62,12 @@ def test_bad_address_plan_fails_as_one_line_before_anything_is_registered(overri
 def test_explicit_subnets_are_used():
     p = cidr_plan(STACK, {"azure": {"nodeSubnetCidr": "10.60.64.0/20", "endpointSubnetCidr": "10.60.200.0/28"}})
     prefixes = {s.get("subnetName"): s.get("addressPrefix") for s in p.of_type("azure-native:network:Subnet")}
-    assert prefixes == {"nodes": "10.60.64.0/20", "private-endpoints": "10.60.200.0/28"}
+    # the API server's /28 follows the runners' /27 slot after the endpoint subnet
+    assert prefixes == {
+        "nodes": "10.60.64.0/20",
+        "private-endpoints": "10.60.200.0/28",
+        "api-server": "10.60.200.64/28",
+    }
 
 
 @pytest.mark.parametrize("mode", [None, "msi", "workloadidentity"])

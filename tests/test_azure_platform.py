@@ -12,7 +12,9 @@ import re
 import pytest
 
 # In cidr mode, where the Network is part of the workload (azure-dev itself: tests/test_ci_access.py).
+from tests.ci_support import cidr
 from tests.ci_support import cidr_plan as plan
+from tests.harness import config_error
 from weights import uri as weights_uri
 
 STACK = "azure-dev"
@@ -47,12 +49,12 @@ def on_demand():
 # --- network ---------------------------------------------------------------------------------
 
 
-def test_vnet_has_no_inline_subnets_and_two_standalone_ones(dev):
+def test_vnet_has_no_inline_subnets_and_three_standalone_ones(dev):
     vnet = az(dev, "network:VirtualNetwork")
     assert "subnets" not in vnet.inputs
     assert vnet.get("addressSpace.addressPrefixes") == ["10.60.0.0/16"]
     subnets = {s.get("subnetName"): s for s in dev.of_type(AZ + "network:Subnet")}
-    assert set(subnets) == {"nodes", "private-endpoints"}
+    assert set(subnets) == {"nodes", "private-endpoints", "api-server"}
     for s in subnets.values():
         assert s.get("virtualNetworkName") == vnet.outputs["name"]
         assert s.get("defaultOutboundAccess") is False
@@ -61,6 +63,7 @@ def test_vnet_has_no_inline_subnets_and_two_standalone_ones(dev):
     assert subnets["private-endpoints"].get("privateEndpointNetworkPolicies") == "Disabled"
     # Azure rejects concurrent writes of two subnets of one VNet.
     assert subnets["nodes"].urn in subnets["private-endpoints"].dependencies
+    assert subnets["private-endpoints"].urn in subnets["api-server"].dependencies
 
 
 def test_nat_egress_is_our_nat_gateway_on_the_node_subnet(dev):
@@ -73,10 +76,13 @@ def test_nat_egress_is_our_nat_gateway_on_the_node_subnet(dev):
     assert az(dev, "containerservice:ManagedCluster").get("networkProfile.outboundType") == "userAssignedNATGateway"
 
 
-def test_egress_none_has_no_nat_and_outbound_none():
-    p = plan(STACK, {"network": {"egress": "none"}, "model": {"source": None}})
-    assert p.of_type(AZ + "network:NatGateway") == [] and p.of_type(AZ + "network:PublicIPAddress") == []
-    assert az(p, "containerservice:ManagedCluster").get("networkProfile.outboundType") == "none"
+def test_egress_none_is_refused_on_azure_with_the_reason():
+    """Issue 15 item 2: nodes bootstrap from MCR and the token exchange needs Entra ID (no private
+    endpoint), so `egress: none` cannot work without the network-isolated pattern; one line says so."""
+    message = config_error(STACK, cidr(STACK, {"network": {"egress": "none"}, "model": {"source": None}}))
+    assert "\n" not in message
+    assert message.startswith("llm-landing-zone:network.egress = 'none': not supported on Azure")
+    assert "Entra ID" in message and "use nat" in message
 
 
 # --- cluster ---------------------------------------------------------------------------------
@@ -95,7 +101,12 @@ def test_cluster_identity_access_and_networking(dev):
     net = aks.get("networkProfile")
     assert net["networkPlugin"] == "azure" and net["networkPluginMode"] == "overlay"
     assert net["networkPolicy"] == "cilium" and net["networkDataplane"] == "cilium"
-    assert aks.get("apiServerAccessProfile") == {"authorizedIPRanges": ["203.0.113.0/24"]}
+    subnet = next(s for s in dev.of_type(AZ + "network:Subnet") if s.get("subnetName") == "api-server")
+    assert aks.get("apiServerAccessProfile") == {
+        "authorizedIPRanges": ["203.0.113.0/24"],
+        "enableVnetIntegration": True,
+        "subnetId": subnet.id,
+    }
 
 
 def test_authorized_ranges_follow_config(on_demand):
@@ -179,7 +190,7 @@ def test_gpu_pool_is_a_separate_user_agent_pool_from_zero(dev):
     assert pool.get("gpuProfile.driver") == "Install"
     assert pool.get("nodeLabels") == {"llz.io/pool": "gpu"}
     assert "nvidia.com/gpu=present:NoSchedule" in pool.get("nodeTaints")
-    assert pool.ignore_changes == ["count"]
+    assert pool.ignore_changes == ["count", "enableEncryptionAtHost"]
 
 
 def test_spot_pool_declares_the_aks_spot_taint(dev):
@@ -275,10 +286,12 @@ def test_privatelink_zone_is_linked_to_the_vnet_and_the_zone_group_writes_the_re
     assert "/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net" in zone.id
 
 
-def test_customer_managed_key_switch():
-    assert plan(STACK).of_type(AZ + "keyvault:Vault") == []
-    p = plan(STACK, {"azure": {"customerManagedKey": True}})
-    vault, key = az(p, "keyvault:Vault"), az(p, "keyvault:Key")
+def test_weights_account_is_always_encrypted_with_its_key_vault_key():
+    """Issue 15 item 4: a customer-managed key as on AWS and GCP, not a switch (false is refused)."""
+    message = config_error(STACK, cidr(STACK, {"azure": {"customerManagedKey": False}}))
+    assert message.startswith("llm-landing-zone:azure.customerManagedKey = false:")
+    p = plan(STACK)
+    vault, key = az(p, "keyvault:Vault"), az(p, "keyvault:Key", "keys-weights")
     account = az(p, "storage:StorageAccount")
     uami = az(p, "managedidentity:UserAssignedIdentity", "weights-cmk-identity")
     grant = az(p, "authorization:RoleAssignment", "weights-cmk-grant")

@@ -357,6 +357,121 @@ INTENDED_CHANGES: list[Intended] = [
         "enables it on a live cluster in place (gcloud container clusters update --enable-dns-access)",
     ),
 ]
+# --- Azure reality (issue 15): every change below is an in-place update on a live azure-dev. ---
+_AZ15 = "issue 15 (Azure reality)"
+_AKS_CLUSTER = "azure-native:containerservice:ManagedCluster::cluster-aks"
+_AZ_IN_PLACE = (
+    # ARM cannot change a live pool's OS disk type/size or host encryption: the program ignores those on
+    # update (ignore_changes), so only new clusters and pools get them (docs/azure.md).
+    f"{_AZ15} item 4: new pools only; live pools keep theirs through ignore_changes, no update is sent",
+)
+INTENDED_CHANGES += [
+    Intended(_AKS_CLUSTER, path="ignoreChanges", stacks="azure-dev", why=_AZ_IN_PLACE[0]),
+    Intended(
+        "azure-native:containerservice:AgentPool::gpu-pool",
+        path="ignoreChanges",
+        stacks="azure-dev",
+        why=_AZ_IN_PLACE[0],
+    ),
+    Intended(_AKS_CLUSTER, path="inputs.agentPoolProfiles[0].*", old=ABSENT, stacks="azure-dev", why=_AZ_IN_PLACE[0]),
+    Intended(
+        "azure-native:containerservice:AgentPool::gpu-pool",
+        path="inputs.enableEncryptionAtHost",
+        old=ABSENT,
+        stacks="azure-dev",
+        why=_AZ_IN_PLACE[0],
+    ),
+    Intended(
+        _AKS_CLUSTER,
+        path="inputs.apiServerAccessProfile.*",
+        old=ABSENT,
+        stacks="azure-dev",
+        why=f"{_AZ15} item 1: API Server VNet Integration, which AKS enables on a live cluster (az aks update "
+        "--enable-apiserver-vnet-integration; learn.microsoft.com api-server-vnet-integration); no replacement",
+    ),
+    Intended(
+        _AKS_CLUSTER,
+        path="inputs.securityProfile.azureKeyVaultKms",
+        old=ABSENT,
+        stacks="azure-dev",
+        why=f"{_AZ15} item 4: KMS etcd encryption, turned on in place (az aks update --enable-azure-keyvault-kms)",
+    ),
+    Intended(
+        _AKS_CLUSTER,
+        path="inputs.networkProfile.advancedNetworking",
+        old=ABSENT,
+        stacks="azure-dev",
+        why=f"{_AZ15} item 6: ACNS FQDN policies for the token egress, turned on in place (az aks update --enable-acns)",
+    ),
+    Intended(
+        "azure-native:containerservice:AgentPool::gpu-pool",
+        path="inputs.upgradeSettings",
+        old=ABSENT,
+        stacks="azure-dev",
+        why=f"{_AZ15} item 3: surge, drain timeout and undrainable-node behaviour; pool settings update in place",
+    ),
+    Intended(
+        "azure-native:privatedns:VirtualNetworkLink::weights-blob-vnet-link",
+        path="inputs.resolutionPolicy",
+        old=ABSENT,
+        new="NxDomainRedirect",
+        stacks="azure-dev",
+        why=f"{_AZ15} item 5: fall back to public DNS for names the privatelink zone lacks; a link property, in place",
+    ),
+    Intended(
+        "azure-native:authorization:RoleAssignment::serving-identity-weights-reader",
+        path="inputs.condition",
+        stacks="azure-dev",
+        why="issue 14 item 5: the listing prefix ends in '/' (models/a no longer lists models/a-other); a role "
+        "assignment's condition is updated in place (same name, scope, role and principal)",
+    ),
+    *(
+        Intended(
+            "azure-native:storage:StorageAccount::weights-account",
+            path=path,
+            stacks="azure-dev",
+            why=f"{_AZ15} item 4: the weights account moves to its Key Vault key (customer-managed, as on AWS and "
+            "GCP); Azure Storage changes the key source of a live account in place (identity + encryption settings)",
+        )
+        for path in ("inputs.encryption.*", "inputs.identity")
+    ),
+    Intended(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-egress",
+        path="inputs.spec.egress",
+        stacks="azure-dev",
+        why=f"{_AZ15} item 6: no 0.0.0.0/0:443 for the model server (the Cilium FQDN policy admits Entra ID only), "
+        "and node-local DNS from the Platform (issue 19 item 4); a NetworkPolicy updates in place",
+    ),
+]
+INTENDED_NEW_AZURE = [
+    Intended("llz:azure:AuditLogs::audit", stacks="azure-dev", why=f"{_AZ15} item 7: Log Analytics audit logs"),
+    Intended("azure-native:*::audit-*", stacks="azure-dev", why=f"{_AZ15} item 7: workspace + diagnostic settings"),
+    Intended("llz:azure:Keys::keys", stacks="azure-dev", why=f"{_AZ15} item 4: one Key Vault, two keys"),
+    Intended(
+        "azure-native:keyvault:*::keys-*", stacks="azure-dev", why=f"{_AZ15} item 4: vault, etcd and weights keys"
+    ),
+    Intended(
+        "azure-native:*::weights-cmk-*",
+        stacks="azure-dev",
+        why=f"{_AZ15} item 4: the weights account's key identity and its grant (customer-managed key mandatory)",
+    ),
+    Intended(
+        "azure-native:authorization:RoleAssignment::cluster-*",
+        stacks="azure-dev",
+        why=f"{_AZ15} items 1, 4: the control plane's grants on the API server subnet and the KMS key and vault",
+    ),
+    Intended(
+        "azure-native:containerservice:MaintenanceConfiguration::cluster-aksManaged*",
+        stacks="azure-dev",
+        why=f"{_AZ15} item 3: planned maintenance windows for both auto-upgrade channels",
+    ),
+    Intended(
+        "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy::serving-token-egress",
+        stacks="azure-dev",
+        why=f"{_AZ15} item 6: the serving pods reach Entra ID by name only",
+    ),
+]
+
 # Resources added on purpose (`type::name` of the new resource).
 INTENDED_NEW: list[Intended] = [
     *_GCP_NEW,
@@ -391,6 +506,7 @@ INTENDED_NEW: list[Intended] = [
         stacks="azure-dev",
         why="the preview runner identity's AKS RBAC Cluster Admin and Cluster User roles (server-side dry runs)",
     ),
+    *INTENDED_NEW_AZURE,
 ]
 # Resources removed on purpose (`type::name` from the old URN): the next `pulumi up` destroys them.
 INTENDED_GONE: list[Intended] = [

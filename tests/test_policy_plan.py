@@ -83,7 +83,7 @@ KUBERNETES = [
 # (tests/policy_plan_cases.py) adds such a resource to the shipped plan.
 NOT_CREATED = {
     "gcp-dev": {"gcp-no-internet-ingress", "k8s-no-wildcard-rbac"},  # no firewall rule, no RBAC role
-    "azure-dev": {"azure-no-internet-ingress", "azure-key-rotation", "k8s-no-wildcard-rbac"},  # no NSG, no Key Vault
+    "azure-dev": {"azure-no-internet-ingress", "k8s-no-wildcard-rbac"},  # no NSG
     "aws-dev": set(),
 }
 

@@ -153,7 +153,7 @@ def test_70b_bf16_needs_two_80gb_gpus():
     [
         ("aws-dev", "with model.dtype fp8 it fits p5e.48xlarge"),
         ("gcp-dev", "with model.dtype fp8 it fits a3-ultragpu-8g"),
-        ("azure-dev", "with model.dtype int4 it fits Standard_ND96amsr_A100_v4"),
+        ("azure-dev", "with model.dtype fp8 it fits Standard_ND96isr_H200_v5"),  # ND H200 v5 (issue 15 item 8)
     ],
 )
 def test_671b_moe_fits_no_single_node_without_quantization(stack, fix, tmp_path):

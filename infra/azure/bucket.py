@@ -4,8 +4,8 @@ Shared keys are off (no account key, no SAS), so nothing but Entra ID RBAC can r
 public network access is off, so reads come through the private endpoint. `storage.Blob` is
 never used to upload weights: it authenticates with the account key, which is disabled
 (KeyBasedAuthenticationNotPermitted); weights are pushed out of band with Entra ID.
-With `azure.customerManagedKey` the account is encrypted with a key in a purge-protected Key
-Vault, reached through a user-assigned identity holding only the crypto-service role on that key.
+The account is encrypted with its key in the stack's Key Vault (infra/azure/kms.py), reached
+through a user-assigned identity holding only the crypto-service role on that key.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import keyvault, managedidentity, storage
+from pulumi_azure_native import managedidentity, storage
 
 from infra.azure.roles import KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, delete_lock, grant
 
@@ -26,9 +26,9 @@ class WeightsStorageArgs:
     location: str
     account_name: str  # 3-24 lowercase letters/digits, globally unique
     subscription_id: str
-    tenant_id: pulumi.Input[str]
-    customer_managed_key: bool
-    vault_name: str  # used only with customer_managed_key
+    key_name: pulumi.Input[str]  # the account's key in the stack's vault (infra/azure/kms.py)
+    key_id: pulumi.Input[str]  # its resource id: the scope of the account identity's grant
+    vault_uri: pulumi.Input[str]
     lock: bool  # a CanNotDelete lock on the account (deletion protection)
     tags: dict[str, str]
     provider: pulumi.ProviderResource
@@ -39,27 +39,39 @@ class WeightsStorage(pulumi.ComponentResource):
     container: storage.BlobContainer
     account_name: pulumi.Output[str]
     container_name: pulumi.Output[str]
+    blob_service_id: pulumi.Output[str]
     container_id: pulumi.Output[str]  # the role-assignment scope: {account}/blobServices/default/containers/{name}
 
     def __init__(self, name: str, args: WeightsStorageArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:azure:WeightsStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        encryption: dict = {
-            "key_source": "Microsoft.Storage",
+        # The account's identity may wrap and unwrap with its key only, and exists before the account.
+        uami = managedidentity.UserAssignedIdentity(
+            f"{name}-cmk-identity",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=args.tags,
+            opts=child,
+        )
+        key_grant = grant(
+            f"{name}-cmk-grant",
+            subscription_id=args.subscription_id,
+            role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+            principal_id=uami.principal_id,
+            scope=args.key_id,
+            purpose=(args.account_name, "cmk"),
+            opts=child,
+        )
+        encryption = {
+            "key_source": "Microsoft.Keyvault",
             "require_infrastructure_encryption": True,  # double encryption; only settable at creation
             "services": {"blob": {"enabled": True, "key_type": "Account"}},
+            # No key_version: the account follows the key's newest version.
+            "key_vault_properties": {"key_name": args.key_name, "key_vault_uri": args.vault_uri},
+            "encryption_identity": {"encryption_user_assigned_identity": uami.id},
         }
-        identity = None
-        account_opts = child
-        if args.customer_managed_key:
-            cmk = _CustomerManagedKey(name, args, child)
-            identity = {"type": "UserAssigned", "user_assigned_identities": [cmk.identity_id]}
-            encryption |= {
-                "key_source": "Microsoft.Keyvault",
-                "key_vault_properties": {"key_name": cmk.key_name, "key_vault_uri": cmk.vault_uri},
-                "encryption_identity": {"encryption_user_assigned_identity": cmk.identity_id},
-            }
-            account_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[cmk.grant]))
+        identity = {"type": "UserAssigned", "user_assigned_identities": [uami.id]}
+        account_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[key_grant]))
         self.account = storage.StorageAccount(
             f"{name}-account",
             resource_group_name=args.resource_group_name,
@@ -86,7 +98,7 @@ class WeightsStorage(pulumi.ComponentResource):
         if args.lock:
             delete_lock(f"{name}-lock", self.account.id, child)
         # Soft delete: an accidental `rm` of a model (or of the container) is recoverable for a week.
-        storage.BlobServiceProperties(
+        blob_service = storage.BlobServiceProperties(
             f"{name}-blob-service",
             resource_group_name=args.resource_group_name,
             account_name=self.account.name,
@@ -106,56 +118,7 @@ class WeightsStorage(pulumi.ComponentResource):
         self.account_name = self.account.name
         self.container_name = self.container.name
         self.container_id = self.container.id
+        self.blob_service_id = blob_service.id  # the diagnostic settings' scope (StorageRead/StorageWrite)
         self.register_outputs(
             {"accountName": self.account.name, "containerName": self.container.name, "containerId": self.container.id}
         )
-
-
-class _CustomerManagedKey:
-    """Key Vault (RBAC, purge protection, trusted-services-only network) + RSA key + the account's identity."""
-
-    def __init__(self, name: str, args: WeightsStorageArgs, child: pulumi.ResourceOptions):
-        vault = keyvault.Vault(
-            f"{name}-vault",
-            resource_group_name=args.resource_group_name,
-            vault_name=args.vault_name,
-            location=args.location,
-            properties={
-                "tenant_id": args.tenant_id,
-                "sku": {"family": "A", "name": "standard"},
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": 90,
-                "enable_purge_protection": True,  # Azure Storage requires it for customer-managed keys
-                "network_acls": {"default_action": "Deny", "bypass": "AzureServices"},
-            },
-            tags=args.tags,
-            opts=child,
-        )
-        key = keyvault.Key(
-            f"{name}-key",
-            resource_group_name=args.resource_group_name,
-            vault_name=vault.name,
-            key_name="weights-cmk",
-            properties={"kty": "RSA", "key_size": 3072, "key_ops": ["wrapKey", "unwrapKey"]},
-            opts=child,
-        )
-        uami = managedidentity.UserAssignedIdentity(
-            f"{name}-cmk-identity",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            tags=args.tags,
-            opts=child,
-        )
-        self.grant = grant(
-            f"{name}-cmk-grant",
-            subscription_id=args.subscription_id,
-            role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
-            principal_id=uami.principal_id,
-            scope=key.id,
-            purpose=(args.account_name, "cmk"),
-            opts=child,
-        )
-        self.identity_id = uami.id
-        self.key_name = key.name
-        self.vault_uri = vault.properties.apply(lambda p: p.vault_uri)

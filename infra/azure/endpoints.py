@@ -2,7 +2,11 @@
 
 A private endpoint alone is not enough: without the `privatelink.*` zone linked to the VNet and
 the DNS zone group that writes the A record, the account name still resolves to its public IP,
-and with public network access disabled every request returns 403.
+and with public network access disabled every request returns 403. Workloads wait for the
+zone's VNet link as well as the A record (`ready`): before the link exists the name still resolves
+publicly. The link's resolution policy `NxDomainRedirect` makes a name the private zone does not
+hold (another account's private endpoint in another VNet) fall back to public DNS instead of
+NXDOMAIN (azure-native 3.29 privatedns.VirtualNetworkLink `resolution_policy`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class PrivateEndpoint(pulumi.ComponentResource):
     endpoint_id: pulumi.Output[str]
     zone_id: pulumi.Output[str]
     dns_record: network.PrivateDnsZoneGroup  # workloads must wait for it: it writes the A record
+    vnet_link: privatedns.VirtualNetworkLink  # and for the link: without it the zone is not used
+    ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: PrivateEndpointArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:azure:PrivateEndpoint", name, None, opts)
@@ -42,12 +48,13 @@ class PrivateEndpoint(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        privatedns.VirtualNetworkLink(
+        self.vnet_link = privatedns.VirtualNetworkLink(
             f"{name}-vnet-link",
             resource_group_name=args.resource_group_name,
             private_zone_name=zone.name,
             virtual_network={"id": args.vnet_id},
             registration_enabled=False,
+            resolution_policy="NxDomainRedirect",
             location="global",
             tags=args.tags,
             opts=child,
@@ -71,6 +78,7 @@ class PrivateEndpoint(pulumi.ComponentResource):
             private_dns_zone_configs=[{"name": args.group_id, "private_dns_zone_id": zone.id}],
             opts=child,
         )
+        self.ready = [self.vnet_link, self.dns_record]
         self.endpoint_id = endpoint.id
         self.zone_id = zone.id
         self.register_outputs({"endpointId": endpoint.id, "zoneId": zone.id})

@@ -202,6 +202,7 @@ def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
         "vnetId": vnet["id"],
         "nodeSubnetId": subnet("network-nodes", "nodes"),
         "endpointSubnetId": subnet("network-endpoints", "private-endpoints"),
+        "apiServerSubnetId": subnet("network-api-server", "api-server"),
         "runnerEgressIp": nat_ip if ctx.egress == "nat" else None,
         **{
             f"{kind}{field}": _identity(b, runner_job_name(ctx.stack, kind))[key]

@@ -24,5 +24,12 @@ def footprint(cfg: StackConfig) -> Footprint:
         control_planes=0 if free else 1,
         nat_gateways=1 if cfg.network.egress == "nat" else 0,
         endpoints=1,  # the blob Private Endpoint
-        notes=("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier",) if free else (),
+        notes=(
+            *(("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier",) if free else ()),
+            *(
+                ("Advanced Container Networking Services (azure.tokenEgress fqdn) is billed per node, not included",)
+                if cfg.azure.token_egress == "fqdn"
+                else ()
+            ),
+        ),
     )

@@ -6,6 +6,15 @@ NVIDIA driver (`gpu_profile.driver = Install`) but not the device plugin, so wit
 DaemonSet below the node never advertises `nvidia.com/gpu` and vLLM stays Pending. It is a typed
 DaemonSet rather than a Helm release so the plan, `--manifests` and the policy pack see the
 object itself (a Helm chart is one opaque resource under the mock engine), with one pinned image.
+
+Upgrades (the patch and node-image channels, inside the maintenance window): one surge node comes
+up first, a drain waits at most `azure.gpuUpgrade.drainTimeoutMinutes`, and a node the serving
+PodDisruptionBudget keeps from draining (one replica: always) is handled by
+`undrainableNodeBehavior` (Cordon: quarantined with its surge node kept, the model keeps serving)
+instead of the default that fails the pool. Hosts encrypt their disks; the OS disk is ephemeral
+when the size's local disk holds it (AKS's own default for an unset osDiskType: "Ephemeral if the
+VM supports it and has a cache disk larger than the requested OSDiskSizeGB", azure-native 3.29
+AgentPool docstring), else managed.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_azure_native import containerservice
 
+from infra.azure.settings import GpuUpgrade
 from infra.conventions import GPU_POOL, GPU_TAINT_VALUE, pool_labels
 from infra.kube import nvidia_device_plugin
 from infra.platform import GPU_TOLERATION, Toleration
@@ -44,6 +54,7 @@ class GpuPoolArgs:
     max_nodes: int
     spot: bool
     os_disk_gb: int
+    upgrade: GpuUpgrade
     tags: dict[str, str]
     provider: pulumi.ProviderResource
     k8s: k8s.Provider
@@ -82,10 +93,19 @@ class GpuPool(pulumi.ComponentResource):
             node_labels=POOL_LABEL,
             node_taints=[_taint(t, GPU_TAINT_VALUE) for t in taints],
             gpu_profile={"driver": "Install"},
+            enable_encryption_at_host=True,
+            upgrade_settings={
+                "max_surge": args.upgrade.max_surge,
+                "drain_timeout_in_minutes": args.upgrade.drain_timeout_minutes,
+                "undrainable_node_behavior": args.upgrade.undrainable_node_behavior,
+            },
             tags=args.tags,
             **spot,
-            # The autoscaler owns the node count once the pool exists.
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, ignore_changes=["count"]),
+            # The autoscaler owns the node count once the pool exists; a live pool keeps its host
+            # encryption setting (set at creation).
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, ignore_changes=["count", "enableEncryptionAtHost"]
+            ),
         )
         self.device_plugin = nvidia_device_plugin(
             f"{name}-device-plugin", POOL_LABEL, taints, pulumi.ResourceOptions(parent=self, provider=args.k8s)

@@ -30,12 +30,13 @@ _CHANGE = (f"{_BLOBS}/write", f"{_BLOBS}/add/action", f"{_BLOBS}/delete")
 
 
 def prefix_condition(prefix: str) -> str:
-    """ABAC condition: blob reads only under `prefix/`, listings only with a prefix inside it."""
+    """ABAC condition: blob reads only under `prefix/`, listings only with a prefix inside `prefix/`
+    (the trailing slash keeps `models/a` from listing `models/a-other`, issue 14 item 5)."""
     return (
         f"((!(ActionMatches{{'{_READ}'}} AND NOT SubOperationMatches{{'Blob.List'}}))"
         f" OR (@Resource[{_BLOBS}:path] StringStartsWith '{prefix}/'))"
         f" AND ((!(ActionMatches{{'{_READ}'}} AND SubOperationMatches{{'Blob.List'}}))"
-        f" OR (@Request[{_BLOBS}:prefix] StringStartsWith '{prefix}'))"
+        f" OR (@Request[{_BLOBS}:prefix] StringStartsWith '{prefix}/'))"
     )
 
 

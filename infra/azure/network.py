@@ -1,8 +1,12 @@
-"""Resource group, VNet and its two standalone subnets (nodes, private endpoints), and egress.
+"""Resource group, VNet and its standalone subnets (nodes, private endpoints, the API server's), and egress.
 
 Subnets are standalone `network.Subnet` resources and the VNet declares no inline `subnets`:
 mixing the two makes each side delete the other's subnets. With Azure CNI overlay pods take
-their IPs from the overlay range, so the node subnet only has to hold the nodes.
+their IPs from the overlay range, so the node subnet only has to hold the nodes. The API server
+subnet is delegated to AKS for API Server VNet Integration: the control plane gets an internal load
+balancer there, and nodes reach it privately (without it, nodes behind the NAT gateway reach a public
+API server from the NAT IP, which must then be in the authorized ranges; MicrosoftDocs
+api-server-authorized-ip-ranges, azure-docs #111834).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ class Network(pulumi.ComponentResource):
     vnet_name: pulumi.Output[str]
     node_subnet_id: pulumi.Output[str]
     endpoint_subnet_id: pulumi.Output[str]
-    endpoint_subnet: network.Subnet  # the last subnet written (ARM takes one subnet write per VNet at a time)
+    api_server_subnet_id: pulumi.Output[str]
+    last_subnet: network.Subnet  # the last subnet written (ARM takes one subnet write per VNet at a time)
     nat_gateway_id: pulumi.Output[str] | None  # None with egress none
     egress_ip: pulumi.Output[str] | None  # the NAT gateway's static public IP
 
@@ -95,9 +100,22 @@ class Network(pulumi.ComponentResource):
             # Azure rejects concurrent subnet writes on one VNet (AnotherOperationInProgress).
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[nodes])),
         )
+        assert args.subnets.api_server is not None  # infra.azure.settings.subnet_plan always plans it
+        api_server = network.Subnet(
+            f"{name}-api-server",
+            resource_group_name=rg,
+            virtual_network_name=vnet.name,
+            subnet_name="api-server",
+            address_prefix=str(args.subnets.api_server),
+            # learn.microsoft.com/azure/aks/api-server-vnet-integration: a subnet delegated to AKS.
+            delegations=[{"name": "aks-api-server", "service_name": "Microsoft.ContainerService/managedClusters"}],
+            default_outbound_access=False,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[endpoints])),
+        )
         self.resource_group_name = rg
         self.vnet_id, self.vnet_name = vnet.id, vnet.name
-        self.endpoint_subnet = endpoints
+        self.last_subnet = api_server
+        self.api_server_subnet_id = api_server.id
         self.nat_gateway_id = nat_gateway.id if nat_gateway else None
         self.egress_ip = egress_ip.ip_address if egress_ip else None
         self.node_subnet_id = nodes.id
@@ -108,5 +126,6 @@ class Network(pulumi.ComponentResource):
                 "vnetId": vnet.id,
                 "nodeSubnetId": nodes.id,
                 "endpointSubnetId": endpoints.id,
+                "apiServerSubnetId": api_server.id,
             }
         )

@@ -18,10 +18,13 @@ from pulumi_azure_native import Provider, authorization
 
 from infra.azure.bucket import WeightsStorage, WeightsStorageArgs
 from infra.azure.cluster import Cluster, ClusterArgs
+from infra.azure.egress import token_egress_policy
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.footprint import sla_tier
 from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
 from infra.azure.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
+from infra.azure.kms import Keys, KeysArgs
+from infra.azure.logs import AuditLogs, AuditLogsArgs
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
 from infra.azure.settings import kubelogin_mode, subnet_plan
@@ -64,6 +67,18 @@ def build(cfg: StackConfig) -> Platform:
     )
     allowed = [str(c) for c in cfg.cluster.api_allowed_cidrs]
     cluster_name = f"llz-{stack}"
+    # One vault, two keys: the weights account's and the Kubernetes secrets' (KMS etcd encryption).
+    keys = Keys(
+        "keys",
+        KeysArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            vault_name=_global_name("llz", stack, az.subscription_id, 24, sep="-"),
+            tenant_id=client.tenant_id,
+            tags=tags,
+            provider=provider,
+        ),
+    )
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -81,9 +96,15 @@ def build(cfg: StackConfig) -> Platform:
             kubelogin_mode=kubelogin_mode(cfg),  # msi on the runner (its managed identity)
             kubernetes_version=cfg.cluster.kubernetes_version,
             node_subnet_id=net.node_subnet_id,
+            api_server_subnet_id=net.api_server_subnet_id,
+            vault_id=keys.vault.id,
+            etcd_key_id=keys.etcd_key.id,
+            etcd_key_uri=keys.etcd_key.key_uri_with_version,
+            maintenance=az.maintenance,
             system_vm_size=az.system_vm_size,
             system_node_count=az.system_node_count,
             outbound_type="userAssignedNATGateway" if cfg.network.egress == "nat" else "none",
+            fqdn_policies=az.token_egress == "fqdn",
             authorized_ip_ranges=api_ranges(allowed, net) if in_network_ci else allowed,
             private_cluster=az.private_cluster,
             upgrade_channel=az.upgrade_channel,
@@ -110,6 +131,7 @@ def build(cfg: StackConfig) -> Platform:
             max_nodes=cfg.gpu.max_nodes,
             spot=cfg.gpu.spot,
             os_disk_gb=gpu_node_disk_gb(cfg.model.weights_gb, floor_gb=256),
+            upgrade=az.gpu_upgrade,
             tags=tags,
             provider=provider,
             k8s=cluster.k8s,
@@ -122,9 +144,9 @@ def build(cfg: StackConfig) -> Platform:
             location=location,
             account_name=_global_name("llz", stack, az.subscription_id, 24),
             subscription_id=az.subscription_id,
-            tenant_id=client.tenant_id,
-            customer_managed_key=az.customer_managed_key,
-            vault_name=_global_name("llz", stack, az.subscription_id, 24, sep="-"),
+            key_name=keys.weights_key.name,
+            key_id=keys.weights_key.id,
+            vault_uri=keys.vault_uri,
             lock=cfg.deletion_protection,
             tags=tags,
             provider=provider,
@@ -140,6 +162,19 @@ def build(cfg: StackConfig) -> Platform:
             target_id=storage.account.id,
             group_id="blob",
             zone_name=BLOB_ZONE,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    AuditLogs(
+        "audit",
+        AuditLogsArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            workspace_name=f"llz-{stack}-audit",
+            retention_days=az.log_retention_days,
+            cluster_id=cluster.cluster.id,
+            blob_service_id=storage.blob_service_id,
             tags=tags,
             provider=provider,
         ),
@@ -162,6 +197,7 @@ def build(cfg: StackConfig) -> Platform:
     writer = None
     if cfg.model.source is not None:
         writer = WeightsWriter("weights-stager", replace(reader_args, service_account=stager_account))
+    token_egress, token_ready = _token_egress(cfg, cluster)
     taints = pool_taints(cfg.gpu.spot)
     prefix = cfg.model.weights_prefix
     platform = Platform(
@@ -185,16 +221,16 @@ def build(cfg: StackConfig) -> Platform:
         ),
         pod_weights_uri=pulumi.Output.format("az://{0}/{1}", storage.container_name, prefix),
         internal_lb_annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"},
-        egress=[
-            EgressRule(str(subnets.endpoints), [443], "Blob private endpoint (model weights)"),
-            EgressRule(
-                "0.0.0.0/0",
-                [443],
-                "Entra ID token endpoint (login.microsoftonline.com) for the workload-identity token "
-                "exchange; it has no fixed CIDR",
-            ),
+        egress=[EgressRule(str(subnets.endpoints), [443], "Blob private endpoint (model weights)"), *token_egress],
+        # The blob name must resolve privately before the first pull: the zone's VNet link and its A record.
+        ready=[
+            gpu.pool,
+            gpu.device_plugin,
+            identity.federated_credential,
+            identity.reader,
+            *blob_endpoint.ready,
+            *token_ready,
         ],
-        ready=[gpu.pool, gpu.device_plugin, identity.federated_credential, identity.reader, blob_endpoint.dns_record],
         exports={
             "region": location,
             "resourceGroup": net.resource_group_name,
@@ -208,5 +244,19 @@ def build(cfg: StackConfig) -> Platform:
         return platform
     annotations = {"azure.workload.identity/client-id": writer.client_id}
     return platform.with_stager(
-        stager_account, annotations, [writer.federated_credential, writer.writer, blob_endpoint.dns_record]
+        stager_account, annotations, [writer.federated_credential, writer.writer, *blob_endpoint.ready]
     )
+
+
+def _token_egress(cfg: StackConfig, cluster: Cluster) -> tuple[list[EgressRule], list[pulumi.Resource]]:
+    """How serving pods reach Entra ID (azure.tokenEgress, infra/azure/egress.py): a Cilium FQDN policy
+    the Deployment waits for, or (open-insecure) a NetworkPolicy rule to every address on 443."""
+    assert cfg.azure is not None
+    if cfg.azure.token_egress == "open-insecure":
+        why = (
+            "Entra ID token endpoint (login.microsoftonline.com) for the workload-identity token exchange; "
+            "no fixed CIDR: azure.tokenEgress open-insecure opens HTTPS to every address"
+        )
+        return [EgressRule("0.0.0.0/0", [443], why)], []
+    opts = pulumi.ResourceOptions(provider=cluster.k8s, parent=cluster)
+    return [], [token_egress_policy("serving-token-egress", cfg.serving.namespace, opts)]

@@ -18,6 +18,11 @@ STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+# KMS etcd encryption (learn.microsoft.com/azure/aks/use-kms-etcd-encryption, RBAC vault): the cluster's
+# identity needs Key Vault Crypto User on the key, and with a private vault Key Vault Contributor on the
+# vault (AKS creates the vault's private link for the API server).
+KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
+KEY_VAULT_CONTRIBUTOR = "f25e0fa2-a7c8-4377-a976-54943a77a395"
 
 _NAMESPACE = uuid.UUID("5d1c0c7e-3c1a-4f0e-9a57-6c6c7a1e2b11")  # llm-landing-zone role assignments
 

@@ -20,8 +20,8 @@ OIDC assertion that breaks `--login azurecli` in long runs.
 What Pulumi may do there is granted here, on the stack's own resource group and nothing wider:
 deploy gets Contributor and Role Based Access Control Administrator constrained by an ABAC
 condition to the roles the workload assigns (`WORKLOAD_ROLES`; learn.microsoft.com "Delegate Azure
-role assignment management using conditions"), plus Key Vault Crypto Officer with a customer
-managed key; preview gets Reader. These are the one place the policy pack admits a resource-group
+role assignment management using conditions"), plus Key Vault Crypto Officer (it creates the
+stack's Key Vault keys); preview gets Reader. These are the one place the policy pack admits a resource-group
 scope (`azure-role-assignment-scope`: role assignments inside `llz:azure:Runner`), so the first
 deploy needs no grant by hand and runs through in one workflow run.
 
@@ -42,7 +42,9 @@ from pulumi_azure_native import app, managedidentity, network
 from infra import bootstrap, ci
 from infra.azure.roles import (
     AKS_RBAC_CLUSTER_ADMIN,
+    KEY_VAULT_CONTRIBUTOR,
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+    KEY_VAULT_CRYPTO_USER,
     NETWORK_CONTRIBUTOR,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_BLOB_DATA_READER,
@@ -64,6 +66,8 @@ WORKLOAD_ROLES = (
     STORAGE_BLOB_DATA_READER,
     STORAGE_BLOB_DATA_CONTRIBUTOR,  # the staging Job's writer, limited to the model prefix by ABAC
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+    KEY_VAULT_CRYPTO_USER,  # the cluster identity's KMS key (etcd encryption)
+    KEY_VAULT_CONTRIBUTOR,  # the cluster identity's private-link setup on the vault (KMS, private vault)
 )
 APP_KEY_SECRET = "github-app-key"
 RUNNER_CPU, RUNNER_MEMORY = 2.0, "4Gi"  # a Consumption replica: at most 4 vCPU / 8 GiB
@@ -122,7 +126,6 @@ class RunnerArgs:
     after_subnet: pulumi.Resource  # ARM rejects concurrent subnet writes on one VNet
     nat_gateway_id: pulumi.Input[str] | None
     app_key: pulumi.Input[str]  # the GitHub App's private key (a secret)
-    customer_managed_key: bool  # the workload creates a Key Vault key
     settings: AzureRunnerConfig
     tags: Mapping[str, str]
     provider: pulumi.ProviderResource
@@ -243,7 +246,7 @@ class Runner(pulumi.ComponentResource):
                     "rbac-admin",
                     {"condition": assign_only(WORKLOAD_ROLES), "condition_version": "2.0"},
                 ),
-                *([(KEY_VAULT_CRYPTO_OFFICER, "key-officer", {})] if args.customer_managed_key else []),
+                (KEY_VAULT_CRYPTO_OFFICER, "key-officer", {}),  # the workload creates its Key Vault keys
             ],
             "preview": [(READER, "reader", {})],
         }
@@ -279,6 +282,7 @@ class BootstrapNetwork:
     vnet_id: pulumi.Output[str]
     node_subnet_id: pulumi.Output[str]
     endpoint_subnet_id: pulumi.Output[str]
+    api_server_subnet_id: pulumi.Output[str]
     egress_ip: pulumi.Output[str | None]
     deploy_principal_id: pulumi.Output[str]
     preview_principal_id: pulumi.Output[str]
@@ -291,6 +295,7 @@ def from_bootstrap() -> BootstrapNetwork:
         vnet_id=ref.require_output("vnetId"),
         node_subnet_id=ref.require_output("nodeSubnetId"),
         endpoint_subnet_id=ref.require_output("endpointSubnetId"),
+        api_server_subnet_id=ref.require_output("apiServerSubnetId"),
         egress_ip=ref.get_output("runnerEgressIp"),
         deploy_principal_id=ref.require_output("deployPrincipalId"),
         preview_principal_id=ref.require_output("previewPrincipalId"),

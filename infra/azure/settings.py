@@ -29,6 +29,16 @@ API_ACCESS = ("cidr", "runner")
 # container-apps/networking: "The minimum required subnet size is /27").
 RUNNER_SUBNET_PREFIX = 27
 
+# API Server VNet Integration projects the API server into a subnet delegated to
+# Microsoft.ContainerService/managedClusters; AKS asks for at least a /28
+# (learn.microsoft.com/azure/aks/api-server-vnet-integration, "subnet size ... minimum /28").
+API_SERVER_SUBNET_PREFIX = 28
+# What the serving pod's token exchange may reach (Entra ID has no fixed CIDR and no private endpoint):
+# `fqdn` = a Cilium FQDN policy (AKS Advanced Container Networking Services) for the Entra ID login host
+# only; `open-insecure` = HTTPS to any address (the former default), an explicit insecure choice.
+TOKEN_EGRESS = ("fqdn", "open-insecure")
+ENTRA_ID_HOSTS = ("login.microsoftonline.com",)  # azidentity's default authority (AZURE_AUTHORITY_HOST)
+
 # Azure's smallest subnet is a /29 (learn.microsoft.com/azure/virtual-network/virtual-networks-faq:
 # "The smallest supported IPv4 subnet is /29"); the default endpoint subnet is a /27.
 SMALLEST_SUBNET, ENDPOINT_PREFIX = 29, 27
@@ -47,6 +57,30 @@ class AzureRunnerConfig(RunnerBase):
     # The runner image built from runner/azure/Dockerfile, pushed to your registry, pinned.
     image: PinnedImage
     subnet_cidr: Cidr | None = None  # default: the /27 after the endpoint subnet
+
+
+WeekDay = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+class MaintenanceWindow(Section):
+    """When AKS may upgrade the cluster and the node images (planned maintenance, weekly): used for
+    both aksManagedAutoUpgradeSchedule and aksManagedNodeOSUpgradeSchedule."""
+
+    day: WeekDay = "Sunday"
+    start_time: str = Field(default="02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    duration_hours: int = Field(default=4, ge=4, le=24)  # the API accepts 4 to 24 hours
+    utc_offset: str = Field(default="+00:00", pattern=r"^[+-](0[0-9]|1[0-4]):[0-5][0-9]$")
+
+
+class GpuUpgrade(Section):
+    """How AKS upgrades the GPU pool: a surge node first, a bounded drain, and what to do with a node
+    the PodDisruptionBudget will not let drain (one replica: always)."""
+
+    max_surge: str = Field(default="1", pattern=r"^([1-9][0-9]*|[1-9][0-9]?%|100%)$")
+    drain_timeout_minutes: int = Field(default=30, ge=1, le=1440)
+    # Cordon: the blocked node is cordoned and kept (label kubernetes.azure.com/upgrade-status=Quarantined)
+    # with its surge node, so the model keeps serving; Schedule: it stays schedulable, not upgraded.
+    undrainable_node_behavior: Literal["Cordon", "Schedule"] = "Cordon"
 
 
 _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -85,8 +119,14 @@ class AzureConfig(Section):
     system_node_count: int = Field(default=2, ge=1, le=100)
     # Both keep the pinned minor version (stable/rapid would move it and fight the pinned kubernetesVersion).
     upgrade_channel: Literal["patch", "node-image"] = "patch"
-    # Encrypt the weights account with a Key Vault key (purge-protected vault) instead of Microsoft-managed keys.
-    customer_managed_key: bool = False
+    # The weights account is encrypted with a Key Vault key (purge-protected vault), as the bucket is
+    # with a KMS key on AWS and GCP: mandatory, `false` is a config error (kept as a key for old stacks).
+    customer_managed_key: bool = True
+    api_server_subnet_cidr: Cidr | None = None  # default: the /28 after the runner's /27 slot
+    maintenance: MaintenanceWindow = MaintenanceWindow()
+    gpu_upgrade: GpuUpgrade = GpuUpgrade()
+    log_retention_days: int = Field(default=90, ge=30, le=730)  # Log Analytics: audit and storage logs
+    token_egress: Literal["fqdn", "open-insecure"] = "fqdn"  # TOKEN_EGRESS
     runner: AzureRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
 
 
@@ -96,14 +136,16 @@ class SubnetPlan:
     nodes: ipaddress.IPv4Network
     endpoints: ipaddress.IPv4Network
     runner: ipaddress.IPv4Network | None = None  # the CI runners' Container Apps environment
+    api_server: ipaddress.IPv4Network | None = None  # API Server VNet Integration (delegated subnet)
 
 
 def subnet_plan(cfg: StackConfig) -> SubnetPlan:
     """The VNet's address plan; a config error (one line) when it cannot work."""
     assert cfg.azure is not None
     vnet = cfg.network.cidr
-    if vnet.prefixlen > 26:
-        raise key_error("network.cidr", str(vnet), "too small for Azure; need a /26 or larger")
+    if vnet.prefixlen > 24:
+        # nodes, endpoints, the runners' /27 slot and the API server's /28 (subnet_plan)
+        raise key_error("network.cidr", str(vnet), "too small for Azure; need a /24 or larger")
     nodes = cfg.azure.node_subnet_cidr or next(vnet.subnets(new_prefix=max(22, vnet.prefixlen + 1)))
     endpoints = cfg.azure.endpoint_subnet_cidr or _next_block(nodes, ENDPOINT_PREFIX)
     if endpoints is None:
@@ -114,8 +156,10 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
             "move it or set azure.endpointSubnetCidr",
         )
     runner = _runner_subnet(cfg.azure.runner, endpoints)
+    api_server = _api_server_subnet(cfg.azure.api_server_subnet_cidr, runner, endpoints)
     named = [("azure.nodeSubnetCidr", nodes), ("azure.endpointSubnetCidr", endpoints)]
     named += [("azure.runner.subnetCidr", runner)] if runner else []
+    named += [("azure.apiServerSubnetCidr", api_server)]
     for key, subnet in named:
         if subnet.prefixlen > SMALLEST_SUBNET:
             raise key_error(key, str(subnet), f"smaller than Azure allows; a subnet is a /{SMALLEST_SUBNET} or larger")
@@ -126,6 +170,9 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
     for other_key, other in named[:2]:
         if runner and runner.overlaps(other):
             raise key_error("azure.runner.subnetCidr", str(runner), f"overlaps {other_key} {other}")
+    for other_key, other in named[:-1]:
+        if api_server.overlaps(other):
+            raise key_error("azure.apiServerSubnetCidr", str(api_server), f"overlaps {other_key} {other}")
     for reserved in (POD_CIDR, SERVICE_CIDR):
         if vnet.overlaps(reserved):
             raise key_error(
@@ -133,7 +180,32 @@ def subnet_plan(cfg: StackConfig) -> SubnetPlan:
                 str(vnet),
                 f"overlaps the AKS overlay/service range {reserved}; pick a 10.x or other private range",
             )
-    return SubnetPlan(vnet, nodes, endpoints, runner)
+    return SubnetPlan(vnet, nodes, endpoints, runner, api_server)
+
+
+def _api_server_subnet(
+    chosen: ipaddress.IPv4Network | None,
+    runner: ipaddress.IPv4Network | None,
+    endpoints: ipaddress.IPv4Network,
+) -> ipaddress.IPv4Network:
+    """The API server's delegated subnet: the /28 after the runner subnet, or after the /27 the runner
+    would take by default (so adding runners later does not move it)."""
+    after = runner or _next_block(endpoints, RUNNER_SUBNET_PREFIX)
+    subnet = chosen or (_next_block(after, API_SERVER_SUBNET_PREFIX) if after else None)
+    if subnet is None:
+        raise key_error(
+            "azure.endpointSubnetCidr",
+            str(endpoints),
+            f"leaves no room for the /{API_SERVER_SUBNET_PREFIX} API server subnet after it; "
+            "set azure.apiServerSubnetCidr",
+        )
+    if subnet.prefixlen > API_SERVER_SUBNET_PREFIX:
+        raise key_error(
+            "azure.apiServerSubnetCidr",
+            str(subnet),
+            f"API Server VNet Integration needs a /{API_SERVER_SUBNET_PREFIX} or larger",
+        )
+    return subnet
 
 
 def _runner_subnet(runner: AzureRunnerConfig | None, endpoints: ipaddress.IPv4Network) -> ipaddress.IPv4Network | None:
@@ -179,8 +251,28 @@ def default() -> AzureConfig:
 
 
 def check(cfg: StackConfig) -> None:
-    subnet_plan(cfg)
     assert cfg.azure is not None
+    if cfg.network.egress == "none":
+        raise key_error(
+            "network.egress",
+            "none",
+            "not supported on Azure: nodes bootstrap from MCR and the workload-identity token exchange needs "
+            "Entra ID, which has no private endpoint (network-isolated AKS needs a private registry cache and a "
+            "firewall); use nat",
+        )
+    subnet_plan(cfg)
+    if not cfg.azure.customer_managed_key:
+        raise key_error(
+            "azure.customerManagedKey",
+            False,
+            "the weights are always encrypted with a Key Vault key, as with KMS on AWS and GCP; remove the key",
+        )
+    if cfg.azure.token_egress == "open-insecure" and cfg.environment == "prod":
+        raise key_error(
+            "azure.tokenEgress",
+            "open-insecure",
+            "HTTPS from the model server to any address is not allowed when environment=prod; use fqdn",
+        )
     deployer_fits_access(cfg)
     runners = cfg.azure.runner is not None
     if cfg.role == "bootstrap" and runners and not cfg.github_app_key:

@@ -285,23 +285,10 @@ def _az_versioning(stack: Stack) -> Iterator[tuple[Res, str]]:
             yield account, "no BlobServiceProperties with isVersioningEnabled: true"
 
 
-def _az_secrets_encryption(res: Res) -> Iterator[str]:
-    if not_true(res.get("securityProfile.azureKeyVaultKms.enabled")) and not unknown_along(
-        res.props, "securityProfile.azureKeyVaultKms"
-    ):
-        yield "securityProfile.azureKeyVaultKms.enabled must be true (KMS etcd encryption with your key)"
-
-
 def _az_network_policy(res: Res) -> Iterator[str]:
     policy = res.get("networkProfile.networkPolicy")
     if not unknown_along(res.props, "networkProfile.networkPolicy") and policy not in ("azure", "calico", "cilium"):
         yield f"networkProfile.networkPolicy is {policy or 'not set'}; set azure, calico or cilium"
-
-
-def _az_control_plane_logs(stack: Stack) -> Iterator[tuple[Res, str]]:
-    for cluster in stack.of_type(*AZ_AKS):
-        if not stack.attached(cluster, AZ_DIAGNOSTICS, "resourceUri", None):
-            yield cluster, "no monitor.DiagnosticSetting on the cluster (kube-audit-admin, kube-apiserver logs)"
 
 
 def _az_flow_logs(stack: Stack) -> Iterator[tuple[Res, str]]:
@@ -329,8 +316,13 @@ def _az_federated_subject(res: Res) -> Iterator[str]:
 
 
 def _az_key_rotation(res: Res) -> Iterator[str]:
-    actions = [dig(a, "action.type") for a in mappings(res.get("properties.rotationPolicy.lifetimeActions"))]
-    if not unknown_along(res.props, "properties.rotationPolicy") and "rotate" not in [str(a).lower() for a in actions]:
+    if unknown_along(res.props, "properties.rotationPolicy.lifetimeActions"):
+        return
+    entries = as_list(res.get("properties.rotationPolicy.lifetimeActions"))
+    if any(not known(e) or unknown_along(e, "action.type") for e in entries):
+        return
+    actions = [dig(a, "action.type") for a in mappings(entries)]
+    if "rotate" not in [str(a).lower() for a in actions]:
         yield "properties.rotationPolicy has no Rotate lifetime action"
 
 
@@ -418,16 +410,5 @@ PENDING = [
         check=_gcp_control_plane_logs,
     ),
     Rule("azure-blob-versioning", "Storage accounts keep blob versions.", check_stack=_az_versioning),
-    Rule(
-        "azure-aks-secrets-encryption",
-        "AKS encrypts etcd with a Key Vault key (KMS).",
-        types=AZ_AKS,
-        check=_az_secrets_encryption,
-    ),
-    Rule(
-        "azure-aks-control-plane-logs",
-        "AKS control-plane logs go to a diagnostic setting.",
-        check_stack=_az_control_plane_logs,
-    ),
     Rule("azure-vnet-flow-logs", "Every VNet has a flow log.", check_stack=_az_flow_logs),
 ]
