@@ -20,7 +20,10 @@ else:
     # The only branch on cloud: import just that cloud's platform (and so just its SDK).
     platform = clouds.part(cfg.cloud, "platform").build(cfg)
 
-    serving = ModelServing("llm", ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving))
+    serving = ModelServing(
+        "llm",
+        ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving, observability=cfg.observability),
+    )
 
     pulumi.export("cloud", cfg.cloud)
     pulumi.export("endpoint", serving.endpoint)

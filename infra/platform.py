@@ -76,6 +76,20 @@ class EgressRule:
 
 
 @dataclass(frozen=True)
+class ManagedMetrics:
+    """The cluster's managed Prometheus, as Kubernetes objects the serving component creates: a
+    pod monitor that makes its collectors scrape the server, a cluster-wide rules object that
+    evaluates the alert rules (infra/observability/alerts.py), and the collectors' pods, which the
+    ingress NetworkPolicy admits to the metrics port."""
+
+    api_version: str  # e.g. monitoring.googleapis.com/v1 (GKE Managed Service for Prometheus)
+    monitor_kind: str  # e.g. PodMonitoring: spec.selector + spec.endpoints[{port, path, interval}]
+    rules_kind: str  # e.g. ClusterRules: spec.groups, a Prometheus rule file's groups
+    collector_namespace: str
+    collector_pod_labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Platform:
     k8s: k8s.Provider
     kubeconfig: pulumi.Output[str]  # secret
@@ -104,6 +118,9 @@ class Platform:
     # / remote cache of that upstream in the stack's private registry). Images not listed are pulled as
     # they are (e.g. from a team's own registry).
     images: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The cluster's managed Prometheus, where the platform turns it on (None: scrape annotations and
+    # serving.metrics only).
+    metrics: ManagedMetrics | None = None
 
     def image(self, ref: str) -> pulumi.Input[str]:
         """What a container runs for the upstream reference `ref`: its copy in the stack's registry."""

@@ -220,6 +220,9 @@ def gcp() -> Program:
                 "initialNodeCount": 1,
                 "nodeConfig": metadata,
                 "workloadIdentityConfig": {"workloadPool": "my-llm-project.svc.id.goog"},
+                "loggingConfig": {
+                    "enableComponents": ["SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER"]
+                },
                 "datapathProvider": "ADVANCED_DATAPATH",
                 "databaseEncryption": {
                     "state": "ENCRYPTED",

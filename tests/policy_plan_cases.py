@@ -153,6 +153,11 @@ def _two_replicas_pdb_none_unavailable(p: Plan) -> Resource:
 
 
 CASES: list[PlanCase] = [
+    PlanCase(
+        "gcp-dev",
+        "gcp-gke-control-plane-logs",
+        setting(GKE, "loggingConfig.enableComponents", ["SYSTEM_COMPONENTS", "WORKLOADS"]),
+    ),
     # --- AWS (aws-dev; its network and flow logs live in aws-dev-bootstrap) ---
     PlanCase(
         "aws-dev",
@@ -490,24 +495,6 @@ def _vnet_flow_log(p: Plan) -> Resource:
 
 # rule -> (stack whose plan breaks the promise today, the fix planted on it)
 PENDING_FIXES: dict[str, tuple[str, Mutation]] = {
-    "gcp-gke-control-plane-logs": (
-        "gcp-dev",
-        editing(
-            GKE,
-            lambda i: i.__setitem__(
-                "loggingConfig",
-                {
-                    "enableComponents": [
-                        "SYSTEM_COMPONENTS",
-                        "APISERVER",
-                        "CONTROLLER_MANAGER",
-                        "SCHEDULER",
-                        "WORKLOADS",
-                    ]
-                },
-            ),
-        ),
-    ),
     "azure-blob-versioning": (
         "azure-dev",
         editing("azure-native:storage:BlobServiceProperties", lambda i: i.__setitem__("isVersioningEnabled", True)),

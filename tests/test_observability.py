@@ -192,3 +192,49 @@ def test_queries_use_only_the_named_series():
     exprs += [expr for _, _, queries in dashboard.panels(cfg) for expr, _ in queries]
     used = {m for e in exprs for m in re.findall(r"([A-Za-z_:][A-Za-z0-9_:]*)\{", e)}
     assert used and used <= known, used - known
+
+
+# --- GKE: Managed Service for Prometheus collects, evaluates the rules, and may scrape the server ----------
+
+
+def test_gke_turns_on_managed_collection_gpu_metrics_and_control_plane_logs():
+    from tests.harness import dev_plan
+
+    gke = dev_plan(STACK).one("gcp:container/cluster:Cluster")
+    monitoring = gke.get("monitoringConfig")
+    assert monitoring["managedPrometheus"] == {"enabled": True}
+    # DCGM: the GPU series of LlmGpuIdle and the dashboard; POD etc.: kube-state metrics for the crash alerts
+    assert {"DCGM", "POD", "DEPLOYMENT"} <= set(monitoring["enableComponents"])
+    assert {"APISERVER", "CONTROLLER_MANAGER", "SCHEDULER"} <= set(gke.get("loggingConfig.enableComponents"))
+
+
+def test_gke_scrapes_the_server_and_evaluates_the_alert_rules():
+    from tests.harness import dev_plan
+    from tests.serving_support import Serving
+
+    served = Serving.of(dev_plan(STACK))
+    monitor = served.one("PodMonitoring")
+    assert monitor.type == "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+    assert monitor.get("metadata.namespace") == "llm"
+    assert monitor.get("spec.selector.matchLabels") == served.deployment.get("spec.selector.matchLabels")
+    ports = {p["name"]: p["containerPort"] for p in served.container("vllm")["ports"]}
+    (endpoint,) = monitor.get("spec.endpoints")
+    assert ports[endpoint["port"]] == 8000 and endpoint["path"] == "/metrics"
+    rules = served.one("ClusterRules")
+    assert rules.type == "kubernetes:monitoring.googleapis.com/v1:ClusterRules"
+    assert rules.get("metadata.namespace") is None  # cluster-scoped: GPU and pod-state series live elsewhere
+    assert rules.get("spec") == alerts.rule_groups(parse(STACK), STACK)
+    collector = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "collector"}},
+    }
+    assert collector in served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
+
+
+def test_clouds_without_a_managed_pipeline_yet_get_no_gke_objects():
+    from tests.harness import dev_plan
+    from tests.serving_support import Serving
+
+    for stack in ("aws-dev", "azure-dev"):
+        served = Serving.of(dev_plan(stack))
+        assert served.kind("PodMonitoring") == [] and served.kind("ClusterRules") == []

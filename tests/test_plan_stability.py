@@ -177,6 +177,24 @@ _GCP_NEW: list[Intended] = [
     ),
 ]
 INTENDED_CHANGES: list[Intended] = [
+    *(
+        Intended(
+            "gcp:container/cluster:Cluster::gke-cluster",
+            path=f"inputs.{field}",
+            old=ABSENT,
+            stacks="gcp-*",
+            why="control-plane logs and GKE's managed collection (Prometheus, kube-state metrics, DCGM GPU metrics) "
+            "(issue 18; gcp-gke-control-plane-logs); both update a live cluster in place",
+        )
+        for field in ("loggingConfig", "monitoringConfig")
+    ),
+    Intended(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-ingress",
+        path="inputs.spec.ingress[0].from",
+        stacks="gcp-*",
+        why="admits GKE's managed Prometheus collectors (gmp-system, app.kubernetes.io/name=collector) to the "
+        "metrics port (issue 18 item 1)",
+    ),
     *_GCP_CHANGES,
     *(
         Intended(
@@ -474,6 +492,12 @@ INTENDED_NEW_AZURE = [
 
 # Resources added on purpose (`type::name` of the new resource).
 INTENDED_NEW: list[Intended] = [
+    Intended(
+        "kubernetes:monitoring.googleapis.com/v1:*::llm-*",
+        stacks="gcp-*",
+        why="GKE managed Prometheus scrapes the server (PodMonitoring) and evaluates the alert rules (ClusterRules) "
+        "(issue 18 item 1, 4)",
+    ),
     *_GCP_NEW,
     Intended(
         "*::registry*",

@@ -62,7 +62,7 @@ def test_every_object_has_an_explicit_name_in_the_namespace(serving, dev_stack):
     assert len(k8s_objects) >= 9
     for r in k8s_objects:
         assert r.get("metadata.name"), f"{r.urn} has no explicit metadata.name"
-        if not r.type.endswith(":Namespace"):
+        if not r.type.endswith((":Namespace", ":ClusterRules")):  # cluster-scoped kinds
             assert r.get("metadata.namespace") == ns, r.urn
 
 
@@ -407,12 +407,17 @@ def test_allowed_clients_become_ingress_peers():
             "podSelector": {"matchLabels": {"app": "chat"}},
         },
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "batch"}}},
+        # GKE's managed Prometheus collectors (Platform.metrics), whatever serving.metrics says
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "collector"}},
+        },
     ]
     assert "prometheus.io/scrape" not in served.pod["metadata"]["annotations"]
 
 
 def test_no_clients_and_no_scraper_means_no_ingress_allow():
-    served = Serving.of(plan("gcp-dev", {"serving": {"metrics": {"scrapeAnnotations": False}}}))
+    served = Serving.of(plan("aws-dev", {"serving": {"metrics": {"scrapeAnnotations": False}}}))
     names = [r.get("metadata.name") for r in served.kind("NetworkPolicy")]
     assert names == ["llm-default-deny", "llm-egress", "llm-stager-egress"]
 

@@ -18,8 +18,10 @@ from tests.harness import ROOT, parse, plan
 
 SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
-# (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py.)
-CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/")
+# (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py; monitoring.googleapis.com:
+# GKE's managed Prometheus, tests/test_observability.py.)
+CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/", "monitoring.googleapis.com/")
+CUSTOM_KINDS = {"azure-dev": ["CiliumClusterwideNetworkPolicy"], "gcp-dev": ["ClusterRules", "PodMonitoring"]}
 
 
 def schema_version(stack: str) -> tuple[str, str]:
@@ -71,7 +73,7 @@ def test_llz_plan_manifests_validate_strictly(stack, tmp_path: Path):
     } <= kinds
     version, note = schema_version(stack)
     custom = [o for _, o in objects if o["apiVersion"].startswith(CUSTOM_GROUPS)]
-    assert [o["kind"] for o in custom] == (["CiliumClusterwideNetworkPolicy"] if stack == "azure-dev" else [])
+    assert sorted(o["kind"] for o in custom) == CUSTOM_KINDS.get(stack, [])
     assert validate_all(objects, version, note) == len(objects) - len(custom)  # the Secret too, as written
     (secret,) = [o for _, o in objects if o["kind"] == "Secret"]
     assert secret["stringData"] == {"api-key": SECRET_MASK}, "the API-key Secret lost its key or its mask"

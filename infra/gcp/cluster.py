@@ -24,6 +24,8 @@ from infra.gcp.footprint import SYSTEM_MAX_PER_ZONE, SYSTEM_MIN_PER_ZONE
 from infra.gcp.network import PODS_RANGE, SERVICES_RANGE
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # IAM, not scopes, limits access
+LOG_COMPONENTS = ["SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS"]
+METRIC_COMPONENTS = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "DAEMONSET", "HPA", "STATEFULSET", "DCGM"]
 
 
 def node_config(service_account: pulumi.Input[str], pool: str, **extra: Any) -> dict[str, Any]:
@@ -95,6 +97,12 @@ class Cluster(pulumi.ComponentResource):
             master_auth={"client_certificate_config": {"issue_client_certificate": False}},
             control_plane_endpoints_config=_endpoints(args.dns_endpoint),
             maintenance_policy=args.maintenance_policy,
+            # Control-plane logs (API server: who changed the cluster) next to system and workload
+            # logs, and GKE's managed collection: Managed Service for Prometheus, kube-state metrics
+            # (pod, deployment, daemonset, HPA, statefulset) and DCGM GPU metrics from the
+            # GKE-managed driver (pulumi-gcp ClusterLoggingConfig / ClusterMonitoringConfig).
+            logging_config={"enable_components": LOG_COMPONENTS},
+            monitoring_config={"enable_components": METRIC_COMPONENTS, "managed_prometheus": {"enabled": True}},
             workload_identity_config={"workload_pool": f"{args.project}.svc.id.goog"},
             database_encryption={"state": "ENCRYPTED", "key_name": args.secrets_key},
             release_channel={"channel": args.release_channel},

@@ -42,7 +42,7 @@ from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.gcp.registry import Registry, RegistryArgs
 from infra.kube import cluster_provider, exec_kubeconfig
-from infra.platform import GPU_TOLERATION, GpuScheduling, Platform, WorkloadIdentity
+from infra.platform import GPU_TOLERATION, GpuScheduling, ManagedMetrics, Platform, WorkloadIdentity
 
 # Pod DNS on GKE may not go to kube-dns pods at all: NodeLocal DNSCache (on by default in GKE
 # Standard >= 1.34.1-gke.3720000, docs.cloud.google.com/kubernetes-engine/docs/how-to/nodelocal-dns-cache)
@@ -55,6 +55,19 @@ AUTH_PLUGIN_HINT = (
 # ADC, not gcloud's own login: in CI the Workload Identity Federation credential file is ADC and
 # refreshes itself for the whole run; gcloud's login would need a separate `gcloud auth` step.
 AUTH_PLUGIN_ARGS = ["--use_application_default_credentials"]
+
+
+# GKE's Managed Service for Prometheus (managed collection): PodMonitoring makes the collectors in
+# gmp-system (pods labelled app.kubernetes.io/name=collector) scrape the server; ClusterRules holds
+# the alert rules, evaluated by the managed rule evaluator over the whole cluster
+# (cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed, .../rules-managed).
+MANAGED_PROMETHEUS = ManagedMetrics(
+    api_version="monitoring.googleapis.com/v1",
+    monitor_kind="PodMonitoring",
+    rules_kind="ClusterRules",
+    collector_namespace="gmp-system",
+    collector_pod_labels={"app.kubernetes.io/name": "collector"},
+)
 
 
 def gcp_name(*parts: str, limit: int) -> str:
@@ -240,6 +253,7 @@ def build(cfg: StackConfig) -> Platform:
         dns_cidrs=NODE_DNS_CIDRS,
         ready=[gpu.pool, cluster.system_pool, *workload.bindings],
         images=registry.images,
+        metrics=MANAGED_PROMETHEUS,
         exports={
             "images": registry.images,
             "project": project,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.config.schema import StackConfig
+from infra.config.schema import AlertsConfig, StackConfig
 from infra.conventions import SERVER_CONTAINER, WEIGHTS_CONTAINER
 from infra.observability import signals as s
 
@@ -32,8 +32,11 @@ def _rule(name: str, expr: str, for_: str, severity: str, summary: str, stack: s
 
 
 def rules(cfg: StackConfig, stack: str) -> list[dict[str, Any]]:
-    a = cfg.observability.alerts
-    served, ns = cfg.model.served_name, cfg.serving.namespace
+    return rules_for(cfg.observability.alerts, cfg.model.served_name, cfg.serving.namespace, stack)
+
+
+def rules_for(a: AlertsConfig, served: str, ns: str, stack: str) -> list[dict[str, Any]]:
+    """The rules for the model served as `served` in namespace `ns`, with `a`'s thresholds."""
     waiting = f"sum({s.WAITING.select(model_name=served)})"
     crash = {"namespace": ns, "reason": "CrashLoopBackOff"}
     q = a.queue_minutes
@@ -95,4 +98,8 @@ def rules(cfg: StackConfig, stack: str) -> list[dict[str, Any]]:
 
 def rule_groups(cfg: StackConfig, stack: str) -> dict[str, Any]:
     """The Prometheus rule file."""
-    return {"groups": [{"name": GROUP, "interval": "1m", "rules": rules(cfg, stack)}]}
+    return groups(rules(cfg, stack))
+
+
+def groups(rule_list: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"groups": [{"name": GROUP, "interval": "1m", "rules": rule_list}]}

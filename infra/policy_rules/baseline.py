@@ -207,7 +207,7 @@ def _gcp_flow_logs(res: Res) -> Iterator[str]:
 
 def _gcp_control_plane_logs(res: Res) -> Iterator[str]:
     components = res.get("loggingConfig.enableComponents")
-    if unknown_along(res.props, "loggingConfig.enableComponents"):
+    if unknown_along(res.props, "loggingConfig.enableComponents") or not all(known(c) for c in as_list(components)):
         return
     missing = [c for c in GKE_CONTROL_PLANE_LOGS if c not in as_list(components)]
     if missing:
@@ -327,6 +327,12 @@ def _az_key_rotation(res: Res) -> Iterator[str]:
 
 
 RULES = [
+    Rule(
+        "gcp-gke-control-plane-logs",
+        "GKE sends API server, controller manager and scheduler logs.",
+        types=GCP_CLUSTER,
+        check=_gcp_control_plane_logs,
+    ),
     # AWS
     Rule(
         "aws-imdsv2",
@@ -403,12 +409,6 @@ RULES = [
 ]
 
 PENDING = [
-    Rule(
-        "gcp-gke-control-plane-logs",
-        "GKE sends API server, controller manager and scheduler logs.",
-        types=GCP_CLUSTER,
-        check=_gcp_control_plane_logs,
-    ),
     Rule("azure-blob-versioning", "Storage accounts keep blob versions.", check_stack=_az_versioning),
     Rule("azure-vnet-flow-logs", "Every VNet has a flow log.", check_stack=_az_flow_logs),
 ]

@@ -8,13 +8,14 @@ object has an explicit metadata.name, so manifests and URNs are stable across ru
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra.config.schema import ModelConfig, ServingConfig
+from infra.config.schema import ModelConfig, ObservabilityConfig, ServingConfig
+from infra.observability import alerts
 from infra.platform import Platform
 from infra.serving import network, scaling, timings
 from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template
@@ -26,6 +27,7 @@ class ModelServingArgs:
     platform: Platform
     model: ModelConfig
     serving: ServingConfig
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -152,7 +154,7 @@ class ModelServing(pulumi.ComponentResource):
             spec=network.default_deny_spec(),
             opts=child,
         )
-        peers = network.ingress_peers(serving)
+        peers = network.ingress_peers(serving, platform.metrics)
         if peers:  # no peers: the default deny stands (port-forward still works)
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-ingress",
@@ -195,6 +197,32 @@ class ModelServing(pulumi.ComponentResource):
                     "namespaceSelector": {"matchNames": [identity.namespace]},
                     "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
                 },
+                opts=child,
+            )
+
+        if platform.metrics is not None:
+            managed = platform.metrics
+            k8s.apiextensions.CustomResource(
+                f"{name}-scrape",
+                api_version=managed.api_version,
+                kind=managed.monitor_kind,
+                metadata=meta(name),
+                spec={
+                    "selector": {"matchLabels": selector},
+                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+                },
+                opts=child,
+            )
+            # Cluster-wide: the GPU (DCGM) and pod-state series are not in the serving namespace.
+            rule_list = alerts.rules_for(
+                args.observability.alerts, model.served_name, identity.namespace, pulumi.get_stack()
+            )
+            k8s.apiextensions.CustomResource(
+                f"{name}-alerts",
+                api_version=managed.api_version,
+                kind=managed.rules_kind,
+                metadata={"name": f"{name}-{identity.namespace}-alerts", "labels": labels},
+                spec=alerts.groups(rule_list),
                 opts=child,
             )
 

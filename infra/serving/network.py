@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infra.config.schema import ServingConfig, ServingPeer
-from infra.platform import EgressRule
+from infra.platform import EgressRule, ManagedMetrics
 from infra.serving.pod import PORT
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
@@ -53,10 +53,13 @@ def _peer(peer: ServingPeer) -> dict[str, Any]:
     return out
 
 
-def ingress_peers(serving: ServingConfig) -> list[dict[str, Any]]:
+def ingress_peers(serving: ServingConfig, managed: ManagedMetrics | None = None) -> list[dict[str, Any]]:
     peers = [_peer(p) for p in serving.allowed_clients]
     if serving.metrics.scrape_annotations or serving.metrics.service_monitor:
         peers.append(_peer(serving.metrics.scraper))
+    if managed is not None:  # the managed collectors, by their namespace and pod labels
+        collector = ServingPeer(namespace=managed.collector_namespace, pod_labels=dict(managed.collector_pod_labels))
+        peers.append(_peer(collector))
     return peers + [{"ipBlock": {"cidr": cidr}} for cidr in load_balancer_sources(serving)]
 
 
