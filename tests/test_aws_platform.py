@@ -332,7 +332,7 @@ def test_gpu_node_group(dev):
     assert gpu.inputs["amiType"] == "AL2023_x86_64_NVIDIA"
     assert gpu.inputs["instanceTypes"] == ["g6.xlarge"]
     assert gpu.inputs["capacityType"] == "ON_DEMAND"
-    assert gpu.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 2}
+    assert gpu.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 3}
     assert gpu.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu.inputs["labels"] == {"llz.io/pool": "gpu", "k8s.amazonaws.com/accelerator": "nvidia-l4"}
     assert gpu.ignore_changes == ["scalingConfig.desiredSize"]

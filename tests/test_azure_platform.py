@@ -186,7 +186,7 @@ def test_gpu_pool_is_a_separate_user_agent_pool_from_zero(dev):
     assert pool.get("mode") == "User"
     assert pool.get("vmSize") == "Standard_NC24ads_A100_v4"
     assert pool.get("enableAutoScaling") is True
-    assert (pool.get("minCount"), pool.get("maxCount")) == (0, 1)
+    assert (pool.get("minCount"), pool.get("maxCount")) == (0, 2)
     assert pool.get("gpuProfile.driver") == "Install"
     assert pool.get("nodeLabels") == {"llz.io/pool": "gpu"}
     assert "nvidia.com/gpu=present:NoSchedule" in pool.get("nodeTaints")

@@ -99,6 +99,8 @@ ALSO_BLAMED: dict[str, tuple[str, ...]] = {
     "region": ("gcp.nodeZones",),
     "aws.availabilityZones": ("network.cidr",),
     "azure.nodeSubnetCidr": ("azure.endpointSubnetCidr",),
+    "serving.replicas": ("gpu.maxNodes",),  # the rollout's surge replica needs a node (checks)
+    "model.tensorParallelSize": ("gpu.maxNodes",),
 }
 
 
@@ -449,9 +451,13 @@ LARGEST = {
         "resources": {"cpu": str(CPU_MAX), "memory": "64Ti"},
     },
 }
-# GCP checks that gpu.maxNodes leaves room for a rollout's surge replica (infra/gcp/settings.check):
-# at replicas.max = INT32_MAX one replica per node cannot fit, eight per node (8 x L4) can.
-LARGEST_GPU = {"gcp-dev": {"instanceType": "g2-standard-96"}}
+# gpu.maxNodes must leave room for a rollout's surge replica (checks.gpu_nodes_leave_room_for_rollout):
+# at replicas.max = INT32_MAX one replica per node cannot fit, eight per node (8-GPU nodes) can.
+LARGEST_GPU = {
+    "gcp-dev": {"instanceType": "g2-standard-96"},
+    "aws-dev": {"instanceType": "g6.48xlarge"},
+    "azure-dev": {"instanceType": "Standard_ND96amsr_A100_v4"},
+}
 INT32_FIELDS = {"replicas", "minReplicas", "maxReplicas", "minAvailable", "runAsUser", "runAsGroup", "fsGroup"}
 INT32_FIELDS |= {"failureThreshold", "periodSeconds", "timeoutSeconds", "containerPort", "port", "targetPort"}
 

@@ -97,7 +97,7 @@ def test_markdown_summary(tmp_path):
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path):
     project = copy_project(tmp_path / "project")
-    bad = (project / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 2", "maxNodes: -4")
+    bad = (project / "stacks" / "Pulumi.aws-dev.yaml").read_text().replace("maxNodes: 3", "maxNodes: -4")
     (project / "stacks" / "Pulumi.aws-bad.yaml").write_text(bad)
     result = llz("plan", "--stack", "aws-bad", cwd=project)
     assert result.returncode == 2

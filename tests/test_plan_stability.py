@@ -177,6 +177,17 @@ _GCP_NEW: list[Intended] = [
     ),
 ]
 INTENDED_CHANGES: list[Intended] = [
+    Intended(
+        "aws:eks/nodeGroup:NodeGroup::gpu-nodes",
+        path="inputs.scalingConfig.maxSize",
+        why="gpu.maxNodes = replicas.max + 1 on every cloud now (checks.gpu_nodes_leave_room_for_rollout): room "
+        "for the rolling update's surge replica; a node group's scaling limits update in place",
+    ),
+    Intended(
+        "azure-native:containerservice:AgentPool::*",
+        path="inputs.maxCount",
+        why="gpu.maxNodes = replicas.max + 1 (room for the rollout's surge replica); autoscaler limits update in place",
+    ),
     *(
         Intended(
             "gcp:container/cluster:Cluster::gke-cluster",

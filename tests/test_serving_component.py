@@ -331,7 +331,7 @@ def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack)
 
 
 def test_hpa_on_a_stack_with_a_replica_range():
-    served = Serving.of(plan("azure-dev", {"serving": {"replicas": {"min": 1, "max": 3}}}))
+    served = Serving.of(plan("azure-dev", {"serving": {"replicas": {"min": 1, "max": 3}}, "gpu": {"maxNodes": 4}}))
     hpa = served.one("HorizontalPodAutoscaler")
     assert (hpa.get("spec.minReplicas"), hpa.get("spec.maxReplicas")) == (1, 3)
     assert served.deployment.get("spec.replicas") is None

@@ -90,7 +90,8 @@ def test_every_optional_serving_object_validates_too():
             "allowedCidrs": ["10.0.0.0/8"],
             "allowedClients": [{"namespace": "apps", "podLabels": {"app": "chat"}}],
             "metrics": {"serviceMonitor": True},
-        }
+        },
+        "gpu": {"maxNodes": 4},  # room for the rollout's surge replica at replicas.max=3
     }
     planned = plan("azure-dev", overrides)
     objects = [(f"azure-dev {o['kind']}", o) for o in render.manifests(planned)]

@@ -44,6 +44,7 @@ import math
 import pytest
 
 from infra import catalog, fit
+from infra.config.errors import ConfigError
 from infra.cost import cost as stack_cost
 from infra.cost import report
 from tests.ci_support import CIDR_MODE
@@ -273,10 +274,12 @@ def test_cost_counts_nodes_from_replicas_per_node_and_pool_limits():
     # 4 replicas of an 8B model on 4-GPU nodes at TP 1: one node holds all four.
     cfg = parse("aws-dev", {"gpu": {"instanceType": "g6.12xlarge"}, "serving": {"replicas": {"min": 1, "max": 4}}})
     assert [stack_cost(cfg)[k]["gpuNodes"] for k in ("atMinReplicas", "atMaxReplicas")] == [1, 1]
-    # maxNodes caps the estimate, and the plan says so.
-    capped = stack_cost(parse("aws-dev", {"serving": {"replicas": {"min": 1, "max": 3}}}))
-    assert capped["atMaxReplicas"]["gpuNodes"] == 2
-    assert "gpu.maxNodes 2 holds only 2 replica(s) of g6.xlarge" in capped["notes"]
+    # maxNodes caps the estimate, and the plan says so (a fixed type must leave room for the rollout's
+    # surge replica, so a cap below replicas.max is only possible with instanceType auto's choice).
+    capped = stack_cost(parse("aws-dev", {"serving": {"replicas": {"min": 1, "max": 4}}, "gpu": {"maxNodes": 5}}))
+    assert capped["atMaxReplicas"]["gpuNodes"] == 4
+    with pytest.raises(ConfigError, match=r"gpu\.maxNodes = 3: a rolling update at serving\.replicas\.max=3"):
+        parse("aws-dev", {"serving": {"replicas": {"min": 1, "max": 3}}})
 
 
 def test_cost_without_nat_and_outside_the_reference_region():

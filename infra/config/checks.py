@@ -190,9 +190,8 @@ def api_access_fits_cloud(cfg: StackConfig) -> None:
 def gpu_nodes_leave_room_for_rollout(cfg: StackConfig) -> None:
     """The serving Deployment rolls out with maxSurge 1 / maxUnavailable 0 (infra/serving): at
     serving.replicas.max it needs one more replica's GPUs, else the surge pod stays Pending and the
-    rollout stalls. It applies to every cloud; GCP runs it from its settings.check (gcp-dev has the
-    room), and the other clouds' stacks (replicas.max == gpu.maxNodes today) need one more node
-    before it can join RULES. With instanceType auto the type is chosen after the checks: not checked."""
+    rollout stalls (on every cloud). With instanceType auto the type is chosen after the checks: not
+    checked."""
     if cfg.gpu.instance_type == fit.AUTO:
         return
     per_node = max(1, cfg.gpu_instance.gpus // cfg.model.tensor_parallel_size)
@@ -218,6 +217,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     no_insecure_switch_in_prod,
     api_not_open_to_internet,
     public_lb_needs_switch,
+    gpu_nodes_leave_room_for_rollout,
     internal_lb_names_its_callers,
     kubernetes_version_in_standard_support,
     staging_needs_egress,

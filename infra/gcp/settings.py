@@ -171,9 +171,7 @@ def default() -> GcpConfig:
 
 def check(cfg: StackConfig) -> None:
     """Cross-section checks: zones in the stack's region, secondary ranges disjoint from network.cidr,
-    unique exclusion names, no shared project in prod, room for a rolling update in the GPU pool."""
-    from infra.config.checks import gpu_nodes_leave_room_for_rollout  # here: checks imports clouds
-
+    unique exclusion names, no shared project in prod."""
     assert cfg.gcp is not None
     for i, zone in enumerate(cfg.gcp.node_zones):
         if not zone.startswith(f"{cfg.region}-"):
@@ -197,4 +195,3 @@ def check(cfg: StackConfig) -> None:
             "not allowed when environment=prod: give the stack its own project "
             "(Workload Identity's pool is project-wide)",
         )
-    gpu_nodes_leave_room_for_rollout(cfg)
