@@ -312,20 +312,28 @@ def _pwrite(f: _File, view: memoryview, offset: int) -> None:
         raise
 
 
-class _Hasher(threading.Thread):
-    """Hashes each file in order from its part file, right behind the written prefix, then verifies it.
+class _Hasher:
+    """Hashes each file in order from its part file, right behind its written prefix, then verifies it.
 
-    hashlib and os.preadv release the GIL, so this runs beside the workers' reads and writes; the
-    bytes come back from the page cache (they were just written), and what is hashed is what is on
-    disk. Every `mark_every` bytes it records the resume point next to the part file.
+    One thread per file in flight, up to one per core: a file's SHA-256 is sequential, but files
+    are independent, and a single hasher following every file in turn was the pull's critical path
+    (measured: all bytes written at 0.3 s, the last file verified at 0.6 s). hashlib and os.preadv
+    release the GIL, so hashing runs beside the workers' reads and writes; the bytes come back from
+    the page cache (they were just written), and what is hashed is what is on disk. Every
+    `mark_every` bytes it records the resume point next to the part file.
     """
 
     def __init__(self, files: list[_File], progress: threading.Condition, reporter: Reporter, mark_every: int):
-        super().__init__(name="llz-hash", daemon=True)
         self.files, self.progress, self.reporter, self.mark_every = files, progress, reporter, mark_every
         self.error: BaseException | None = None
         self.stopping = False
-        self.buf = memoryview(bytearray(HASH_BLOCK))
+        self.queue = iter(files)  # taken in manifest order, the order the ranges are fetched in
+        count = max(1, min(len(files), os.cpu_count() or 1))
+        self.threads = [threading.Thread(target=self._run, name=f"llz-hash-{i}", daemon=True) for i in range(count)]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
 
     def check(self) -> None:
         if self.error is not None:
@@ -333,27 +341,35 @@ class _Hasher(threading.Thread):
 
     def finish(self) -> None:
         """Wait until every file is hashed and verified (or the first failure)."""
-        self.join()
+        for t in self.threads:
+            t.join()
         self.check()
 
     def stop(self) -> None:
         with self.progress:
             self.stopping = True
             self.progress.notify_all()
-        if self.is_alive():
-            self.join()
-        for f in self.files:  # what the workers wrote after the hasher stopped following
+        for t in self.threads:
+            if t.is_alive():
+                t.join()
+        buf = memoryview(bytearray(HASH_BLOCK))
+        for f in self.files:  # what the workers wrote after the hashers stopped following
             if f.hasher is not None and f.hashed < f.written and self.error is None:
                 try:
-                    self._hash(f, f.written)
+                    _hash(f, f.written, buf)
                 except OSError:
                     break
             if f.hasher is not None and f.hashed > f.have:
                 _write_mark(f)
 
-    def run(self) -> None:
+    def _next(self) -> _File | None:
+        with self.progress:
+            return None if self.stopping or self.error is not None else next(self.queue, None)
+
+    def _run(self) -> None:
+        buf = memoryview(bytearray(HASH_BLOCK))
         try:
-            for f in self.files:
+            while (f := self._next()) is not None:
                 marked = f.hashed
                 while f.hashed < f.entry.size:
                     with self.progress:
@@ -362,23 +378,26 @@ class _Hasher(threading.Thread):
                         if self.stopping:
                             return
                         upto = f.written
-                    self._hash(f, upto)
+                    _hash(f, upto, buf)
                     if f.hashed - marked >= self.mark_every and f.hashed < f.entry.size:
                         _write_mark(f)
                         marked = f.hashed
-                _finish(f, self.reporter)
+                with self.progress:  # one file's events at a time
+                    _finish(f, self.reporter)
         except BaseException as e:  # handed to the downloading thread by check() / finish()
-            self.error = e
+            with self.progress:
+                self.error = self.error or e
+                self.progress.notify_all()
 
-    def _hash(self, f: _File, upto: int) -> None:
-        buf = self.buf
-        with f.part.open("rb", buffering=0) as src:
-            while f.hashed < upto:
-                n = os.preadv(src.fileno(), [buf[: upto - f.hashed]], f.hashed)
-                if n <= 0:
-                    raise OSError(f"{f.part}: ends at {f.hashed}, {upto} bytes were written")
-                f.hasher.update(buf[:n])
-                f.hashed += n
+
+def _hash(f: _File, upto: int, buf: memoryview) -> None:
+    with f.part.open("rb", buffering=0) as src:
+        while f.hashed < upto:
+            n = os.preadv(src.fileno(), [buf[: upto - f.hashed]], f.hashed)
+            if n <= 0:
+                raise OSError(f"{f.part}: ends at {f.hashed}, {upto} bytes were written")
+            f.hasher.update(buf[:n])
+            f.hashed += n
 
 
 def _finish(f: _File, reporter: Reporter) -> None:
