@@ -614,3 +614,24 @@ def test_each_store_streams_an_unaligned_range_in_pieces(emulator, request):
     assert store.read_range(loc.key("big.bin"), PIECE, 10) == data[PIECE : PIECE + 10]
     with pytest.raises(MissingObject):
         store.stream_range(loc.key("not-there.safetensors"), 0, 10, pieces.append)
+
+
+@pytest.mark.parametrize("workers", [1, 4])  # 1: every piece hashed from memory; 4: ranges land out of order
+def test_a_changed_byte_fails_the_pull_on_either_hashing_path(model, tmp_path, workers):
+    store = StreamingMemoryStore()
+    _pushed(model, store)
+    key = f"m/{BIG}"
+    flipped = bytearray(store.objects[key])
+    flipped[2 * CHUNK + 5] ^= 1  # one bit, in the third range
+    store.objects[key] = bytes(flipped)
+    with pytest.raises(PullError, match=rf"^sha256 mismatch for {BIG}"):
+        pull(
+            "s3://b/m",
+            tmp_path / "weights",
+            workers=workers,
+            chunk_size=CHUNK,
+            store=store,
+            reporter=Reporter(tty=False),
+        )
+    assert not (tmp_path / "weights").exists()
+    assert not (tmp_path / ".weights.llz-partial" / f"{BIG}.llz-part").exists(), "a part that failed is not kept"
