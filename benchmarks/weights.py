@@ -12,7 +12,8 @@ ceiling). A pull is a *verified* pull (sha256 of every byte against the manifest
 tools do not verify anything.
 
 Contenders (a tool that is not installed is reported as missing, never silently dropped):
-  s3     llz pull; boto3 download_file (SDK default); boto3 + CRT (awscrt transfer client);
+  s3     llz pull; boto3 download_file (SDK default); the AWS Common Runtime S3 client (awscrt, through
+         s3transfer's CRT transfer manager);
          AWS CLI `aws s3 cp --recursive`; s5cmd `cp`; rclone `copy`
   gcs    llz pull; Blob.download_to_filename (SDK default); transfer_manager.download_chunks_concurrently
          (the SDK's own parallel path, threads and processes); rclone `copy`
@@ -73,13 +74,22 @@ with SafetensorsStreamer() as streamer:
     total = sum(t.numel() * t.element_size() for _, t in streamer.get_tensors())
 print(total)
 """
+# The CRT S3 client through s3transfer's own CRT transfer manager: boto3's `preferred_transfer_client
+# ="crt"` cannot reach an emulator (boto3/crt.py builds the client with use_ssl=True and no endpoint,
+# so it speaks TLS to moto's plain-http port: AWS_IO_SOCKET_CLOSED). CRT defaults otherwise.
 CRT_DOWNLOAD = """
-import sys, boto3
-from boto3.s3.transfer import TransferConfig
+import os, sys, botocore.session
+from s3transfer.crt import (BotocoreCRTCredentialsWrapper, BotocoreCRTRequestSerializer, CRTTransferManager,
+                            create_s3_crt_client)
 bucket, dest, *keys = sys.argv[1:]
-client, config = boto3.client("s3"), TransferConfig(preferred_transfer_client="crt")
-for key in keys:
-    client.download_file(bucket, key, dest + "/" + key.rsplit("/", 1)[-1], Config=config)
+session, region = botocore.session.get_session(), os.environ["AWS_REGION"]
+creds = BotocoreCRTCredentialsWrapper(session.get_credentials()).to_crt_credentials_provider()
+client = create_s3_crt_client(region=region, crt_credentials_provider=creds, use_ssl=False)
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+serializer = BotocoreCRTRequestSerializer(session, {"region_name": region, "endpoint_url": endpoint})
+with CRTTransferManager(client, serializer) as manager:
+    for done in [manager.download(bucket, key, dest + "/" + key.rsplit("/", 1)[-1]) for key in keys]:
+        done.result()
 """
 
 
@@ -174,7 +184,7 @@ class Contenders:
         shards = [f.path for f in self.manifest.files if f.path.endswith(".safetensors")]
         return {
             "sdk default": sdk,
-            "boto3 crt": crt,
+            "aws crt": crt,
             "aws cli": lambda dest: _run(
                 [AWS_CLI, "s3", "cp", "--recursive", "--quiet", src, dest, "--endpoint-url", endpoint]
             ),
