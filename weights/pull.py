@@ -1,9 +1,10 @@
 """`llz weights pull URI DIR`: the init container's job, and the only way a model folder appears.
 
-Manifest first; then parallel ranged reads whose bytes are hashed in order as they arrive (no
-second pass over the disk), written into `.<DIR>.llz-partial/` next to DIR and renamed into place
-only when every file matched its sha256. A killed pull resumes from the bytes already on disk; a
-pull of the digest already in DIR does nothing.
+Manifest first; then parallel ranged reads, each streamed to its offset in its part file under
+`.<DIR>.llz-partial/` next to DIR as it arrives, while every file is hashed in order right behind
+its written prefix (no second pass once the download ends); files are renamed into place only when
+they matched their sha256, the folder when all did. A killed pull resumes from the hashed prefix
+it recorded; a pull of the digest already in DIR does nothing.
 """
 
 from __future__ import annotations
