@@ -593,9 +593,10 @@ def test_a_resume_mark_that_cannot_be_trusted_restarts_the_file(model, tmp_path,
     (partial / ".llz-digest").write_text(Manifest.of_folder(model).digest)
     (partial / f"{BIG}.llz-part").write_bytes(b"\xff" * CHUNK)  # not the object's bytes
     (partial / f"{BIG}.llz-part.at").write_text(mark)
+    (partial / f"{BIG}.llz-part.at.tmp").write_text("1")  # a run killed while it wrote its mark
     result = pull("s3://b/m", tmp_path / "weights", chunk_size=CHUNK, store=store, reporter=Reporter(tty=False))
     assert result.resumed_bytes == 0
-    same_tree(model, tmp_path / "weights")
+    same_tree(model, tmp_path / "weights")  # (same_tree: no file beyond the model's, so no mark left)
 
 
 def test_each_store_streams_an_unaligned_range_in_pieces(emulator, request):

@@ -215,9 +215,13 @@ def _read_mark(mark: Path) -> int:
 
 def _write_mark(f: _File) -> None:
     """Record how many leading bytes are on disk and hashed: written aside, then renamed (atomic)."""
-    tmp = f.mark.with_name(f.mark.name + ".tmp")
+    tmp = _mark_tmp(f)
     tmp.write_text(str(f.hashed))
     os.replace(tmp, f.mark)
+
+
+def _mark_tmp(f: _File) -> Path:
+    return f.mark.with_name(f.mark.name + ".tmp")
 
 
 def _check_space(work: Path, needed: int) -> None:
@@ -227,11 +231,12 @@ def _check_space(work: Path, needed: int) -> None:
 
 
 def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, chunk: int, reporter: Reporter) -> int:
-    """Stream ranges in parallel straight to their offsets (os.pwrite) while a hasher thread follows.
+    """Stream ranges in parallel straight to their offsets (os.pwrite) while each file is hashed in order.
 
     Each worker writes the pieces of its range as they arrive, so the network, the disk and SHA-256
-    overlap all the way; the hasher reads each file back in order up to its contiguous written prefix
-    (page cache) and verifies it. Only about workers x PIECE bytes are ever held in memory.
+    overlap all the way; the piece right after a file's hashed prefix is hashed from memory, the rest
+    is read back in order by the hasher threads (_Hasher). Only about workers x PIECE bytes are ever
+    held in memory.
     """
     todo = []
     for f in files:
@@ -419,6 +424,7 @@ def _finish(f: _File, reporter: Reporter) -> None:
     """Verify a fully written part file and give it its real name."""
     f.part.touch()
     f.mark.unlink(missing_ok=True)
+    _mark_tmp(f).unlink(missing_ok=True)  # left by a run killed while it wrote the mark
     got = f.hasher.hexdigest()
     f.hasher = None  # verified (or failed): nothing more to hash or to record
     if got != f.entry.sha256:
