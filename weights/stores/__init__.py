@@ -7,6 +7,8 @@ Identity, DefaultAzureCredential; `AWS_ENDPOINT_URL`, `STORAGE_EMULATOR_HOST`,
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,7 +16,8 @@ from typing import Protocol
 from weights.uri import WeightsUri
 
 MIB = 1024 * 1024
-DEFAULT_CHUNK = 32 * MIB  # large ranges: fewer requests; emulators that re-read the object per GET keep up
+DEFAULT_CHUNK = 64 * MIB  # bytes per ranged GET: fewer requests (see docs/weights.md, "Benchmark")
+PIECE = 4 * MIB  # a ranged read hands its bytes on in pieces of about this size, as they arrive
 SHA256_META = "sha256"  # object metadata key: lets a re-push skip an object without reading it
 
 
@@ -43,6 +46,12 @@ class Store(Protocol):
         """Exactly bytes [start, start+length) of `key`; MissingObject if absent."""
         ...
 
+    def stream_range(self, key: str, start: int, length: int, sink: Callable[[memoryview], None]) -> None:
+        """One ranged GET of bytes [start, start+length) of `key`, handed to `sink` piece by piece as
+        they arrive (never the whole range in memory; a piece is valid only during the call);
+        MissingObject if absent. A short body is not an error here: the caller counts what `sink` got."""
+        ...
+
     def get_bytes(self, key: str) -> bytes | None: ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
@@ -52,6 +61,51 @@ class Store(Protocol):
     def upload(self, file: Upload) -> None:
         """Upload with the SDK's parallel multipart / resumable / block transfer, sha256 as metadata."""
         ...
+
+
+_buffer = threading.local()
+
+
+def pump(raw, length: int, sink: Callable[[memoryview], None]) -> int:
+    """Hand up to `length` bytes of an HTTP body to `sink`, PIECE by PIECE, through one reused buffer.
+
+    `raw` is the urllib3 response every SDK here sits on (botocore's StreamingBody, requests'
+    Response.raw, azure-core's requests transport). Its `read(n)` allocates a fresh zero-filled
+    bytearray per call and then copies it (http.client.HTTPResponse.read: `bytearray(amt)`,
+    `readinto`, `tobytes()`): two new 4 MiB buffers per piece, every page of them faulted in. The
+    http.client response under it (`_fp`) reads straight into a buffer this thread keeps, so a
+    byte is copied once, from the socket to the buffer, before `os.pwrite` puts it in the page
+    cache. `sink` must use the view before it returns. Returns the bytes handed on.
+    """
+    readinto = getattr(getattr(raw, "_fp", None), "readinto", None)
+    got = 0
+    if readinto is None:  # not urllib3 over http.client: plain reads
+        while got < length and (piece := raw.read(min(PIECE, length - got))):
+            sink(memoryview(piece))
+            got += len(piece)
+        return got
+    buf = getattr(_buffer, "view", None)
+    if buf is None:
+        buf = _buffer.view = memoryview(bytearray(PIECE))
+    while got < length and (n := readinto(buf[: min(PIECE, length - got)])):
+        sink(buf[:n])
+        got += n
+    return got
+
+
+def finish_body(raw, complete: bool) -> None:
+    """Back to the pool when the body was read to its end, else closed (never reused half-read)."""
+    if complete and hasattr(raw, "release_conn"):
+        raw.release_conn()
+    else:
+        raw.close()
+
+
+def read_all(store: Store, key: str, start: int, length: int) -> bytes:
+    """`read_range` for a store that only streams: the pieces joined."""
+    pieces: list[bytes] = []
+    store.stream_range(key, start, length, lambda piece: pieces.append(bytes(piece)))
+    return b"".join(pieces)
 
 
 def open_store(uri: WeightsUri, workers: int = 8, chunk_size: int = DEFAULT_CHUNK) -> Store:

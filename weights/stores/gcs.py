@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 
 from google.api_core import exceptions
 from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from requests.adapters import HTTPAdapter
 
-from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
+from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload, finish_body, pump, read_all
 
 
 class GcsStore:
@@ -30,22 +31,28 @@ class GcsStore:
         return ObjectInfo(blob.size, (blob.metadata or {}).get(SHA256_META))
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
+        return read_all(self, key, start, length)
+
+    def stream_range(self, key: str, start: int, length: int, sink: Callable[[memoryview], None]) -> None:
         """One ranged GET of the object's generation-pinned mediaLink, on the client's authorized session.
 
         Blob.download_as_bytes streams the body in 8 KiB Python steps, which caps 8 parallel reads
-        at ~280 MB/s on 2 cores; reading the same response in one call runs at ~2.5 GB/s. The
+        at ~280 MB/s on 2 cores; reading the same response in PIECE-sized fills (`pump`) does not. The
         session is the client's own (same credentials, endpoint and emulator override).
         """
         response = self.client._http.get(
             self._media_link(key), headers={"Range": f"bytes={start}-{start + length - 1}"}, stream=True, timeout=120
         )
-        with response:
+        n = 0
+        try:
             if response.status_code == 404:
                 self._media.pop(key, None)
                 raise MissingObject(f"gs://{self.bucket.name}/{key}")
-            if response.status_code not in (200, 206):
-                raise exceptions.from_http_response(response)
-            return response.raw.read(length, decode_content=False)
+            if response.status_code != 206 and not (response.status_code == 200 and start == 0):
+                raise exceptions.from_http_response(response)  # (a 200 would be the whole object from 0)
+            n = pump(response.raw, length, sink)  # raw bytes: no decoding
+        finally:
+            finish_body(response.raw, n == length)
 
     def _media_link(self, key: str) -> str:
         with self._lock:

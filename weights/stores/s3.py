@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload
+from weights.stores import MIB, SHA256_META, MissingObject, ObjectInfo, Upload, finish_body, pump, read_all
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
@@ -39,13 +41,22 @@ class S3Store:
         return ObjectInfo(head["ContentLength"], head.get("Metadata", {}).get(SHA256_META))
 
     def read_range(self, key: str, start: int, length: int) -> bytes:
+        return read_all(self, key, start, length)
+
+    def stream_range(self, key: str, start: int, length: int, sink: Callable[[memoryview], None]) -> None:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+            got = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
         except ClientError as e:
             if _missing(e):
                 raise MissingObject(f"s3://{self.bucket}/{key}") from e
             raise
-        return body["Body"].read()
+        body = got["Body"]
+        raw = getattr(body, "_raw_stream", body)  # botocore's StreamingBody over a urllib3 response
+        n = 0
+        try:
+            n = pump(raw, length, sink)
+        finally:
+            finish_body(raw, n == length)
 
     def get_bytes(self, key: str) -> bytes | None:
         try:
