@@ -1,5 +1,6 @@
 """Customer-managed keys in one Key Vault: one for the weights account, one for Kubernetes secrets
-(KMS etcd encryption), as GCP's infra/gcp/kms.py and AWS's KMS keys.
+(KMS etcd encryption), one for the container registry (infra/azure/registry.py), as GCP's
+infra/gcp/kms.py and AWS's KMS keys.
 
 The vault uses Azure RBAC, soft delete and purge protection (Azure Storage requires it for a
 customer-managed key) and takes no public traffic: Azure Storage reaches it as a trusted service
@@ -37,6 +38,7 @@ class Keys(pulumi.ComponentResource):
     vault: keyvault.Vault
     weights_key: keyvault.Key
     etcd_key: keyvault.Key
+    registry_key: keyvault.Key
     vault_uri: pulumi.Output[str]
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
@@ -69,6 +71,9 @@ class Keys(pulumi.ComponentResource):
         old_key = pulumi.Alias(name="weights-key", parent=old_parent)
         self.weights_key = _key(f"{name}-weights", "weights-cmk", wrap, args, self.vault, child, old_key)
         self.etcd_key = _key(f"{name}-etcd", "etcd-kms", [*wrap, "encrypt", "decrypt"], args, self.vault, child)
+        # ACR wraps its data keys with the registry's key (get, wrapKey, unwrapKey: the Key Vault Crypto
+        # Service Encryption User role its identity holds).
+        self.registry_key = _key(f"{name}-registry", "registry-cmk", wrap, args, self.vault, child)
         self.vault_uri = self.vault.properties.apply(lambda p: p.vault_uri)
         self.register_outputs({"vaultId": self.vault.id, "vaultUri": self.vault_uri})
 
