@@ -123,7 +123,10 @@ def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id
         return {"properties": {**(inputs.get("properties") or {}), "vaultUri": f"https://{name}.vault.azure.net/"}}
     if module_kind == "containerregistry:Registry":  # login server: the lower-cased name (ARM's answer)
         server = name.lower()
-        return {"loginServer": f"{server}.azurecr.io", "dataEndpointHostNames": [f"{server}.{ctx.region}.data.azurecr.io"]}
+        return {
+            "loginServer": f"{server}.azurecr.io",
+            "dataEndpointHostNames": [f"{server}.{ctx.region}.data.azurecr.io"],
+        }
     if module_kind == "keyvault:Key":
         uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
         return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{ctx.digest('key', name, length=32)}"}
@@ -144,7 +147,8 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     own = inputs.get(key) or ctx.physical_name(typ, name)
     group = inputs.get("resourceGroupName") or ctx.physical_name(typ, name)
     arm_id = f"{subscription}/resourceGroups/{group}/providers/{path.format_map({**_as_names(inputs), 'name': own})}"
-    return {"id": arm_id, "name": own, **_identity_map(inputs, ctx, arm_id), **_extra(module_kind, own, inputs, ctx, arm_id)}
+    identity = _identity_map(inputs, ctx, arm_id)
+    return {"id": arm_id, "name": own, **identity, **_extra(module_kind, own, inputs, ctx, arm_id)}
 
 
 def _identity_map(inputs: dict[str, Any], ctx: Any, arm_id: str) -> dict[str, Any]:

@@ -165,11 +165,13 @@ class Registry(pulumi.ComponentResource):
         upstream = [parse(ref) for ref in args.images]
         hub_credentials = self._docker_hub(name, args, child) if args.docker_hub else None
         if args.docker_hub is None and any(i.host == DOCKER_HUB for i in upstream):
-            hub_images = ", ".join(sorted({ref for ref, i in zip(args.images, upstream) if i.host == DOCKER_HUB}))
+            hub_images = ", ".join(
+                sorted({ref for ref, i in zip(args.images, upstream, strict=True) if i.host == DOCKER_HUB})
+            )
             pulumi.log.warn(DOCKER_HUB_RATE_LIMIT.format(images=hub_images), self)
         self.cache_rules = {}
         self.images = {}
-        for ref, image in zip(args.images, upstream):
+        for ref, image in zip(args.images, upstream, strict=True):
             prefix = CACHES.get(image.host)
             if prefix is None:
                 continue  # a team's own registry: pulled as it is

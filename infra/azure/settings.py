@@ -96,7 +96,8 @@ class Principal(Section):
 
 
 _VAULT_ID = (
-    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}/providers/Microsoft\.KeyVault/vaults/[A-Za-z0-9-]{3,24}$"
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+    r"/providers/Microsoft\.KeyVault/vaults/[A-Za-z0-9-]{3,24}$"
 )
 _SECRET_NAME = r"^[A-Za-z0-9-]{1,127}$"  # Key Vault secret names: letters, digits and '-'
 
