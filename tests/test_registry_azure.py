@@ -12,7 +12,7 @@ from infra.azure.roles import ACR_PULL, KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER
 from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.images import parse
 from tests.ci_support import cidr_plan
-from tests.harness import config_error, dev_plan, plan
+from tests.harness import config_error, dev_plan, plan, program_error
 
 AZ = "azure-native:"
 REGISTRY = AZ + "containerregistry:Registry"
@@ -21,8 +21,8 @@ CREDENTIAL_SET = AZ + "containerregistry:CredentialSet"
 ROLE = AZ + "authorization:RoleAssignment"
 POD_OWNERS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet", "kubernetes:batch/v1:Job")
 VAULT_ID = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/my-secrets/providers/"
-    "Microsoft.KeyVault/vaults/my-secrets-vault"
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/llz-azure-dev/providers/"
+    "Microsoft.KeyVault/vaults/llz-azure-dev-hub"
 )
 HUB = {"vaultId": VAULT_ID, "usernameSecret": "dockerhub-username", "passwordSecret": "dockerhub-token"}
 
@@ -88,8 +88,8 @@ def test_docker_hub_is_pulled_as_the_configured_account(dev):
     assert credential_set.get("authCredentials") == [
         {
             "name": "Credential1",
-            "usernameSecretIdentifier": "https://my-secrets-vault.vault.azure.net/secrets/dockerhub-username",
-            "passwordSecretIdentifier": "https://my-secrets-vault.vault.azure.net/secrets/dockerhub-token",
+            "usernameSecretIdentifier": "https://llz-azure-dev-hub.vault.azure.net/secrets/dockerhub-username",
+            "passwordSecretIdentifier": "https://llz-azure-dev-hub.vault.azure.net/secrets/dockerhub-token",
         }
     ]
     hub = next(r for r in dev.of_type(CACHE_RULE) if r.get("sourceRepository").startswith("docker.io/"))
@@ -119,7 +119,7 @@ def test_without_docker_hub_credentials_the_cache_is_anonymous_and_the_plan_says
 
 
 def test_secret_uri_is_the_vaults_versionless_secret():
-    assert secret_uri(VAULT_ID, "a-b") == "https://my-secrets-vault.vault.azure.net/secrets/a-b"
+    assert secret_uri(VAULT_ID, "a-b") == "https://llz-azure-dev-hub.vault.azure.net/secrets/a-b"
 
 
 def test_registry_is_hardened_and_encrypted_with_the_stacks_key(dev):
@@ -167,7 +167,9 @@ def test_private_endpoint_and_privatelink_zone(dev):
     assert group.get("privateDnsZoneConfigs") == [{"name": "registry", "privateDnsZoneId": zone.id}]
 
 
-@pytest.mark.parametrize("owner", ["kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job"])
+@pytest.mark.parametrize(
+    "owner", ["kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:apps/v1:DaemonSet"]
+)
 def test_pods_wait_for_the_registry_to_resolve_privately_and_to_be_pullable(dev, owner):
     pods = dev.one(owner)
     for name in ("registry-pe-vnet-link", "registry-pe-dns", "registry-kubelet-pull"):
@@ -220,3 +222,11 @@ def test_deletion_protection_locks_the_registry():
 def test_docker_hub_credentials_errors_are_one_line(hub, key, fragment):
     message = config_error("azure-dev", {"azure": {"dockerHubCredentials": hub}})
     assert key in message and fragment in message
+
+
+def test_on_runners_the_secrets_vault_is_in_the_stacks_resource_group():
+    elsewhere = {**HUB, "vaultId": VAULT_ID.replace("/llz-azure-dev/", "/my-secrets/")}
+    message = program_error("azure-dev", {"azure": {"dockerHubCredentials": elsewhere}})
+    assert "azure.dockerHubCredentials.vaultId" in message and "resource group llz-azure-dev" in message
+    assert "\n" not in message
+    assert cidr_plan("azure-dev", {"azure": {"dockerHubCredentials": elsewhere}}).of_type(CREDENTIAL_SET)

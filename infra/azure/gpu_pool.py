@@ -60,6 +60,7 @@ class GpuPoolArgs:
     k8s: k8s.Provider
     # The device plugin's image as the nodes pull it: its cache in the stack's registry (infra/azure/registry.py).
     device_plugin_image: pulumi.Input[str] = NVIDIA_DEVICE_PLUGIN_IMAGE
+    image_ready: tuple[pulumi.Resource, ...] = ()  # what a pull from the registry waits for (its DNS, rules, grant)
 
 
 class GpuPool(pulumi.ComponentResource):
@@ -113,7 +114,7 @@ class GpuPool(pulumi.ComponentResource):
             f"{name}-device-plugin",
             POOL_LABEL,
             taints,
-            pulumi.ResourceOptions(parent=self, provider=args.k8s),
+            pulumi.ResourceOptions(parent=self, provider=args.k8s, depends_on=list(args.image_ready)),
             image=args.device_plugin_image,
         )
         self.register_outputs({"poolName": self.pool.name})

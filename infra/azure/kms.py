@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import keyvault
+from pulumi_azure_native import authorization, keyvault, managedidentity
+
+from infra.azure.roles import KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, grant
 
 # The vault and the weights key were children of WeightsStorage("weights") (azure.customerManagedKey).
 _OLD_PARENT = ("weights", "llz:azure:WeightsStorage")
@@ -109,3 +111,32 @@ def _key(
         },
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(aliases=[alias] if alias else None)),
     )
+
+
+def key_user(
+    name: str,
+    *,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    subscription_id: str,
+    key_id: pulumi.Input[str],
+    owner: str,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[managedidentity.UserAssignedIdentity, authorization.RoleAssignment]:
+    """The user-assigned identity a resource encrypts with (`<name>-cmk-identity`) and its grant to wrap and
+    unwrap with one key only (`<name>-cmk-grant`, Key Vault Crypto Service Encryption User on the key): the
+    resource (`owner`, its globally unique name) must depend on the grant, since its key is checked then."""
+    identity = managedidentity.UserAssignedIdentity(
+        f"{name}-cmk-identity", resource_group_name=resource_group_name, location=location, tags=tags, opts=opts
+    )
+    key_grant = grant(
+        f"{name}-cmk-grant",
+        subscription_id=subscription_id,
+        role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+        principal_id=identity.principal_id,
+        scope=key_id,
+        purpose=(owner, "cmk"),
+        opts=opts,
+    )
+    return identity, key_grant

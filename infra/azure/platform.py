@@ -28,7 +28,7 @@ from infra.azure.logs import AuditLogs, AuditLogsArgs
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.registry import Registry, RegistryArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
-from infra.azure.settings import kubelogin_mode, subnet_plan
+from infra.azure.settings import docker_hub_vault_fits, kubelogin_mode, subnet_plan
 from infra.config.schema import StackConfig
 from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE, stager_service_account
 from infra.conventions import tags as project_tags
@@ -49,6 +49,7 @@ def build(cfg: StackConfig) -> Platform:
     assert cfg.azure is not None  # guaranteed by config validation for cloud=azure
     subnets = subnet_plan(cfg)  # already checked by infra.config.checks
     az, stack, location = cfg.azure, pulumi.get_stack(), cfg.region
+    docker_hub_vault_fits(cfg, stack)  # before anything is registered
     tags = project_tags(stack)
     provider = Provider("azure", subscription_id=az.subscription_id, location=location)
     client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
@@ -157,6 +158,7 @@ def build(cfg: StackConfig) -> Platform:
             provider=provider,
             k8s=cluster.k8s,
             device_plugin_image=registry.images[NVIDIA_DEVICE_PLUGIN_IMAGE],
+            image_ready=tuple(registry.ready),
         ),
     )
     storage = WeightsStorage(

@@ -38,16 +38,11 @@ import re
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import containerregistry, managedidentity
+from pulumi_azure_native import containerregistry
 
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
-from infra.azure.roles import (
-    ACR_PULL,
-    KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
-    KEY_VAULT_SECRETS_USER,
-    delete_lock,
-    grant,
-)
+from infra.azure.kms import key_user
+from infra.azure.roles import ACR_PULL, KEY_VAULT_SECRETS_USER, delete_lock, grant
 from infra.azure.settings import DockerHubCredentials
 from infra.images import DOCKER_HUB, parse
 
@@ -102,20 +97,14 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:azure:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        uami = managedidentity.UserAssignedIdentity(
-            f"{name}-cmk-identity",
+        uami, key_grant = key_user(
+            name,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            tags=args.tags,
-            opts=child,
-        )
-        key_grant = grant(
-            f"{name}-cmk-grant",
             subscription_id=args.subscription_id,
-            role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
-            principal_id=uami.principal_id,
-            scope=args.key_id,
-            purpose=(args.registry_name, "cmk"),
+            key_id=args.key_id,
+            owner=args.registry_name,
+            tags=args.tags,
             opts=child,
         )
         self.registry = containerregistry.Registry(

@@ -335,6 +335,23 @@ def deployer_fits_access(cfg: StackConfig) -> None:
         )
 
 
+def docker_hub_vault_fits(cfg: StackConfig, stack: str) -> None:
+    """With cluster.apiAccess runner, the deploy runner assigns roles in the stack's resource group only
+    (infra/azure/runner.py): the Docker Hub secrets' vault must be there for it to grant their reads."""
+    assert cfg.azure is not None
+    hub = cfg.azure.docker_hub_credentials
+    if hub is None or cfg.cluster.api_access != "runner":
+        return
+    group = hub.vault_id.split("/")[4]
+    if group.lower() != f"llz-{stack}".lower():
+        raise key_error(
+            "azure.dockerHubCredentials.vaultId",
+            hub.vault_id,
+            f"with cluster.apiAccess=runner the vault must be in the stack's resource group llz-{stack} "
+            "(the deploy runner may grant roles there only)",
+        )
+
+
 def kubelogin_mode(cfg: StackConfig) -> str:
     """kubelogin --login for the kubeconfig: msi on the in-network runner, else azure.kubeloginMode."""
     assert cfg.azure is not None
