@@ -28,8 +28,9 @@ subscription plan), untagged manifests go after RETENTION_DAYS (docs/azure.md, "
 Argument names and enums are azure-native 3.29's: containerregistry.Registry (API 2023-01-01-preview:
 `policies.retention_policy`, `policies.export_policy`, `encryption.key_vault_properties.{key_identifier,
 identity}` with the identity's client id, `identity.user_assigned_identities` a map id -> {}),
-CacheRule and CredentialSet (API 2024-11-01-preview: `source_repository`, `target_repository`,
-`credential_set_resource_id`; `auth_credentials[].name` "Credential1").
+CacheRule (API 2024-11-01-preview: `source_repository`, `target_repository`,
+`credential_set_resource_id`) and CredentialSet (API 2023-01-01-preview: `login_server`, `identity`,
+`auth_credentials[].name` "Credential1" with `username/password_secret_identifier` Key Vault secret URIs).
 """
 
 from __future__ import annotations
