@@ -190,7 +190,7 @@ FIXED_PARTS: tuple[FixedPart, ...] = (
     FixedPart("gcp", "nat", "Cloud NAT per VM (+ $0.045/GB processed)", 0.0014, "cloud.google.com/nat/pricing"),
     FixedPart("azure", "control-plane", "AKS Standard tier", 0.10, f"{_AZURE_PRICING}/kubernetes-service"),
     FixedPart("azure", "nat", "NAT gateway (+ $0.045/GB processed)", 0.045, f"{_AZURE_PRICING}/azure-nat-gateway"),
-    FixedPart("azure", "endpoints", "blob private endpoint (+ $0.01/GB)", 0.01, f"{_AZURE_PRICING}/private-link"),
+    FixedPart("azure", "endpoints", "private endpoint (+ $0.01/GB)", 0.01, f"{_AZURE_PRICING}/private-link"),
 )
 
 

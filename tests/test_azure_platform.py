@@ -171,7 +171,7 @@ def test_deletion_protection_locks_cluster_and_account():
     p = plan(STACK, {"cluster": {"deletionProtection": True}})
     locks = {lock.get("scope"): lock for lock in p.of_type(AZ + "authorization:ManagementLockByScope")}
     aks, account = az(p, "containerservice:ManagedCluster"), az(p, "storage:StorageAccount")
-    assert set(locks) == {aks.id, account.id}
+    assert set(locks) == {aks.id, account.id, az(p, "containerregistry:Registry").id}  # and the registry (issue 17)
     assert {lock.get("level") for lock in locks.values()} == {"CanNotDelete"}
 
 
@@ -225,7 +225,9 @@ def test_device_plugin_tolerates_every_pool_taint_and_runs_on_the_pool(which, re
     assert spec["nodeSelector"] == pool.get("nodeLabels")
     for taint in pool.get("nodeTaints"):
         assert _tolerates(spec["tolerations"], taint), taint
-    assert spec["containers"][0]["image"].startswith("nvcr.io/nvidia/k8s-device-plugin:v")
+    # NVIDIA's image through the stack's registry cache of nvcr.io (issue 17, tests/test_registry_azure.py)
+    registry = az(p, "containerregistry:Registry").outputs["loginServer"]
+    assert spec["containers"][0]["image"].startswith(f"{registry}/nvcr/nvidia/k8s-device-plugin:v")
     assert ds.provider.startswith(p.one("pulumi:providers:kubernetes").urn + "::")
 
 
@@ -261,7 +263,7 @@ def test_storage_account_is_entra_only_and_private(dev):
 
 
 def test_private_endpoint_for_blob_on_the_endpoint_subnet(dev):
-    pe = az(dev, "network:PrivateEndpoint")
+    pe = dev.one(AZ + "network:PrivateEndpoint", "weights-blob-pe")
     account = az(dev, "storage:StorageAccount")
     subnet = next(s for s in dev.of_type(AZ + "network:Subnet") if s.get("subnetName") == "private-endpoints")
     assert pe.get("subnet.id") == subnet.id
@@ -271,10 +273,10 @@ def test_private_endpoint_for_blob_on_the_endpoint_subnet(dev):
 
 
 def test_privatelink_zone_is_linked_to_the_vnet_and_the_zone_group_writes_the_record(dev):
-    zone = az(dev, "privatedns:PrivateZone")
-    link = az(dev, "privatedns:VirtualNetworkLink")
-    group = az(dev, "network:PrivateDnsZoneGroup")
-    pe = az(dev, "network:PrivateEndpoint")
+    zone = dev.one(AZ + "privatedns:PrivateZone", "weights-blob-zone")
+    link = dev.one(AZ + "privatedns:VirtualNetworkLink", "weights-blob-vnet-link")
+    group = dev.one(AZ + "network:PrivateDnsZoneGroup", "weights-blob-dns")
+    pe = dev.one(AZ + "network:PrivateEndpoint", "weights-blob-pe")
     vnet = az(dev, "network:VirtualNetwork")
     assert zone.get("privateZoneName") == "privatelink.blob.core.windows.net"
     assert zone.get("location") == "global"

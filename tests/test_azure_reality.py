@@ -198,7 +198,7 @@ def test_system_size_without_a_local_disk_keeps_a_managed_os_disk():
 def test_weights_key_and_etcd_key_share_the_vault(dev):
     vault = dev.one(AZ + "keyvault:Vault")
     keys = {k.name: k for k in dev.of_type(AZ + "keyvault:Key")}
-    assert set(keys) == {"keys-weights", "keys-etcd"}
+    assert set(keys) == {"keys-weights", "keys-etcd", "keys-registry"}  # the registry's key: issue 17
     for key in keys.values():
         assert key.get("vaultName") == vault.outputs["name"] and key.get("properties.kty") == "RSA"
     account = dev.one(AZ + "storage:StorageAccount")
@@ -219,9 +219,9 @@ def test_the_vault_and_weights_key_keep_their_old_urns_through_aliases(dev):
 
 
 def test_serving_waits_for_the_vnet_link_and_it_falls_back_to_public_dns(dev):
-    link = dev.one(AZ + "privatedns:VirtualNetworkLink")
+    link = dev.one(AZ + "privatedns:VirtualNetworkLink", "weights-blob-vnet-link")
     assert link.get("resolutionPolicy") == "NxDomainRedirect"
-    records = dev.one(AZ + "network:PrivateDnsZoneGroup")
+    records = dev.one(AZ + "network:PrivateDnsZoneGroup", "weights-blob-dns")
     deployment = dev.one("kubernetes:apps/v1:Deployment")
     assert link.urn in deployment.dependencies and records.urn in deployment.dependencies
     stage = dev.one("kubernetes:batch/v1:Job")

@@ -551,6 +551,37 @@ INTENDED_GONE: list[Intended] = [
     Intended("llz:azure:Network::network", stacks="azure-dev", why=_MOVED),
     Intended("azure-native:*::network-*", stacks="azure-dev", why=_MOVED),
 ]
+# --- Azure registry (issue 17): one block; new resources, and pods that pull the same images from ACR ------
+_ACR = "issue 17 (Azure)"
+INTENDED_NEW += [
+    Intended(
+        "llz:azure:Registry::registry",
+        stacks="azure-dev",
+        why=f"{_ACR} item 1: the stack's Premium container registry (CMK, private endpoint, no admin/public/anonymous)",
+    ),
+    Intended(
+        "*::registry-*",
+        stacks="azure-dev",
+        why=f"{_ACR} items 1-3: the registry, its key identity and grant, its private endpoint with the "
+        "privatelink.azurecr.io zone and VNet link, a cache rule per upstream image, the Docker Hub credential set "
+        "and its secret grants, and the kubelet's AcrPull",
+    ),
+]
+INTENDED_CHANGES += [
+    *(
+        Intended(
+            resource,
+            path=f"inputs.spec.template.spec.{containers}[0].image",
+            stacks="azure-dev",
+            why=f"{_ACR} item 2: the same image through the registry's cache rule instead of ghcr.io / nvcr.io; "
+            "a rolling update (the Deployment and the DaemonSet wait for the registry's DNS link and pull grant)",
+        )
+        for resource, containers in (
+            ("kubernetes:apps/v1:Deployment::llm", "initContainers"),
+            ("kubernetes:apps/v1:DaemonSet::gpu-device-plugin", "containers"),
+        )
+    ),
+]
 # --- AWS reality (issue 13): one block, so the other clouds' entries never collide with it -------------
 _SCALE_FROM_ZERO = (
     "scale from zero (issue 13 item 1): Cluster Autoscaler's template node needs every resource the pod "

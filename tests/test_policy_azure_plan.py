@@ -1,4 +1,4 @@
-"""Issue 15's security items as policy rules (infra/policy_rules/azure.py REALITY_RULES): clean on the
+"""Issue 15's security items (and issue 17's registry rules) as policy rules (infra/policy_rules/azure.py REALITY_RULES): clean on the
 real azure-dev plans (runner mode as shipped, and cidr mode), and each violation planted on the real
 plan's recorded inputs is caught by its rule, pointing at the resource that breaks it."""
 
@@ -123,6 +123,37 @@ PLANTED = [
         "azure-aks-maintenance-window",
         "containerservice:ManagedCluster",
         "NodeImage has no aksManagedNodeOSUpgradeSchedule",
+    ),
+    # issue 17: the registry
+    (
+        lambda p: _one(p, "containerregistry:Registry").inputs.update(adminUserEnabled=True),
+        "azure-acr-admin-user",
+        "containerregistry:Registry",
+        "adminUserEnabled must be false",
+    ),
+    (
+        lambda p: _one(p, "containerregistry:Registry").inputs.pop("adminUserEnabled"),
+        "azure-acr-admin-user",
+        "containerregistry:Registry",
+        "adminUserEnabled must be false",
+    ),
+    (
+        lambda p: _one(p, "containerregistry:Registry").inputs.update(publicNetworkAccess="Enabled"),
+        "azure-acr-no-public-network",
+        "containerregistry:Registry",
+        "publicNetworkAccess is Enabled",
+    ),
+    (
+        lambda p: _one(p, "containerregistry:Registry").inputs.pop("publicNetworkAccess"),
+        "azure-acr-no-public-network",
+        "containerregistry:Registry",
+        "not set",
+    ),
+    (
+        lambda p: _one(p, "containerregistry:Registry").inputs.update(anonymousPullEnabled=True),
+        "azure-acr-anonymous-pull",
+        "containerregistry:Registry",
+        "anonymousPullEnabled must be false",
     ),
 ]
 

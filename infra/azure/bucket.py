@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import managedidentity, storage
+from pulumi_azure_native import storage
 
-from infra.azure.roles import KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, delete_lock, grant
+from infra.azure.kms import key_user
+from infra.azure.roles import delete_lock
 
 CONTAINER = "weights"
 
@@ -46,20 +47,14 @@ class WeightsStorage(pulumi.ComponentResource):
         super().__init__("llz:azure:WeightsStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         # The account's identity may wrap and unwrap with its key only, and exists before the account.
-        uami = managedidentity.UserAssignedIdentity(
-            f"{name}-cmk-identity",
+        uami, key_grant = key_user(
+            name,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            tags=args.tags,
-            opts=child,
-        )
-        key_grant = grant(
-            f"{name}-cmk-grant",
             subscription_id=args.subscription_id,
-            role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
-            principal_id=uami.principal_id,
-            scope=args.key_id,
-            purpose=(args.account_name, "cmk"),
+            key_id=args.key_id,
+            owner=args.account_name,
+            tags=args.tags,
             opts=child,
         )
         encryption = {

@@ -239,6 +239,9 @@ class Cluster(pulumi.ComponentResource):
             )
         self.name = self.cluster.name
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        # The kubelet's identity (AKS creates it in the node resource group): the one that pulls images,
+        # so the one the registry's AcrPull goes to (identityProfile["kubeletidentity"].objectId).
+        self.kubelet_object_id = self.cluster.identity_profile.apply(lambda p: p["kubeletidentity"].object_id)
         self.kubeconfig = _kubeconfig(args, self.cluster, child)
         self.k8s = cluster_provider(
             f"{name}-k8s",

@@ -55,6 +55,15 @@ _ARM: dict[str, tuple[str, str]] = {
     ),
     "keyvault:Vault": ("vaultName", "Microsoft.KeyVault/vaults/{name}"),
     "keyvault:Key": ("keyName", "Microsoft.KeyVault/vaults/{vaultName}/keys/{name}"),
+    "containerregistry:Registry": ("registryName", "Microsoft.ContainerRegistry/registries/{name}"),
+    "containerregistry:CacheRule": (
+        "cacheRuleName",
+        "Microsoft.ContainerRegistry/registries/{registryName}/cacheRules/{name}",
+    ),
+    "containerregistry:CredentialSet": (
+        "credentialSetName",
+        "Microsoft.ContainerRegistry/registries/{registryName}/credentialSets/{name}",
+    ),
 }
 # Extension resources: their id hangs off `scope`.
 _SCOPED = {
@@ -112,6 +121,12 @@ def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id
         }
     if module_kind == "keyvault:Vault":
         return {"properties": {**(inputs.get("properties") or {}), "vaultUri": f"https://{name}.vault.azure.net/"}}
+    if module_kind == "containerregistry:Registry":  # login server: the lower-cased name (ARM's answer)
+        server = name.lower()
+        return {
+            "loginServer": f"{server}.azurecr.io",
+            "dataEndpointHostNames": [f"{server}.{ctx.region}.data.azurecr.io"],
+        }
     if module_kind == "keyvault:Key":
         uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
         return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{ctx.digest('key', name, length=32)}"}
@@ -132,12 +147,16 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     own = inputs.get(key) or ctx.physical_name(typ, name)
     group = inputs.get("resourceGroupName") or ctx.physical_name(typ, name)
     arm_id = f"{subscription}/resourceGroups/{group}/providers/{path.format_map({**_as_names(inputs), 'name': own})}"
-    return {"id": arm_id, "name": own, **_identity_map(inputs, ctx), **_extra(module_kind, own, inputs, ctx, arm_id)}
+    identity = _identity_map(inputs, ctx, arm_id)
+    return {"id": arm_id, "name": own, **identity, **_extra(module_kind, own, inputs, ctx, arm_id)}
 
 
-def _identity_map(inputs: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """ARM takes user-assigned identities as a list of ids but returns a map id -> client/principal."""
+def _identity_map(inputs: dict[str, Any], ctx: Any, arm_id: str) -> dict[str, Any]:
+    """ARM takes user-assigned identities as a list of ids but returns a map id -> client/principal; a
+    system-assigned identity comes back with its principal id (one per resource)."""
     identity = inputs.get("identity")
+    if isinstance(identity, dict) and identity.get("type") == "SystemAssigned":  # its own identity's ids
+        return {"identity": {**identity, "principalId": _guid(ctx, "principal", arm_id)}}
     if not isinstance(identity, dict) or not isinstance(identity.get("userAssignedIdentities"), list):
         return {}
     assigned = {i: _identity(ctx, i) for i in identity["userAssignedIdentities"]}

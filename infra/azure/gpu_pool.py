@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 from pulumi_azure_native import containerservice
 
 from infra.azure.settings import GpuUpgrade
-from infra.conventions import GPU_POOL, GPU_TAINT_VALUE, pool_labels
+from infra.conventions import GPU_POOL, GPU_TAINT_VALUE, NVIDIA_DEVICE_PLUGIN_IMAGE, pool_labels
 from infra.kube import nvidia_device_plugin
 from infra.platform import GPU_TOLERATION, Toleration
 
@@ -58,6 +58,9 @@ class GpuPoolArgs:
     tags: dict[str, str]
     provider: pulumi.ProviderResource
     k8s: k8s.Provider
+    # The device plugin's image as the nodes pull it: its cache in the stack's registry (infra/azure/registry.py).
+    device_plugin_image: pulumi.Input[str] = NVIDIA_DEVICE_PLUGIN_IMAGE
+    image_ready: tuple[pulumi.Resource, ...] = ()  # what a pull from the registry waits for (its DNS, rules, grant)
 
 
 class GpuPool(pulumi.ComponentResource):
@@ -108,6 +111,10 @@ class GpuPool(pulumi.ComponentResource):
             ),
         )
         self.device_plugin = nvidia_device_plugin(
-            f"{name}-device-plugin", POOL_LABEL, taints, pulumi.ResourceOptions(parent=self, provider=args.k8s)
+            f"{name}-device-plugin",
+            POOL_LABEL,
+            taints,
+            pulumi.ResourceOptions(parent=self, provider=args.k8s, depends_on=list(args.image_ready)),
+            image=args.device_plugin_image,
         )
         self.register_outputs({"poolName": self.pool.name})

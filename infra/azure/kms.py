@@ -1,5 +1,6 @@
 """Customer-managed keys in one Key Vault: one for the weights account, one for Kubernetes secrets
-(KMS etcd encryption), as GCP's infra/gcp/kms.py and AWS's KMS keys.
+(KMS etcd encryption), one for the container registry (infra/azure/registry.py), as GCP's
+infra/gcp/kms.py and AWS's KMS keys.
 
 The vault uses Azure RBAC, soft delete and purge protection (Azure Storage requires it for a
 customer-managed key) and takes no public traffic: Azure Storage reaches it as a trusted service
@@ -17,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import keyvault
+from pulumi_azure_native import authorization, keyvault, managedidentity
+
+from infra.azure.roles import KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, grant
 
 # The vault and the weights key were children of WeightsStorage("weights") (azure.customerManagedKey).
 _OLD_PARENT = ("weights", "llz:azure:WeightsStorage")
@@ -37,6 +40,7 @@ class Keys(pulumi.ComponentResource):
     vault: keyvault.Vault
     weights_key: keyvault.Key
     etcd_key: keyvault.Key
+    registry_key: keyvault.Key
     vault_uri: pulumi.Output[str]
 
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None):
@@ -69,6 +73,9 @@ class Keys(pulumi.ComponentResource):
         old_key = pulumi.Alias(name="weights-key", parent=old_parent)
         self.weights_key = _key(f"{name}-weights", "weights-cmk", wrap, args, self.vault, child, old_key)
         self.etcd_key = _key(f"{name}-etcd", "etcd-kms", [*wrap, "encrypt", "decrypt"], args, self.vault, child)
+        # ACR wraps its data keys with the registry's key (get, wrapKey, unwrapKey: the Key Vault Crypto
+        # Service Encryption User role its identity holds).
+        self.registry_key = _key(f"{name}-registry", "registry-cmk", wrap, args, self.vault, child)
         self.vault_uri = self.vault.properties.apply(lambda p: p.vault_uri)
         self.register_outputs({"vaultId": self.vault.id, "vaultUri": self.vault_uri})
 
@@ -104,3 +111,32 @@ def _key(
         },
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(aliases=[alias] if alias else None)),
     )
+
+
+def key_user(
+    name: str,
+    *,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    subscription_id: str,
+    key_id: pulumi.Input[str],
+    owner: str,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[managedidentity.UserAssignedIdentity, authorization.RoleAssignment]:
+    """The user-assigned identity a resource encrypts with (`<name>-cmk-identity`) and its grant to wrap and
+    unwrap with one key only (`<name>-cmk-grant`, Key Vault Crypto Service Encryption User on the key): the
+    resource (`owner`, its globally unique name) must depend on the grant, since its key is checked then."""
+    identity = managedidentity.UserAssignedIdentity(
+        f"{name}-cmk-identity", resource_group_name=resource_group_name, location=location, tags=tags, opts=opts
+    )
+    key_grant = grant(
+        f"{name}-cmk-grant",
+        subscription_id=subscription_id,
+        role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+        principal_id=identity.principal_id,
+        scope=key_id,
+        purpose=(owner, "cmk"),
+        opts=opts,
+    )
+    return identity, key_grant

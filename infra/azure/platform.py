@@ -26,10 +26,11 @@ from infra.azure.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.azure.kms import Keys, KeysArgs
 from infra.azure.logs import AuditLogs, AuditLogsArgs
 from infra.azure.network import Network, NetworkArgs
+from infra.azure.registry import Registry, RegistryArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
-from infra.azure.settings import kubelogin_mode, subnet_plan
+from infra.azure.settings import docker_hub_vault_fits, kubelogin_mode, subnet_plan
 from infra.config.schema import StackConfig
-from infra.conventions import stager_service_account
+from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE, stager_service_account
 from infra.conventions import tags as project_tags
 from infra.fit import gpu_node_disk_gb
 from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
@@ -48,6 +49,7 @@ def build(cfg: StackConfig) -> Platform:
     assert cfg.azure is not None  # guaranteed by config validation for cloud=azure
     subnets = subnet_plan(cfg)  # already checked by infra.config.checks
     az, stack, location = cfg.azure, pulumi.get_stack(), cfg.region
+    docker_hub_vault_fits(cfg, stack)  # before anything is registered
     tags = project_tags(stack)
     provider = Provider("azure", subscription_id=az.subscription_id, location=location)
     client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(provider=provider))
@@ -119,6 +121,26 @@ def build(cfg: StackConfig) -> Platform:
             "runner-access",
             RunnerAccessArgs(az.subscription_id, cluster.cluster.id, cluster_name, net.preview_principal_id, provider),
         )
+    # The images the nodes pull, each through a cache rule of the stack's registry (infra/azure/registry.py).
+    registry = Registry(
+        "registry",
+        RegistryArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            registry_name=_global_name("llz", stack, az.subscription_id, 50),
+            subscription_id=az.subscription_id,
+            key_uri=keys.registry_key.key_uri,
+            key_id=keys.registry_key.id,
+            kubelet_object_id=cluster.kubelet_object_id,
+            vnet_id=net.vnet_id,
+            subnet_id=net.endpoint_subnet_id,
+            images=(cfg.serving.image, cfg.serving.puller_image, NVIDIA_DEVICE_PLUGIN_IMAGE),
+            docker_hub=az.docker_hub_credentials,
+            lock=cfg.deletion_protection,
+            tags=tags,
+            provider=provider,
+        ),
+    )
     gpu = GpuPool(
         "gpu",
         GpuPoolArgs(
@@ -135,6 +157,8 @@ def build(cfg: StackConfig) -> Platform:
             tags=tags,
             provider=provider,
             k8s=cluster.k8s,
+            device_plugin_image=registry.images[NVIDIA_DEVICE_PLUGIN_IMAGE],
+            image_ready=tuple(registry.ready),
         ),
     )
     storage = WeightsStorage(
@@ -230,7 +254,9 @@ def build(cfg: StackConfig) -> Platform:
             identity.reader,
             *blob_endpoint.ready,
             *token_ready,
+            *registry.ready,  # the registry's name resolves privately, the cache rules and the pull grant exist
         ],
+        images=registry.images,
         exports={
             "region": location,
             "resourceGroup": net.resource_group_name,
@@ -238,13 +264,15 @@ def build(cfg: StackConfig) -> Platform:
             "storageAccount": storage.account_name,
             "container": storage.container_name,
             "oidcIssuerUrl": cluster.oidc_issuer_url,
+            "registry": registry.registry.login_server,
+            "images": registry.images,
         },
     )
     if writer is None:
         return platform
     annotations = {"azure.workload.identity/client-id": writer.client_id}
     return platform.with_stager(
-        stager_account, annotations, [writer.federated_credential, writer.writer, *blob_endpoint.ready]
+        stager_account, annotations, [writer.federated_credential, writer.writer, *blob_endpoint.ready, *registry.ready]
     )
 
 

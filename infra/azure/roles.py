@@ -23,6 +23,11 @@ KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6
 # vault (AKS creates the vault's private link for the API server).
 KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
 KEY_VAULT_CONTRIBUTOR = "f25e0fa2-a7c8-4377-a976-54943a77a395"
+# The stack's registry (infra/azure/registry.py): the kubelet pulls (AcrPull, built-in roles list:
+# 7f951dda-4ed3-4680-a7ca-43fe172d538d, not 7f951dff-…), a cache rule's credential set reads its
+# Docker Hub secrets (Key Vault Secrets User).
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 _NAMESPACE = uuid.UUID("5d1c0c7e-3c1a-4f0e-9a57-6c6c7a1e2b11")  # llm-landing-zone role assignments
 

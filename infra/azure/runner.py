@@ -41,10 +41,12 @@ from pulumi_azure_native import app, managedidentity, network
 
 from infra import bootstrap, ci
 from infra.azure.roles import (
+    ACR_PULL,
     AKS_RBAC_CLUSTER_ADMIN,
     KEY_VAULT_CONTRIBUTOR,
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
     KEY_VAULT_CRYPTO_USER,
+    KEY_VAULT_SECRETS_USER,
     NETWORK_CONTRIBUTOR,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_BLOB_DATA_READER,
@@ -68,6 +70,8 @@ WORKLOAD_ROLES = (
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
     KEY_VAULT_CRYPTO_USER,  # the cluster identity's KMS key (etcd encryption)
     KEY_VAULT_CONTRIBUTOR,  # the cluster identity's private-link setup on the vault (KMS, private vault)
+    ACR_PULL,  # the kubelet's pull from the stack's registry (issue 17)
+    KEY_VAULT_SECRETS_USER,  # the registry's Docker Hub credential set reads its two secrets
 )
 APP_KEY_SECRET = "github-app-key"
 RUNNER_CPU, RUNNER_MEMORY = 2.0, "4Gi"  # a Consumption replica: at most 4 vCPU / 8 GiB

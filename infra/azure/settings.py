@@ -95,6 +95,23 @@ class Principal(Section):
     principal_type: Literal["ServicePrincipal", "User", "Group"] = "ServicePrincipal"
 
 
+_VAULT_ID = (
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+    r"/providers/Microsoft\.KeyVault/vaults/[A-Za-z0-9-]{3,24}$"
+)
+_SECRET_NAME = r"^[A-Za-z0-9-]{1,127}$"  # Key Vault secret names: letters, digits and '-'
+
+
+class DockerHubCredentials(Section):
+    """The Docker Hub account the registry's Docker Hub cache rule pulls as (a credential set): two secrets
+    in a Key Vault you own (not the stack's own vault, which the stack creates), a user name and an access
+    token. Without it the cache pulls anonymously and Docker Hub's anonymous rate limit applies."""
+
+    vault_id: str = Field(pattern=_VAULT_ID)  # the vault's ARM id: the scope of the read grant
+    username_secret: str = Field(pattern=_SECRET_NAME)
+    password_secret: str = Field(pattern=_SECRET_NAME)  # a Docker Hub personal access token
+
+
 class AzureConfig(Section):
     """Azure-only settings. Subnet CIDRs default to slices of network.cidr (`subnet_plan`)."""
 
@@ -128,6 +145,8 @@ class AzureConfig(Section):
     log_retention_days: int = Field(default=90, ge=30, le=730)  # Log Analytics: audit and storage logs
     token_egress: Literal["fqdn", "open-insecure"] = "fqdn"  # TOKEN_EGRESS
     runner: AzureRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
+    # The stack's registry caches Docker Hub (the vLLM image) as this account (infra/azure/registry.py).
+    docker_hub_credentials: DockerHubCredentials | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +293,13 @@ def check(cfg: StackConfig) -> None:
             "HTTPS from the model server to any address is not allowed when environment=prod; use fqdn",
         )
     deployer_fits_access(cfg)
+    hub = cfg.azure.docker_hub_credentials
+    if hub is not None and hub.username_secret == hub.password_secret:
+        raise key_error(
+            "azure.dockerHubCredentials.passwordSecret",
+            hub.password_secret,
+            "the same secret as usernameSecret; name the secret that holds the Docker Hub access token",
+        )
     runners = cfg.azure.runner is not None
     if cfg.role == "bootstrap" and runners and not cfg.github_app_key:
         raise key_error(
@@ -306,6 +332,23 @@ def deployer_fits_access(cfg: StackConfig) -> None:
             "azure.kubeloginMode",
             az.kubelogin_mode,
             "with cluster.apiAccess=runner Pulumi runs as the runner's managed identity: msi (or leave it unset)",
+        )
+
+
+def docker_hub_vault_fits(cfg: StackConfig, stack: str) -> None:
+    """With cluster.apiAccess runner, the deploy runner assigns roles in the stack's resource group only
+    (infra/azure/runner.py): the Docker Hub secrets' vault must be there for it to grant their reads."""
+    assert cfg.azure is not None
+    hub = cfg.azure.docker_hub_credentials
+    if hub is None or cfg.cluster.api_access != "runner":
+        return
+    group = hub.vault_id.split("/")[4]
+    if group.lower() != f"llz-{stack}".lower():
+        raise key_error(
+            "azure.dockerHubCredentials.vaultId",
+            hub.vault_id,
+            f"with cluster.apiAccess=runner the vault must be in the stack's resource group llz-{stack} "
+            "(the deploy runner may grant roles there only)",
         )
 
 

@@ -286,6 +286,20 @@ def _maintenance(stack: Stack) -> Iterator[tuple[Res, str]]:
                 yield cluster, f"auto-upgrade channel {channel} has no {config} maintenance window"
 
 
+# --- issue 17: the stack's container registry ------------------------------------------------------
+CONTAINER_REGISTRY = ("azure-native:containerregistry:Registry",)
+
+
+def _acr_admin_user(res: Res) -> Iterator[str]:
+    if not_false(res.props.get("adminUserEnabled")):
+        yield "adminUserEnabled must be false (a shared admin password; nodes pull with Entra ID and AcrPull)"
+
+
+def _acr_anonymous_pull(res: Res) -> Iterator[str]:
+    if is_true(res.props.get("anonymousPullEnabled")):
+        yield "anonymousPullEnabled must be false (anyone who reaches the registry could pull)"
+
+
 # Not yet in RULES (so not yet in `llz plan` nor the CrossGuard pack): every rule in RULES needs its
 # compliant shape and planted case in tests/policy_cases.py, which the policy owner maintains; until
 # they are added there, tests/test_policy_azure_plan.py runs these on the real azure-dev plan.
@@ -325,5 +339,23 @@ REALITY_RULES = [
         "azure-aks-maintenance-window",
         "Every AKS auto-upgrade channel has a planned maintenance window.",
         check_stack=_maintenance,
+    ),
+    Rule(
+        "azure-acr-admin-user",
+        "Container registries have the admin user disabled.",
+        types=CONTAINER_REGISTRY,
+        check=_acr_admin_user,
+    ),
+    Rule(
+        "azure-acr-no-public-network",
+        "Container registries disable public network access (reached through their private endpoint).",
+        types=CONTAINER_REGISTRY,
+        check=_public_network,
+    ),
+    Rule(
+        "azure-acr-anonymous-pull",
+        "Container registries do not allow anonymous pull.",
+        types=CONTAINER_REGISTRY,
+        check=_acr_anonymous_pull,
     ),
 ]
