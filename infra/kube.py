@@ -73,7 +73,7 @@ def nvidia_device_plugin(
     node_selector: Mapping[str, str],
     tolerations: Sequence[Toleration],
     opts: pulumi.ResourceOptions,
-    image: str = NVIDIA_DEVICE_PLUGIN_IMAGE,
+    image: pulumi.Input[str] = NVIDIA_DEVICE_PLUGIN_IMAGE,
 ) -> k8s.apps.v1.DaemonSet:
     """NVIDIA's static device-plugin DaemonSet (nvidia-device-plugin.yml), on the GPU pool only.
 
