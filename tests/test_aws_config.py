@@ -13,7 +13,8 @@ DEPLOYER = "arn:aws:iam::123456789012:role/llz-deployer"  # the shipped stacks' 
 
 
 def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
-    cfg = parse("aws-dev", cidr("aws-dev"))  # aws-dev (cidr mode) sets only aws.deployerRoleArn
+    # aws-dev (cidr mode, without its ECR cache credentials) sets only aws.deployerRoleArn
+    cfg = parse("aws-dev", cidr("aws-dev", {"aws": {"upstreamCredentials": None}}))
     defaults = cfg.aws
     assert defaults == AwsConfig(deployer_role_arn=DEPLOYER)
     assert defaults.identity == "pod-identity"
@@ -22,6 +23,7 @@ def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
     assert defaults.admin_role_arns == ()
     assert defaults.cluster_autoscaler is True
     assert defaults.device_plugin_image == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+    assert defaults.manage_registry_scanning is False  # ECR scanning is the account's (docs/aws.md)
 
 
 def test_a_stack_without_the_deployer_fails_in_one_line():
@@ -75,7 +77,8 @@ def test_bad_values_are_one_line(aws, expected):
 
 def test_more_zones_than_the_region_has_fails_before_any_resource():
     with pytest.raises(ConfigError, match=r"aws\.availabilityZones = 4: the region has only 3") as err:
-        plan("aws-dev", {"region": "eu-west-3", "aws": {"availabilityZones": 4}})
+        # (the cache credentials are us-east-1 secrets: another region's stack has its own)
+        plan("aws-dev", {"region": "eu-west-3", "aws": {"availabilityZones": 4, "upstreamCredentials": None}})
     assert "\n" not in str(err.value)
 
 
