@@ -77,8 +77,7 @@ def test_bad_values_are_one_line(aws, expected):
 
 def test_more_zones_than_the_region_has_fails_before_any_resource():
     with pytest.raises(ConfigError, match=r"aws\.availabilityZones = 4: the region has only 3") as err:
-        # (the cache credentials are us-east-1 secrets: another region's stack has its own)
-        plan("aws-dev", {"region": "eu-west-3", "aws": {"availabilityZones": 4, "upstreamCredentials": None}})
+        plan("aws-dev", {"region": "eu-west-3", "aws": {"availabilityZones": 4}})
     assert "\n" not in str(err.value)
 
 

@@ -193,13 +193,8 @@ def test_without_a_credential_that_upstream_is_pulled_directly_and_the_plan_warn
             "aws.upstreamCredentials.ghcr",
             "ecr-pullthroughcache/",
         ),
-        (
-            {"aws": {"upstreamCredentials": {"ghcr": f"{SECRET}ghcr-AbCdEf".replace("us-east-1", "eu-west-1")}}},
-            "aws.upstreamCredentials.ghcr",
-            "us-east-1",
-        ),
     ],
-    ids=["egress-none-no-docker-hub", "egress-none-none", "not-a-cache-secret", "other-region"],
+    ids=["egress-none-no-docker-hub", "egress-none-none", "not-a-cache-secret"],
 )
 def test_credential_errors_are_one_line(overrides, key, says):
     message = config_error("aws-prod", overrides)  # network.egress none

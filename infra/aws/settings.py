@@ -217,17 +217,8 @@ def registry_warnings(cfg: StackConfig) -> list[str]:
 
 def _registry_reachable(cfg: StackConfig) -> None:
     """With network.egress none an image can come only from ECR: each cached upstream the stack pulls
-    from needs its credential; a credential must be in the stack's region (ECR reads it there)."""
+    from needs its credential."""
     assert cfg.aws is not None
-    creds = cfg.aws.upstream_credentials
-    for field, key in _CREDENTIAL_KEY.items():
-        arn = getattr(creds, field)
-        if arn is not None and arn.split(":")[3] != cfg.region:
-            raise key_error(
-                f"aws.upstreamCredentials.{key}",
-                arn,
-                f"a secret in the stack's region {cfg.region}: ECR's pull-through cache reads it from there",
-            )
     if cfg.network.egress != "none":
         return
     for key, ref in _uncached(cfg):
