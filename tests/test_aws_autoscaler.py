@@ -30,7 +30,9 @@ def test_deployment_discovers_this_clusters_groups_and_runs_on_system_nodes(dev)
     assert pod["nodeSelector"] == system.inputs["labels"] == {"llz.io/pool": "system"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
-    assert container["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.1"  # matches 1.35
+    # the release matching 1.35, through the stack's ECR cache of registry.k8s.io (issue 17)
+    cached = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llz-aws-dev-k8s/autoscaling/cluster-autoscaler:v1.35.1"
+    assert container["image"] == cached
     cmd = container["command"]
     assert "--cloud-provider=aws" in cmd
     assert (

@@ -13,7 +13,8 @@ DEPLOYER = "arn:aws:iam::123456789012:role/llz-deployer"  # the shipped stacks' 
 
 
 def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
-    cfg = parse("aws-dev", cidr("aws-dev"))  # aws-dev (cidr mode) sets only aws.deployerRoleArn
+    # aws-dev (cidr mode, without its ECR cache credentials) sets only aws.deployerRoleArn
+    cfg = parse("aws-dev", cidr("aws-dev", {"aws": {"upstreamCredentials": None}}))
     defaults = cfg.aws
     assert defaults == AwsConfig(deployer_role_arn=DEPLOYER)
     assert defaults.identity == "pod-identity"
@@ -22,6 +23,7 @@ def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
     assert defaults.admin_role_arns == ()
     assert defaults.cluster_autoscaler is True
     assert defaults.device_plugin_image == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+    assert defaults.manage_registry_scanning is False  # ECR scanning is the account's (docs/aws.md)
 
 
 def test_a_stack_without_the_deployer_fails_in_one_line():

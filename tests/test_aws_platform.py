@@ -77,6 +77,7 @@ def test_every_aws_resource_uses_the_explicit_provider_inside_a_component(dev):
         "llz:aws:WeightsReader",
         "llz:aws:WeightsWriter",  # the staging Job's role (model.source)
         "llz:aws:ClusterAutoscaler",
+        "llz:aws:Registry",  # the ECR pull-through caches (issue 17)
     }
     aws_resources = [r for r in dev.resources if r.type.startswith("aws:")]
     assert len(aws_resources) > 50
@@ -306,7 +307,13 @@ def test_node_role_has_only_the_three_managed_policies_and_no_s3(dev):
     }
     assert attached == {"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly"}
     assert not any("S3" in a for a in attached)
-    assert not [r for r in dev.of_type(ROLE_POLICY) if r.inputs["role"] in (role.id, role.outputs["name"])]
+    # one inline policy: the first pull through the stack's ECR caches (tests/test_registry_aws.py)
+    inline = [r for r in dev.of_type(ROLE_POLICY) if r.inputs["role"] in (role.id, role.outputs["name"])]
+    assert [r.name for r in inline] == ["registry-node-cache"]
+    assert policy_doc(inline[0], "policy")["Statement"][0]["Action"] == [
+        "ecr:BatchImportUpstreamImage",
+        "ecr:CreateRepository",
+    ]
     assert dev.one(NODE_GROUP, "eks-system").inputs["nodeRoleArn"] == role.outputs["arn"]
 
 

@@ -264,13 +264,6 @@ INTENDED_CHANGES: list[Intended] = [
     Intended("aws:eks/cluster:Cluster::eks", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
     Intended("aws:eks/nodeGroup:NodeGroup::*", path="inputs.version", old="1.33", new="1.35", why=_VERSION),
     Intended(
-        "kubernetes:apps/v1:Deployment::cluster-autoscaler",
-        path="inputs.spec.template.spec.containers[0].image",
-        old="registry.k8s.io/autoscaling/cluster-autoscaler:v1.33.5",
-        new="registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.1",
-        why="the autoscaler follows the Kubernetes minor version",
-    ),
-    Intended(
         "azure-native:containerservice:*::*", path="inputs.*rchestratorVersion", old="1.33", new="1.35", why=_VERSION
     ),
     Intended(
@@ -644,6 +637,34 @@ INTENDED_NEW += [
     Intended("aws:autoscaling/tag:Tag::gpu-asg-resources-ephemeral-storage", why=_SCALE_FROM_ZERO),
 ]
 # --- end of the AWS block ------------------------------------------------------------------------------
+# --- AWS registry (issue 17, ECR): one block ------------------------------------------------------------
+_ECR = (
+    "the stack's ECR (issue 17 items 1-2): pull-through cache rules for Docker Hub, GHCR and registry.k8s.io, a "
+    "repository creation template per cache prefix (KMS with a new stack key, immutable tags, lifecycle policy), "
+    "the template's role and the nodes' first-pull rights; new resources, nothing existing is replaced"
+)
+_FROM_ECR = (
+    "images come from the stack's ECR pull-through caches, not ghcr.io / registry.k8s.io / a hand mirror (issue 17 "
+    "item 2; aws-prod drops its hand-mirrored image settings); the same image, a rolling update"
+)
+INTENDED_NEW += [
+    Intended("llz:aws:Registry::registry", stacks="aws-*", why=_ECR),
+    Intended("aws:*::registry-*", stacks="aws-*", why=_ECR),
+]
+INTENDED_CHANGES += [
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path="inputs.spec.template.spec.initContainers[0].image",
+        stacks="aws-*",
+        why=_FROM_ECR,
+    ),
+    Intended(
+        "kubernetes:apps/v1:Deployment::cluster-autoscaler",
+        path="inputs.spec.template.spec.containers[0].image",
+        stacks="aws-*",
+        why=f"{_FROM_ECR}; and the autoscaler follows the Kubernetes minor version (v1.33.5 -> v1.35.1)",
+    ),
+]
 
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
 # there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with

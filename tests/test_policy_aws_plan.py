@@ -13,7 +13,14 @@ from infra.plan.engine import Plan
 from infra.policy_rules import RULES
 from tests.harness import dev_plan
 
-NEW_RULES = ("aws-s3-endpoint-policy", "aws-log-group-kms", "aws-s3-access-logging", "aws-kms-key-policy")
+NEW_RULES = (
+    "aws-s3-endpoint-policy",
+    "aws-log-group-kms",
+    "aws-s3-access-logging",
+    "aws-kms-key-policy",
+    "aws-ecr-template-kms",
+)
+TEMPLATE = "aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate"
 
 
 def _fresh(stack: str) -> Plan:
@@ -85,6 +92,27 @@ PLANTED = [
         lambda p: _one(p, "aws:kms/key:Key", "eks-secrets").inputs.pop("policy"),
         "aws-kms-key-policy",
         "eks-secrets",
+    ),
+    # issue 17: the ECR caches' creation templates
+    (
+        "aws-dev",
+        lambda p: _one(p, TEMPLATE, "registry-dockerhub").inputs.pop("encryptionConfigurations"),
+        "aws-ecr-template-kms",
+        "registry-dockerhub",
+    ),
+    (
+        "aws-prod",
+        lambda p: _one(p, TEMPLATE, "registry-ghcr").inputs.__setitem__(
+            "encryptionConfigurations", [{"encryptionType": "AES256"}]
+        ),
+        "aws-ecr-template-kms",
+        "registry-ghcr",
+    ),
+    (
+        "aws-prod",
+        lambda p: _one(p, TEMPLATE, "registry-k8s").inputs.pop("imageTagMutability"),
+        "aws-ecr-template-kms",
+        "registry-k8s",
     ),
 ]
 

@@ -133,7 +133,7 @@ class ClusterAutoscalerArgs:
     cluster: pulumi.Input[str]  # the cluster's name output, so the association waits for it
     cluster_arn: pulumi.Input[str]  # the trust admits only this cluster's session tag
     region: str
-    image: str
+    image: pulumi.Input[str]
     node_selector: dict[str, str]  # the system group
     system_nodes: pulumi.Resource  # the Deployment's pod needs a node to become ready
     pod_identity_agent: pulumi.Resource

@@ -70,7 +70,7 @@ class GpuPoolArgs:
     ami: AmiFamily
     labels: Mapping[str, str]  # the pool labels the serving pod selects (the accelerator label is added)
     gpu_model: str
-    device_plugin_image: str
+    device_plugin_image: pulumi.Input[str]  # a cached copy in the stack's ECR, or as configured
     depends_on: Sequence[pulumi.Resource] = ()  # add-ons and role attachments nodes need
 
 

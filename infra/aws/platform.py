@@ -27,17 +27,23 @@ from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
 from infra.aws.iam import key_policy, key_use
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.registry import Registry, RegistryArgs
 from infra.aws.runner import admit_runners, from_bootstrap
 from infra.aws.settings import (
+    CACHES,
     AwsConfig,
+    caches,
     choose_zones,
     gpu_zone_indexes,
     log_retention_days,
+    registry_warnings,
+    stack_images,
     sts_endpoint_addresses,
 )
 from infra.config.schema import StackConfig
 from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
 from infra.fit import gpu_node_disk_gb
+from infra.images import parse
 from infra.kube import cluster_provider, exec_kubeconfig
 from infra.platform import GPU_TOLERATION, EgressRule, GpuScheduling, Platform, WorkloadIdentity
 
@@ -80,6 +86,19 @@ def _s3_egress(region: str, invoke: pulumi.InvokeOptions) -> list[EgressRule]:
     """S3 is reached through the gateway endpoint, i.e. at the addresses of the region's S3 prefix list."""
     cidrs = aws.ec2.get_prefix_list(name=f"com.amazonaws.{region}.s3", opts=invoke).cidr_blocks
     return [EgressRule(c, (443,), "S3 weights bucket via the gateway endpoint (S3 prefix list)") for c in sorted(cidrs)]
+
+
+def _direct_reason(ref: str) -> str:
+    """Why an image the stack runs is not served from its ECR cache (the plan's `imagesPulledDirectly`)."""
+    host = parse(ref).host
+    if host == "nvcr.io":
+        return (
+            "ECR has no pull-through cache for nvcr.io: pulled from NVIDIA; with network.egress none copy it into "
+            "ECR from CI and set aws.devicePluginImage (docs/aws.md)"
+        )
+    if host in CACHES:
+        return f"no credential for ECR's {host} cache (aws.upstreamCredentials): pulled from {host}"
+    return "your own registry: used as it is"
 
 
 def build(cfg: StackConfig) -> Platform:
@@ -223,6 +242,29 @@ def build(cfg: StackConfig) -> Platform:
         "eks", kubeconfig, pulumi.ResourceOptions(depends_on=[*cluster.admin_access, *runner_access])
     )
 
+    # The stack's ECR: pull-through caches of Docker Hub, GHCR and registry.k8s.io (infra/aws/registry.py).
+    for warning in registry_warnings(cfg):
+        pulumi.log.warn(warning)
+    images = stack_images(cfg)
+    registry = Registry(
+        "registry",
+        RegistryArgs(
+            account=account,
+            stack=stack,
+            caches=caches(aws_cfg),
+            key_admin_arns=key_admins,
+            node_role=cluster.node_role.name,
+            images=images,
+            resource_tags=tags(stack),
+            manage_scanning=aws_cfg.manage_registry_scanning,
+        ),
+        on_aws,
+    )
+    direct = {ref: _direct_reason(ref) for ref in images if ref not in registry.images}
+
+    def image(ref: str) -> pulumi.Input[str]:
+        return registry.images.get(ref, ref)
+
     gpu = GpuPool(
         "gpu",
         GpuPoolArgs(
@@ -241,7 +283,7 @@ def build(cfg: StackConfig) -> Platform:
             ami=ami,
             labels=GPU_LABELS,
             gpu_model=cfg.gpu_instance.gpu_model,
-            device_plugin_image=aws_cfg.device_plugin_image,
+            device_plugin_image=image(aws_cfg.device_plugin_image),
             depends_on=cluster.node_prerequisites,
         ),
         pulumi.ResourceOptions(providers=[provider, k8s_provider]),
@@ -297,7 +339,9 @@ def build(cfg: StackConfig) -> Platform:
                 cluster=cluster.name,
                 cluster_arn=cluster.cluster.arn,
                 region=region,
-                image=aws_cfg.cluster_autoscaler_image or versions.autoscaler_image(cfg.cluster.kubernetes_version),
+                image=image(
+                    aws_cfg.cluster_autoscaler_image or versions.autoscaler_image(cfg.cluster.kubernetes_version)
+                ),
                 node_selector=SYSTEM_LABELS,
                 pod_identity_agent=cluster.pod_identity_agent,
                 system_nodes=cluster.system_nodes,
@@ -332,6 +376,9 @@ def build(cfg: StackConfig) -> Platform:
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
         egress=[*_s3_egress(region, invoke), *credentials],
+        images={
+            ref: registry.images[ref] for ref in (cfg.serving.image, cfg.serving.puller_image) if ref in registry.images
+        },
         # The serving pods wait for: GPU nodes that can exist (group + autoscaler), schedulable
         # GPUs (device plugin) and their AWS identity.
         ready=[
@@ -349,6 +396,8 @@ def build(cfg: StackConfig) -> Platform:
             "vpcId": network.vpc_id,
             "gpuNodeGroup": gpu.node_group.node_group_name,
             "identityMode": aws_cfg.identity,
+            "images": registry.images,
+            "imagesPulledDirectly": direct,
         },
     )
     if writer is None:

@@ -7,16 +7,19 @@ the platform. The VPC address plan lives here because a too-small `network.cidr`
 from __future__ import annotations
 
 import ipaddress
+import re
 import typing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from infra.aws.versions import AUTOSCALER_PATCH
+from infra.aws.versions import AUTOSCALER_PATCH, autoscaler_image
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
 from infra.config.runner import RunnerBase
 from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
+from infra.images import parse
 
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
@@ -46,6 +49,48 @@ PROD_LOG_RETENTION_DAYS, DEV_LOG_RETENTION_DAYS = 365, 90
 BucketName = typing.Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 RoleArn = typing.Annotated[str, Field(pattern=_ROLE_ARN)]
 PolicyArn = typing.Annotated[str, Field(pattern=_POLICY_ARN)]
+# A pull-through cache credential: a Secrets Manager secret whose name starts with
+# `ecr-pullthroughcache/` (ECR user guide, pull-through-cache-creating-secret), in the stack's account.
+CacheSecretArn = typing.Annotated[
+    str,
+    Field(
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:ecr-pullthroughcache/[A-Za-z0-9/_+=.@-]+$"
+    ),
+]
+
+
+class UpstreamCredentials(Section):
+    """The Secrets Manager secrets ECR's pull-through cache authenticates to an upstream with (created once
+    by hand, docs/aws.md): Docker Hub (the vLLM image) and GHCR (the puller image) need one on ECR."""
+
+    docker_hub: CacheSecretArn | None = None
+    ghcr: CacheSecretArn | None = None
+
+
+@dataclass(frozen=True)
+class Cache:
+    """One ECR pull-through cache rule: the upstream's URL as ECR names it and our prefix's suffix."""
+
+    upstream_url: str
+    suffix: str
+    credential: str | None  # the UpstreamCredentials field it needs; None: anonymous (registry.k8s.io)
+
+
+# Image host (infra.images.UPSTREAMS) -> its cache rule. ECR's upstreams (ECR user guide,
+# pull-through-cache: "Supported upstream registries"): Docker Hub is `registry-1.docker.io`, with
+# credentials; GHCR `ghcr.io`, with credentials; registry.k8s.io anonymous. nvcr.io is NOT an ECR
+# upstream: the NVIDIA device plugin stays a direct pull (copy it into ECR from CI for egress none).
+CACHES = {
+    "docker.io": Cache("registry-1.docker.io", "dockerhub", "docker_hub"),
+    "ghcr.io": Cache("ghcr.io", "ghcr", "ghcr"),
+    "registry.k8s.io": Cache("registry.k8s.io", "k8s", None),
+}
+_CREDENTIAL_KEY = {"docker_hub": "dockerHub", "ghcr": "ghcr"}
+# ecrRepositoryPrefix: 2-30 characters of this pattern (ECR API, CreatePullThroughCacheRule).
+ECR_PREFIX = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+ECR_PREFIX_MAX = 30
+# The repository creation template's lifecycle policy keeps this many images per cached repository.
+CACHE_KEEP_IMAGES = 10
 
 
 class AwsRunnerConfig(RunnerBase):
@@ -108,6 +153,82 @@ class AwsConfig(Section):
     # Buckets of other accounts that something in the VPC must read through the S3 gateway endpoint,
     # whose policy otherwise admits only this account's buckets and ECR's layer bucket.
     s3_endpoint_allowed_buckets: tuple[BucketName, ...] = ()
+    # ECR pull-through cache credentials (Secrets Manager ARNs, `ecr-pullthroughcache/` names). Without
+    # one, that upstream's images are pulled directly (a plan warning; a config error with egress none).
+    upstream_credentials: UpstreamCredentials = UpstreamCredentials()
+    # ECR's scanning configuration is ONE per account and region: managing it from a stack replaces
+    # whatever the account has. Off: the account's own setting applies (docs/aws.md, "Registry").
+    manage_registry_scanning: bool = False
+
+
+def cache_prefix(stack: str, suffix: str) -> str:
+    """The ECR repository prefix of one cache: `llz-<stack>-<suffix>`, the stack part cut so it fits."""
+    room = ECR_PREFIX_MAX - len(suffix) - 1
+    base = re.sub(r"[^a-z0-9]+", "-", f"llz-{stack.lower()}")[:room].strip("-")
+    prefix = f"{base}-{suffix}"
+    assert 2 <= len(prefix) <= ECR_PREFIX_MAX and ECR_PREFIX.match(prefix), prefix
+    return prefix
+
+
+def stack_images(cfg: StackConfig) -> tuple[str, ...]:
+    """Every upstream image reference the AWS stack's pods run (the device plugin only on AL2023)."""
+    assert cfg.aws is not None
+    out = [cfg.serving.image, cfg.serving.puller_image]
+    autoscaler = cfg.aws.cluster_autoscaler_image or autoscaler_image(cfg.cluster.kubernetes_version)
+    if cfg.aws.cluster_autoscaler and autoscaler:  # none pinned: check() says so first
+        out.append(autoscaler)
+    if cfg.aws.ami_type == "al2023":
+        out.append(cfg.aws.device_plugin_image)
+    return tuple(out)
+
+
+def caches(aws_cfg: AwsConfig) -> dict[str, str | None]:
+    """Image host -> credential ARN of the cache rules the stack creates: every anonymous upstream, and
+    each one that needs credentials only when aws.upstreamCredentials has them."""
+    creds = aws_cfg.upstream_credentials
+    out: dict[str, str | None] = {}
+    for host, cache in CACHES.items():
+        arn = getattr(creds, cache.credential) if cache.credential else None
+        if cache.credential is None or arn is not None:
+            out[host] = arn
+    return out
+
+
+def _uncached(cfg: StackConfig) -> list[tuple[str, str]]:
+    """(credential key, image) of each image whose upstream has an ECR cache but no credential for it."""
+    assert cfg.aws is not None
+    cached = caches(cfg.aws)
+    return [
+        (f"aws.upstreamCredentials.{_CREDENTIAL_KEY[CACHES[image.host].credential]}", ref)  # type: ignore[index]
+        for ref in stack_images(cfg)
+        if (image := parse(ref)).host in CACHES and image.host not in cached
+    ]
+
+
+def registry_warnings(cfg: StackConfig) -> list[str]:
+    """What the plan warns about the images: an upstream with a cache rule but no credential is pulled
+    directly from the internet (through NAT), as before the stack had a registry."""
+    return [
+        f"{ref} is pulled directly from {parse(ref).host} (no ECR pull-through cache: set {key} to an "
+        "ecr-pullthroughcache/ secret, docs/aws.md)"
+        for key, ref in _uncached(cfg)
+    ]
+
+
+def _registry_reachable(cfg: StackConfig) -> None:
+    """With network.egress none an image can come only from ECR: each cached upstream the stack pulls
+    from needs its credential."""
+    assert cfg.aws is not None
+    if cfg.network.egress != "none":
+        return
+    for key, ref in _uncached(cfg):
+        raise key_error(
+            key,
+            None,
+            f"network.egress none pulls {ref} only through ECR's pull-through cache of {parse(ref).host}, which "
+            "needs the ARN of a Secrets Manager secret named ecr-pullthroughcache/... (docs/aws.md); "
+            "or set the image to a copy in your own registry",
+        )
 
 
 def subnet_plan(
@@ -254,3 +375,4 @@ def check(cfg: StackConfig) -> None:
             f"no Cluster Autoscaler release is pinned for Kubernetes {version} "
             f"(pinned: {', '.join(AUTOSCALER_PATCH)}); set the image of the matching release",
         )
+    _registry_reachable(cfg)

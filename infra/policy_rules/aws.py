@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, json_doc, known, mapping, not_true
+from .model import Res, Rule, Stack, allowlist, as_list, dig, is_false, json_doc, known, mapping, mappings, not_true
 
 BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
@@ -296,6 +296,23 @@ def _eks_log_group_first(stack: Stack) -> Iterator[tuple[Res, str]]:
             yield cluster, f"control-plane logs on, but no log group {wanted} created before the cluster (dependsOn)"
 
 
+ECR_TEMPLATE = ("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",)
+IMMUTABLE_TAGS = ("IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION")
+
+
+def _ecr_template(res: Res) -> Iterator[str]:
+    """A repository creation template (pull-through cache, replication, create on push) makes the
+    repositories ECR creates on its own: KMS with a named key, and tags that cannot be moved."""
+    configs = res.props.get("encryptionConfigurations")
+    if _settled(configs) and not any(
+        c.get("encryptionType") == "KMS" and c.get("kmsKey") for c in mappings(configs)
+    ):  # an unknown value anywhere in it (preview) cannot be judged
+        yield "creation template does not encrypt with a customer managed KMS key (set KMS + kmsKey)"
+    mutability = res.props.get("imageTagMutability")
+    if known(mutability) and mutability not in IMMUTABLE_TAGS:
+        yield f"creation template makes mutable tags ({mutability or 'MUTABLE, the default'}); set IMMUTABLE"
+
+
 def _settled(node: Any) -> bool:
     """No value anywhere in `node` is unknown (preview): only then can a selector be judged."""
     if isinstance(node, Mapping):
@@ -459,5 +476,11 @@ RULES = [
         types=(*KMS_KEY, *KEY_POLICY),
         check=_key_policy,
         check_stack=_key_policy_present,
+    ),
+    Rule(
+        "aws-ecr-template-kms",
+        "ECR repository creation templates encrypt with a customer managed KMS key and make immutable tags.",
+        types=ECR_TEMPLATE,
+        check=_ecr_template,
     ),
 ]
