@@ -282,6 +282,12 @@ def azure() -> Program:
             [],
             None,
         ),
+        "weights-blob-service": (
+            "azure-native:storage:BlobServiceProperties",
+            {"accountName": "llzweights", "blobServicesName": "default", "isVersioningEnabled": True},
+            ["weights"],
+            None,
+        ),
         "weights-container": (
             "azure-native:storage:BlobContainer",
             {"accountName": "llzweights", "containerName": "weights", "publicAccess": "None"},

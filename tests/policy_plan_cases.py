@@ -152,7 +152,18 @@ def _two_replicas_pdb_none_unavailable(p: Plan) -> Resource:
     return setting("kubernetes:policy/v1:PodDisruptionBudget", "spec.maxUnavailable", 0)(p)
 
 
+def _versioning_off(p: Plan) -> Resource:
+    """The weights account's blob service stops keeping versions: the finding is on the account."""
+    setting("azure-native:storage:BlobServiceProperties", "isVersioningEnabled", False)(p)
+    return one(p, "azure-native:storage:StorageAccount", "weights-account")
+
+
 CASES: list[PlanCase] = [
+    PlanCase(
+        "azure-dev",
+        "azure-blob-versioning",
+        _versioning_off,
+    ),
     PlanCase(
         "gcp-dev",
         "gcp-gke-control-plane-logs",
@@ -495,10 +506,6 @@ def _vnet_flow_log(p: Plan) -> Resource:
 
 # rule -> (stack whose plan breaks the promise today, the fix planted on it)
 PENDING_FIXES: dict[str, tuple[str, Mutation]] = {
-    "azure-blob-versioning": (
-        "azure-dev",
-        editing("azure-native:storage:BlobServiceProperties", lambda i: i.__setitem__("isVersioningEnabled", True)),
-    ),
     "azure-vnet-flow-logs": ("azure-dev-bootstrap", _vnet_flow_log),
     "k8s-image-digest": ("aws-dev", _digests),
 }

@@ -178,6 +178,15 @@ _GCP_NEW: list[Intended] = [
 ]
 INTENDED_CHANGES: list[Intended] = [
     Intended(
+        "azure-native:storage:BlobServiceProperties::weights-blob-service",
+        path="inputs.isVersioningEnabled",
+        old=ABSENT,
+        new=True,
+        stacks="azure-*",
+        why="blob versions on the weights account, as S3/GCS buckets keep them (azure-blob-versioning, issue 16 "
+        "item 11); previous versions expire after 30 days (weights-lifecycle); updates in place",
+    ),
+    Intended(
         "aws:eks/nodeGroup:NodeGroup::gpu-nodes",
         path="inputs.scalingConfig.maxSize",
         why="gpu.maxNodes = replicas.max + 1 on every cloud now (checks.gpu_nodes_leave_room_for_rollout): room "
@@ -496,6 +505,11 @@ INTENDED_NEW_AZURE = [
 
 # Resources added on purpose (`type::name` of the new resource).
 INTENDED_NEW: list[Intended] = [
+    Intended(
+        "azure-native:storage:ManagementPolicy::weights-lifecycle",
+        stacks="azure-*",
+        why="previous blob versions of the weights account expire after 30 days (versioning is on now)",
+    ),
     Intended(
         "kubernetes:monitoring.googleapis.com/v1:*::llm-*",
         stacks="gcp-*",

@@ -100,6 +100,30 @@ class WeightsStorage(pulumi.ComponentResource):
             blob_services_name="default",
             delete_retention_policy={"enabled": True, "days": 7},
             container_delete_retention_policy={"enabled": True, "days": 7},
+            # Versions: an overwritten or deleted weights file can be restored, as on S3 and GCS.
+            is_versioning_enabled=True,
+            opts=child,
+        )
+        # ... and previous versions go after 30 days, as the other clouds' non-current versions do
+        # (learn.microsoft.com lifecycle-management-overview: actions.version.delete).
+        storage.ManagementPolicy(
+            f"{name}-lifecycle",
+            resource_group_name=args.resource_group_name,
+            account_name=self.account.name,
+            management_policy_name="default",
+            policy={
+                "rules": [
+                    {
+                        "name": "expire-previous-versions",
+                        "enabled": True,
+                        "type": "Lifecycle",
+                        "definition": {
+                            "actions": {"version": {"delete": {"days_after_creation_greater_than": 30}}},
+                            "filters": {"blob_types": ["blockBlob"]},
+                        },
+                    }
+                ]
+            },
             opts=child,
         )
         self.container = storage.BlobContainer(

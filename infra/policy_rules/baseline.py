@@ -327,6 +327,7 @@ def _az_key_rotation(res: Res) -> Iterator[str]:
 
 
 RULES = [
+    Rule("azure-blob-versioning", "Storage accounts keep blob versions.", check_stack=_az_versioning),
     Rule(
         "gcp-gke-control-plane-logs",
         "GKE sends API server, controller manager and scheduler logs.",
@@ -409,6 +410,5 @@ RULES = [
 ]
 
 PENDING = [
-    Rule("azure-blob-versioning", "Storage accounts keep blob versions.", check_stack=_az_versioning),
     Rule("azure-vnet-flow-logs", "Every VNet has a flow log.", check_stack=_az_flow_logs),
 ]
