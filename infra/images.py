@@ -2,7 +2,7 @@
 
 An image reference (`[host[:port]/]path(:tag|@digest|:tag@digest)`, the grammar the config already
 enforces) splits into its upstream registry and the rest. A stack's registry caches the upstreams
-named in UPSTREAMS; an image on any other host (a team's own registry) is used as it is.
+it has a cache for; an image on any other host (a team's own registry) is used as it is.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 
 DOCKER_HUB = "docker.io"
-# The upstream registries the serving images come from, each cloud's cache rule for it keyed so.
-UPSTREAMS = ("docker.io", "ghcr.io", "nvcr.io", "registry.k8s.io")
 _SUFFIX = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 
 
@@ -21,10 +19,6 @@ class Image:
     host: str  # docker.io for a reference without a registry
     path: str  # repository path; Docker Hub's official images get their implicit `library/`
     suffix: str  # ":tag", "@sha256:…" or ":tag@sha256:…"
-
-    @property
-    def upstream(self) -> str | None:
-        return self.host if self.host in UPSTREAMS else None
 
     def under(self, prefix: str) -> str:
         """The same image served from a cache at `prefix` (registry host and repository path)."""

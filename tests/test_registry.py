@@ -33,12 +33,7 @@ def test_tests_parse_references_as_the_runtimes_do():
     assert parse("ghcr.io/llm-landing-zone/llz:0.1.0").path == "llm-landing-zone/llz"
     digest = "@sha256:" + "a" * 64
     ref = parse(f"registry.example.com:5000/team/vllm:v1{digest}")
-    assert (ref.host, ref.path, ref.suffix, ref.upstream) == (
-        "registry.example.com:5000",
-        "team/vllm",
-        f":v1{digest}",
-        None,
-    )
+    assert (ref.host, ref.path, ref.suffix) == ("registry.example.com:5000", "team/vllm", f":v1{digest}")
 
 
 def test_every_pod_image_comes_from_the_stacks_registry(gcp):

@@ -76,7 +76,7 @@ class Cache:
     credential: str | None  # the UpstreamCredentials field it needs; None: anonymous (registry.k8s.io)
 
 
-# Image host (infra.images.UPSTREAMS) -> its cache rule. ECR's upstreams (ECR user guide,
+# Image host (infra.images.parse(ref).host) -> its cache rule. ECR's upstreams (ECR user guide,
 # pull-through-cache: "Supported upstream registries"): Docker Hub is `registry-1.docker.io`, with
 # credentials; GHCR `ghcr.io`, with credentials; registry.k8s.io anonymous. nvcr.io is NOT an ECR
 # upstream: the NVIDIA device plugin stays a direct pull (copy it into ECR from CI for egress none).

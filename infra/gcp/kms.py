@@ -17,6 +17,29 @@ ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 ROTATION = "7776000s"  # 90 days
 
 
+def agent_key(
+    name: str,
+    key_ring: pulumi.Input[str],
+    member: pulumi.Input[str],
+    deletion_protection: bool,
+    opts: pulumi.ResourceOptions,
+) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+    """A key `name` that rotates every 90 days, and encrypt/decrypt on it for the Google service
+    agent `member` (`name-agent`): what a service's CMEK needs before the encrypted resource exists."""
+    crypto_key = gcp.kms.CryptoKey(
+        name,
+        key_ring=key_ring,
+        purpose="ENCRYPT_DECRYPT",
+        rotation_period=ROTATION,
+        deletion_policy="PREVENT" if deletion_protection else "DELETE",
+        opts=opts,
+    )
+    grant = gcp.kms.CryptoKeyIAMMember(
+        f"{name}-agent", crypto_key_id=crypto_key.id, role=ENCRYPTER_DECRYPTER, member=member, opts=opts
+    )
+    return crypto_key, grant
+
+
 @dataclass(frozen=True)
 class KeysArgs:
     location: str  # the region: a regional bucket and a regional cluster need keys in that region
@@ -37,25 +60,10 @@ class Keys(pulumi.ComponentResource):
         super().__init__("llz:gcp:Keys", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ring = gcp.kms.KeyRing(f"{name}-ring", location=args.location, opts=child)
-        policy = "PREVENT" if args.deletion_protection else "DELETE"
 
         def key(suffix: str, agent: pulumi.Input[str]) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
-            crypto_key = gcp.kms.CryptoKey(
-                f"{name}-{suffix}",
-                key_ring=ring.id,
-                purpose="ENCRYPT_DECRYPT",
-                rotation_period=ROTATION,
-                deletion_policy=policy,
-                opts=child,
-            )
-            grant = gcp.kms.CryptoKeyIAMMember(
-                f"{name}-{suffix}-agent",
-                crypto_key_id=crypto_key.id,
-                role=ENCRYPTER_DECRYPTER,
-                member=pulumi.Output.concat("serviceAccount:", agent),
-                opts=child,
-            )
-            return crypto_key, grant
+            member = pulumi.Output.concat("serviceAccount:", agent)
+            return agent_key(f"{name}-{suffix}", ring.id, member, args.deletion_protection, child)
 
         self.bucket_key, self.bucket_grant = key("weights", args.gcs_agent_email)
         gke_agent = pulumi.Output.concat(

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.kms import ENCRYPTER_DECRYPTER, ROTATION
+from infra.gcp.kms import agent_key
 from infra.images import parse
 
 DAY_S = 86400
@@ -63,24 +63,10 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:gcp:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.key = gcp.kms.CryptoKey(
-            f"{name}-key",
-            key_ring=args.key_ring,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=ROTATION,
-            deletion_policy="PREVENT" if args.deletion_protection else "DELETE",
-            opts=child,
-        )
         agent = gcp.projects.ServiceIdentity(
             f"{name}-agent", project=args.project, service="artifactregistry.googleapis.com", opts=child
         )
-        grant = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-key-agent",
-            crypto_key_id=self.key.id,
-            role=ENCRYPTER_DECRYPTER,
-            member=agent.member,
-            opts=child,
-        )
+        self.key, grant = agent_key(f"{name}-key", args.key_ring, agent.member, args.deletion_protection, child)
         after_grant = pulumi.ResourceOptions(parent=self, depends_on=[grant])
         common = {
             "location": args.region,

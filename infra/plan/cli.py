@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import traceback
 from pathlib import Path
 
 import infra
-from infra.config import loader
 from infra.config.errors import ConfigError
-from infra.config.schema import StackConfig
 from infra.observability import export
 from infra.plan import policy, render, stackfile
 from infra.plan.engine import Plan, run_program
@@ -42,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _emit(plan: Plan, cfg: StackConfig, args: argparse.Namespace, many: bool) -> None:
+def _emit(plan: Plan, args: argparse.Namespace, many: bool) -> None:
     if args.json:
         data = json.dumps(render.as_json(plan), indent=2, sort_keys=False) + "\n"
         if args.json == "-":
@@ -54,8 +51,8 @@ def _emit(plan: Plan, cfg: StackConfig, args: argparse.Namespace, many: bool) ->
     if args.manifests:
         folder = Path(args.manifests) / plan.stack if many else Path(args.manifests)
         render.write_manifests(plan, folder)
-        if cfg.role == "workload":
-            export.write(cfg, plan.stack, folder / "observability")
+        if plan.config is not None and plan.config.role == "workload":
+            export.write(plan.config, plan.stack, folder / "observability")
     if args.markdown:
         with Path(args.markdown).open("a") as out:
             out.write(render.markdown(plan) + "\n")
@@ -65,10 +62,7 @@ def _emit(plan: Plan, cfg: StackConfig, args: argparse.Namespace, many: bool) ->
 
 def _plan_one(root: Path, stack: str, args: argparse.Namespace, many: bool) -> int:
     try:
-        sf = stackfile.load(stack, root)
-        plan = run_program(sf)
-        with contextlib.chdir(sf.root):  # relative paths in the config are the project's, as in the program
-            cfg = loader.parse(loader.from_pulumi_config(sf.config))
+        plan = run_program(stackfile.load(stack, root))
     except ConfigError as e:
         print(f"{stack}: config error: {e}", file=sys.stderr)
         return 2
@@ -86,7 +80,7 @@ def _plan_one(root: Path, stack: str, args: argparse.Namespace, many: bool) -> i
         return 1
     for message in plan.warnings:  # e.g. a Kubernetes version near its end of support
         print(f"{stack}: warning: {message}", file=sys.stderr)
-    _emit(plan, cfg, args, many)
+    _emit(plan, args, many)
     blocking = policy.mandatory(plan.policy)
     for f in blocking:
         print(f"{stack}: policy violation [{f['rule']}] {f['urn']}: {f['message']}", file=sys.stderr)

@@ -24,6 +24,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import cost
 from infra.config.loader import from_pulumi_config, parse
+from infra.config.schema import StackConfig
 from infra.conventions import SECRET
 from infra.plan import policy
 from infra.plan.fakes import PlanMocks
@@ -73,6 +74,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # pulumi.log.warn (SDK deprecations, str(Output), ...)
     policy: list[dict[str, str]] = field(default_factory=list)  # findings of infra/policy_rules; [] = clean
     sizing: dict[str, Any] = field(default_factory=dict)  # {"fit": ..., "cost": ...} from infra.cost.report
+    config: StackConfig | None = None  # the stack's parsed config (what the program ran with)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -256,6 +258,6 @@ def run_program(stack_file: StackFile, program: str = "__main__.py") -> Plan:
             plan.warnings = list(diagnostics.warnings)
         # Cost and fit come from the config (already validated by the program), not from the cloud code;
         # a bootstrap stack's network and runners are in its workload's estimate (infra/config/roles.py).
-        cfg = parse(from_pulumi_config(stack_file.config))
-        plan.sizing = {} if cfg.role == "bootstrap" else cost.report(cfg)
+        plan.config = parse(from_pulumi_config(stack_file.config))
+        plan.sizing = {} if plan.config.role == "bootstrap" else cost.report(plan.config)
     return plan
