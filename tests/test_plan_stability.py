@@ -680,6 +680,31 @@ INTENDED_CHANGES += [
     ),
 ]
 
+# --- AWS observability (issue 18): one block ------------------------------------------------------------
+_AWS_METRICS = (
+    "issue 18 items 1-4 (AWS): Amazon Managed Prometheus workspace (stack KMS key, CloudWatch log group), its "
+    "managed collector in two subnets of its own (the last free blocks of the VPC's public eighth), the rule "
+    "groups namespace, the alert manager and its KMS-encrypted SNS topic, the DCGM exporter DaemonSet, the "
+    "kube-state-metrics community add-on and KEDA's query-only role; new resources, nothing existing changes"
+)
+_AWS_LOGS = (
+    "issue 18 item 5 (AWS): the amazon-cloudwatch-observability add-on ships container logs into log groups the "
+    "stack creates first (KMS, observability.logRetentionDays) with its Pod Identity role; new resources"
+)
+INTENDED_NEW += [
+    Intended("llz:aws:Monitoring::monitoring", stacks="aws-*", why=_AWS_METRICS),
+    Intended("*::monitoring-*", stacks="aws-*", why=_AWS_METRICS),
+    Intended("llz:aws:ContainerLogs::container-logs", stacks="aws-*", why=_AWS_LOGS),
+    Intended("*::container-logs-*", stacks="aws-*", why=_AWS_LOGS),
+    Intended(
+        "aws:ec2/vpcEndpoint:VpcEndpoint::endpoints-aps-workspaces",
+        stacks="aws-prod",
+        why="issue 18 item 2: with network.egress none, KEDA reaches the workspace's query API only through an "
+        "aps-workspaces interface endpoint",
+    ),
+]
+# --- end of the AWS observability block ------------------------------------------------------------------
+
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
 # there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
 # its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).

@@ -100,6 +100,23 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
         }
     if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
         out["arn"] = f"arn:aws:iam::{account}:oidc-provider/{str(inputs.get('url', '')).removeprefix('https://')}"
+    if typ == "aws:amp/workspace:Workspace":  # ids and endpoint as AMP spells them (ws-<uuid>)
+        ws = f"ws-{_uuid(ctx, typ, name)}"
+        out |= {
+            "id": ws,
+            "arn": f"arn:aws:aps:{region}:{account}:workspace/{ws}",
+            "prometheusEndpoint": f"https://aps-workspaces.{region}.amazonaws.com/workspaces/{ws}/",
+        }
+    if typ == "aws:amp/scraper:Scraper":
+        scraper = f"s-{_uuid(ctx, typ, name)}"
+        out |= {
+            "id": scraper,
+            "arn": f"arn:aws:aps:{region}:{account}:scraper/{scraper}",
+            "roleArn": f"arn:aws:iam::{account}:role/aws-service-role/scraper.aps.amazonaws.com/"
+            f"AWSServiceRoleForAmazonPrometheusScraper_{scraper[2:14]}",
+        }
+    if typ == "aws:sns/topic:Topic":
+        out |= {"id": f"arn:aws:sns:{region}:{account}:{physical}", "arn": f"arn:aws:sns:{region}:{account}:{physical}"}
     return out
 
 

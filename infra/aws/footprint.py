@@ -13,14 +13,31 @@ if TYPE_CHECKING:
 # endpoint), Pod Identity (eks-auth), logs, EC2 (vpc-cni).
 INTERFACE_SERVICES = ("ecr.api", "ecr.dkr", "sts", "eks-auth", "logs", "ec2")
 # Only reachable through NAT otherwise: load balancer controller and cluster autoscaler (which
-# also calls eks:DescribeNodegroup, so the `eks` endpoint too).
-NO_EGRESS_SERVICES = ("elasticloadbalancing", "autoscaling", "eks")
+# also calls eks:DescribeNodegroup, so the `eks` endpoint too), and KEDA's queries to Managed
+# Prometheus (`aps-workspaces`, the workspace's query endpoint; the managed collector writes through
+# AMP's own endpoint and needs none).
+NO_EGRESS_SERVICES = ("elasticloadbalancing", "autoscaling", "eks", "aps-workspaces")
 # The system node group (cluster add-ons, autoscaler): two for the add-ons' replicas, room for one more.
 SYSTEM_MIN, SYSTEM_DESIRED, SYSTEM_MAX = 1, 2, 3
 
 
 def interface_services(no_egress: bool) -> tuple[str, ...]:
     return INTERFACE_SERVICES + (NO_EGRESS_SERVICES if no_egress else ())
+
+
+# The monitoring parts (infra/aws/monitoring.py, infra/aws/logs.py): billed by use, not by the hour, so
+# the plan names them with their list prices instead of adding them to the totals.
+# Sources: aws.amazon.com/prometheus/pricing and aws.amazon.com/cloudwatch/pricing (us-east-1, read 2026-12).
+MONITORING_NOTES = (
+    "monitoring (usage-billed, not in the totals): Amazon Managed Prometheus workspace (samples ingested "
+    "$0.90 per 10M for the first 2B/month, storage $0.03/GB-month, queries $0.10 per 1B samples processed; "
+    "aws.amazon.com/prometheus/pricing)",
+    "monitoring: one AMP managed collector (billed per collector-hour plus samples collected; "
+    "aws.amazon.com/prometheus/pricing) scraping every 30 s: vLLM, DCGM exporter, kube-state-metrics",
+    "logs: CloudWatch Logs container logs and Container Insights (ingestion $0.50/GB, storage $0.03/GB-month "
+    "for observability.logRetentionDays; Container Insights enhanced observability billed per observation; "
+    "aws.amazon.com/cloudwatch/pricing); SNS email notifications (first 1,000/month free)",
+)
 
 
 def footprint(cfg: StackConfig) -> Footprint:
@@ -32,4 +49,5 @@ def footprint(cfg: StackConfig) -> Footprint:
         control_planes=1,
         nat_gateways=1 if nat else 0,  # one NAT gateway (infra/aws/network.py)
         endpoints=len(interface_services(not nat)) * cfg.aws.availability_zones,
+        notes=MONITORING_NOTES,
     )

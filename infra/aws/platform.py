@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import pulumi
 import pulumi_aws as aws
+import yaml
 
 from infra.aws import versions
 from infra.aws.audit import Account, AuditLogs, AuditLogsArgs
@@ -26,6 +27,8 @@ from infra.aws.endpoints import Endpoints, EndpointsArgs, StsAddress
 from infra.aws.gpu_pool import GpuPool, GpuPoolArgs
 from infra.aws.iam import key_policy, key_use
 from infra.aws.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
+from infra.aws.logs import ContainerLogs, ContainerLogsArgs
+from infra.aws.monitoring import Monitoring, MonitoringArgs
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.registry import Registry, RegistryArgs
 from infra.aws.runner import admit_runners, from_bootstrap
@@ -34,6 +37,8 @@ from infra.aws.settings import (
     AwsConfig,
     caches,
     choose_zones,
+    collector_subnets,
+    container_log_retention_days,
     gpu_zone_indexes,
     log_retention_days,
     registry_warnings,
@@ -45,9 +50,13 @@ from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service
 from infra.fit import gpu_node_disk_gb
 from infra.images import parse
 from infra.kube import cluster_provider, exec_kubeconfig
+from infra.observability import alerts
 from infra.platform import GPU_TOLERATION, EgressRule, GpuScheduling, Platform, WorkloadIdentity
 
 GPU_LABELS, SYSTEM_LABELS = pool_labels(GPU_POOL), pool_labels(SYSTEM_POOL)
+# The serving pods' labels the collector keeps (infra/serving/component.py's selector, name part).
+SERVING_SELECTOR = {"app.kubernetes.io/name": "vllm"}
+KEDA_NAMESPACE, KEDA_OPERATOR_SA = "keda", "keda-operator"  # CONTRACT: conventions after the lead's merge
 POD_IDENTITY_AGENT = EgressRule("169.254.170.23/32", (80,), "EKS Pod Identity agent: the pod's AWS credentials")
 # Both controllers' spellings: the in-tree/cloud-controller-manager service controller reads
 # `aws-load-balancer-internal`; the AWS Load Balancer Controller (if installed) reads `-scheme`.
@@ -94,7 +103,7 @@ def _direct_reason(ref: str) -> str:
     if host == "nvcr.io":
         return (
             "ECR has no pull-through cache for nvcr.io: pulled from NVIDIA; with network.egress none copy it into "
-            "ECR from CI and set aws.devicePluginImage (docs/aws.md)"
+            "ECR from CI and set aws.devicePluginImage / aws.dcgmExporterImage (docs/aws.md)"
         )
     if host in CACHES:
         return f"no credential for ECR's {host} cache (aws.upstreamCredentials): pulled from {host}"
@@ -349,6 +358,62 @@ def build(cfg: StackConfig) -> Platform:
             pulumi.ResourceOptions(providers=[provider, k8s_provider]),
         )
 
+    # Metrics, alerts and KEDA's query identity (Amazon Managed Prometheus), container logs (CloudWatch).
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            account=account,
+            stack=stack,
+            cluster_name=cluster.name,
+            cluster_arn=cluster.cluster.arn,
+            cluster_security_group_id=cluster.cluster.vpc_config.cluster_security_group_id,
+            oidc_issuer=cluster.oidc_issuer,
+            oidc_provider_arn=identity.oidc_provider.arn if identity.oidc_provider else None,
+            identity=aws_cfg.identity,
+            pod_identity_agent=cluster.pod_identity_agent,
+            vpc_id=network.vpc_id,
+            collector_subnets=list(
+                zip(
+                    [name for name, _ in zones][:2],
+                    collector_subnets(cfg.network.cidr, len(zones)),
+                    strict=True,
+                )
+            ),
+            key_admin_arns=key_admins,
+            logs_key_arn=audit.key_arn,
+            log_retention_days=container_log_retention_days(cfg),
+            namespace=cfg.serving.namespace,
+            selector=SERVING_SELECTOR,
+            port_name="http",
+            rules_yaml=yaml.safe_dump(alerts.rule_groups(cfg, stack), sort_keys=False),
+            emails=cfg.observability.alerts.emails,
+            keda_namespace=KEDA_NAMESPACE,
+            keda_service_account=KEDA_OPERATOR_SA,
+            gpu_node_selector=GPU_LABELS,
+            gpu_tolerations=[GPU_TOLERATION],
+            dcgm_image=image(aws_cfg.dcgm_exporter_image),
+            system_nodes=cluster.system_nodes,
+        ),
+        pulumi.ResourceOptions(providers=[provider, k8s_provider]),
+    )
+    ContainerLogs(
+        "container-logs",
+        ContainerLogsArgs(
+            cluster_name=cluster_name,
+            cluster=cluster.name,
+            cluster_arn=cluster.cluster.arn,
+            partition=partition,
+            identity=aws_cfg.identity,
+            oidc_issuer=cluster.oidc_issuer,
+            oidc_provider_arn=identity.oidc_provider.arn if identity.oidc_provider else None,
+            pod_identity_agent=cluster.pod_identity_agent,
+            logs_key_arn=audit.key_arn,
+            retention_days=container_log_retention_days(cfg),
+            system_nodes=cluster.system_nodes,
+        ),
+        on_aws,
+    )
+
     credentials = (
         [POD_IDENTITY_AGENT]
         if not irsa
@@ -398,6 +463,9 @@ def build(cfg: StackConfig) -> Platform:
             "identityMode": aws_cfg.identity,
             "images": registry.images,
             "imagesPulledDirectly": direct,
+            "prometheusQueryEndpoint": monitoring.query_endpoint,
+            "prometheusWorkspaceArn": monitoring.workspace.arn,
+            "alertsTopicArn": monitoring.topic.arn,
         },
     )
     if writer is None:

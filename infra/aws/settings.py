@@ -18,7 +18,7 @@ from infra.aws.versions import AUTOSCALER_PATCH, autoscaler_image
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
 from infra.config.runner import RunnerBase
-from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
+from infra.conventions import DCGM_EXPORTER_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.images import parse
 
 if TYPE_CHECKING:
@@ -42,6 +42,31 @@ _VPC_LARGEST, _VPC_SMALLEST_FOR_PLAN = 16, 28 - _PRIVATE_SPLIT - _PUBLIC_SPLIT
 
 
 # CloudWatch Logs' PutRetentionPolicy values (pulumi_aws cloudwatch.LogGroup retention_in_days).
+LOG_RETENTION_VALUES = (
+    0,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 LogRetention = Literal[
     0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653
 ]
@@ -138,6 +163,9 @@ class AwsConfig(Section):
     restrict_reads_to_vpc_endpoint: bool = True
     # Pinned device-plugin image (AL2023 only); point it at an ECR mirror when network.egress is none.
     device_plugin_image: PinnedImage = NVIDIA_DEVICE_PLUGIN_IMAGE
+    # NVIDIA's DCGM exporter on the GPU nodes (GPU metrics for the alerts and the dashboard; the EKS GPU
+    # AMIs run none). nvcr.io has no ECR cache: point it at an ECR copy when network.egress is none.
+    dcgm_exporter_image: PinnedImage = DCGM_EXPORTER_IMAGE
     # EKS has no built-in node autoscaler: without one a GPU group at 0 nodes never grows.
     cluster_autoscaler: bool = True
     # None: the upstream release matching cluster.kubernetesVersion; set an ECR mirror for egress none.
@@ -179,6 +207,7 @@ def stack_images(cfg: StackConfig) -> tuple[str, ...]:
         out.append(autoscaler)
     if cfg.aws.ami_type == "al2023":
         out.append(cfg.aws.device_plugin_image)
+    out.append(cfg.aws.dcgm_exporter_image)
     return tuple(out)
 
 
@@ -346,6 +375,38 @@ def log_retention_days(cfg: StackConfig) -> int:
     return PROD_LOG_RETENTION_DAYS if cfg.environment == "prod" else DEV_LOG_RETENTION_DAYS
 
 
+def container_log_retention_days(cfg: StackConfig) -> int:
+    """observability.logRetentionDays: how long CloudWatch keeps the container logs and the metrics
+    pipeline's own logs (the audit-grade control-plane and flow logs follow aws.logRetentionDays)."""
+    return getattr(cfg.observability, "log_retention_days", 90)  # CONTRACT: until the lead's key lands
+
+
+def _log_retention_fits(cfg: StackConfig) -> None:
+    """CloudWatch Logs takes only its own list of retention periods (PutRetentionPolicy)."""
+    days = container_log_retention_days(cfg)
+    if days not in LOG_RETENTION_VALUES:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_VALUES if d)
+        raise key_error(
+            "observability.logRetentionDays", days, f"CloudWatch Logs keeps logs for one of: {allowed} (days)"
+        )
+
+
+# The AMP managed collector's own subnets (infra/aws/monitoring.py): its network interfaces are the only
+# addresses in them, so the serving NetworkPolicy admits exactly the collector by these CIDRs. AMP needs
+# at least two subnets in two zones (AMP user guide, AMP-collector-how-to, "Create a scraper").
+COLLECTOR_ZONES = 2
+
+
+def collector_subnets(cidr: ipaddress.IPv4Network, zones: int) -> list[str]:
+    """The collector's subnet CIDRs: the last blocks of the public eighth, which the NAT subnets (one per
+    zone, at most six of the eight blocks: aws.availabilityZones <= 6) never use."""
+    slots = list(cidr.subnets(prefixlen_diff=_PRIVATE_SPLIT))
+    blocks = list(slots[-1].subnets(prefixlen_diff=_PUBLIC_SPLIT))
+    free = blocks[zones:]
+    assert len(free) >= COLLECTOR_ZONES, (cidr, zones)
+    return [str(b) for b in free[-COLLECTOR_ZONES:]]
+
+
 def default() -> AwsConfig:
     raise key_error(
         "aws", "(missing)", "required for cloud=aws: an object with deployerRoleArn (the role CI deploys as)"
@@ -376,3 +437,4 @@ def check(cfg: StackConfig) -> None:
             f"(pinned: {', '.join(AUTOSCALER_PATCH)}); set the image of the matching release",
         )
     _registry_reachable(cfg)
+    _log_retention_fits(cfg)
