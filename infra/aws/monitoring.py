@@ -57,6 +57,13 @@ WORKSPACE_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey
 TOPIC_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors/aliases: the collector's configuration as a reader (and AMP) sees it."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _keep(label: str, regex: str) -> dict[str, Any]:
     return {"source_labels": [label], "action": "keep", "regex": regex}
 
@@ -95,13 +102,16 @@ def scrape_config(namespace: str, selector: Mapping[str, str], port_name: str) -
                 ],
             },
             {
+                # GPU series carry the pod/namespace/container the GPU is allocated to (the exporter's
+                # Kubernetes mode): those win over the exporter pod's own; `node` is the GPU's node.
                 "job_name": "dcgm-exporter",
+                "honor_labels": True,
                 "metrics_path": "/metrics",
                 "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [DCGM_NAMESPACE]}}],
                 "relabel_configs": [
                     *[_keep(_pod_label(k), v) for k, v in sorted(DCGM_LABELS.items())],
                     _keep("__meta_kubernetes_pod_container_port_number", str(DCGM_PORT)),
-                    *_POD_LABELS,
+                    _copy("__meta_kubernetes_pod_node_name", "node"),
                 ],
             },
             {
@@ -114,7 +124,7 @@ def scrape_config(namespace: str, selector: Mapping[str, str], port_name: str) -
             },
         ],
     }
-    return yaml.safe_dump(config, sort_keys=False)
+    return yaml.dump(config, Dumper=_PlainDumper, sort_keys=False)
 
 
 def alert_manager_definition(topic_arn: str, region: str) -> str:
