@@ -297,6 +297,18 @@ def _eks_log_group_first(stack: Stack) -> Iterator[tuple[Res, str]]:
 
 
 ECR_TEMPLATE = ("aws:ecr/repositoryCreationTemplate:RepositoryCreationTemplate",)
+AMP_WORKSPACE = ("aws:amp/workspace:Workspace",)
+SNS_TOPIC = ("aws:sns/topic:Topic",)
+
+
+def _monitoring_cmk(res: Res) -> Iterator[str]:
+    """Metrics and alert texts name the model, the pods and the nodes: a customer managed key, as for logs."""
+    field = "kmsKeyArn" if res.type in AMP_WORKSPACE else "kmsMasterKeyId"
+    value = res.props.get(field)
+    if known(value) and not value:
+        yield f"not encrypted with a customer managed KMS key; set {field}"
+
+
 IMMUTABLE_TAGS = ("IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION")
 
 
@@ -476,6 +488,12 @@ RULES = [
         types=(*KMS_KEY, *KEY_POLICY),
         check=_key_policy,
         check_stack=_key_policy_present,
+    ),
+    Rule(
+        "aws-monitoring-cmk",
+        "Amazon Managed Prometheus workspaces and SNS topics are encrypted with a customer managed KMS key.",
+        types=(*AMP_WORKSPACE, *SNS_TOPIC),
+        check=_monitoring_cmk,
     ),
     Rule(
         "aws-ecr-template-kms",
