@@ -78,8 +78,10 @@ def test_the_monitoring_key_has_an_explicit_policy_without_the_account_root():
     topic = statements["AmpAlertManagerTopic"]
     assert topic["Principal"] == {"Service": "aps.amazonaws.com"}
     assert topic["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": ACCOUNT},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:aps:us-east-1:{ACCOUNT}:workspace/*"},
+        "StringEquals": {
+            "aws:SourceAccount": ACCOUNT,
+            "kms:EncryptionContext:aws:sns:topicArn": p.one("aws:sns/topic:Topic").outputs["arn"],
+        }
     }
 
 

@@ -191,12 +191,20 @@ def query_policy(workspace_arn: str) -> str:
     )
 
 
-def monitoring_key_policy(admin_arns: Sequence[str], account: Account) -> str:
+def topic_arn(account: Account, stack: str) -> str:
+    return f"arn:{account.partition}:sns:{account.region}:{account.account_id}:{topic_name(stack)}"
+
+
+def topic_name(stack: str) -> str:
+    return f"llz-{stack}-alerts"
+
+
+def monitoring_key_policy(admin_arns: Sequence[str], account: Account, stack: str) -> str:
     """The workspace and topic key: administered by the deployer and admins; used by AMP only through the
-    service for this account's workspaces (the deployer creates the workspace, so AMP acts with its
-    rights), and by AMP's alert manager to publish to the encrypted topic."""
+    service (the deployer creates the workspace, so AMP acts with its rights), and by AMP's alert
+    manager to publish to the encrypted topic: only for this topic (SNS's encryption context names it,
+    SNS developer guide, sns-key-management) and this account."""
     aps = f"aps.{account.region}.amazonaws.com"
-    workspaces = f"arn:{account.partition}:aps:{account.region}:{account.account_id}:workspace/*"
     return key_policy(
         list(admin_arns),
         [
@@ -210,7 +218,12 @@ def monitoring_key_policy(admin_arns: Sequence[str], account: Account) -> str:
                 "AmpAlertManagerTopic",
                 {"Service": "aps.amazonaws.com"},
                 TOPIC_KEY_ACTIONS,
-                {"StringEquals": {"aws:SourceAccount": account.account_id}, "ArnLike": {"aws:SourceArn": workspaces}},
+                {
+                    "StringEquals": {
+                        "aws:SourceAccount": account.account_id,
+                        "kms:EncryptionContext:aws:sns:topicArn": topic_arn(account, stack),
+                    }
+                },
             ),
         ],
     )
@@ -265,7 +278,7 @@ class Monitoring(pulumi.ComponentResource):
             description="llm-landing-zone: Amazon Managed Prometheus workspace and alert topic",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=monitoring_key_policy(args.key_admin_arns, account),
+            policy=monitoring_key_policy(args.key_admin_arns, account, args.stack),
             opts=child,
         )
         # AMP writes rule-evaluation and alert-manager errors here; created first, encrypted, retained.
@@ -340,9 +353,7 @@ class Monitoring(pulumi.ComponentResource):
             data=args.rules_yaml,
             opts=child,
         )
-        self.topic = aws.sns.Topic(
-            f"{name}-alerts", name=f"llz-{args.stack}-alerts", kms_master_key_id=key.arn, opts=child
-        )
+        self.topic = aws.sns.Topic(f"{name}-alerts", name=topic_name(args.stack), kms_master_key_id=key.arn, opts=child)
         topic_access = aws.sns.TopicPolicy(
             f"{name}-alerts-policy",
             arn=self.topic.arn,
