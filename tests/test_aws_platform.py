@@ -78,6 +78,8 @@ def test_every_aws_resource_uses_the_explicit_provider_inside_a_component(dev):
         "llz:aws:WeightsWriter",  # the staging Job's role (model.source)
         "llz:aws:ClusterAutoscaler",
         "llz:aws:Registry",  # the ECR pull-through caches (issue 17)
+        "llz:aws:Monitoring",  # Managed Prometheus, its collector, alerts, KEDA's role (issue 18)
+        "llz:aws:ContainerLogs",  # container logs to CloudWatch (issue 18)
     }
     aws_resources = [r for r in dev.resources if r.type.startswith("aws:")]
     assert len(aws_resources) > 50
@@ -319,7 +321,11 @@ def test_node_role_has_only_the_three_managed_policies_and_no_s3(dev):
 
 def test_addons_and_their_order(dev):
     names = {r.inputs["addonName"] for r in dev.of_type(ADDON)}
-    assert names == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
+    # + the monitoring add-ons (issue 18: tests/test_aws_observability.py)
+    monitoring = {"kube-state-metrics", "amazon-cloudwatch-observability"}
+    assert names == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"} | monitoring
+    for name in monitoring:  # their pods need a node
+        assert dev.one(NODE_GROUP, "eks-system").urn in addon(dev, name).dependencies
     before_nodes = {addon(dev, n).urn for n in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")}
     system = dev.one(NODE_GROUP, "eks-system")
     for group in dev.of_type(NODE_GROUP):
@@ -378,7 +384,9 @@ def test_spot_and_bottlerocket():
         p.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-nodes").get("blockDeviceMappings.0.deviceName")
         == "/dev/xvdb"
     )
-    assert p.of_type(DAEMONSET) == [], "Bottlerocket NVIDIA ships the device plugin"
+    assert [d.name for d in p.of_type(DAEMONSET)] == ["monitoring-dcgm-exporter"], (
+        "Bottlerocket NVIDIA ships the device plugin (the DCGM exporter runs on both AMI families)"
+    )
 
 
 def test_cluster_autoscaler_node_template_tags_on_the_asg(dev):
@@ -399,7 +407,7 @@ def test_cluster_autoscaler_node_template_tags_on_the_asg(dev):
 
 
 def test_device_plugin_daemonset_tolerates_the_gpu_taint(dev):
-    ds = dev.one(DAEMONSET)
+    ds = dev.one(DAEMONSET, "gpu-device-plugin")
     assert ds.provider.rsplit("::", 1)[0] == dev.one("pulumi:providers:kubernetes").urn
     assert ds.get("metadata.namespace") == "kube-system"
     pod = ds.get("spec.template.spec")

@@ -3,26 +3,14 @@ plans: clean as shipped, and a workspace or alert topic without its customer man
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from infra.plan import policy
-from infra.plan.engine import Plan
 from infra.policy_rules import RULES
 from tests.harness import dev_plan
+from tests.test_policy_aws_plan import _fresh, _one
 
 RULE = "aws-monitoring-cmk"
-
-
-def _fresh(stack: str) -> Plan:
-    p = copy.copy(dev_plan(stack))
-    p.resources = copy.deepcopy(dev_plan(stack).resources)
-    return p
-
-
-def _one(p: Plan, type_: str, name: str):
-    return next(r for r in p.resources if r.type == type_ and r.name == name)
 
 
 PLANTED = [

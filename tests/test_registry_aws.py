@@ -47,11 +47,12 @@ def test_every_pod_image_is_in_the_stacks_ecr_except_the_documented_one(stack):
     name, p = stack
     images = _pod_images(p)
     prefixes = {f"llz-{name}-{s}" for s in UPSTREAMS}
-    expected = {"llm", "cluster-autoscaler", "gpu-device-plugin", *(["llm-stage"] if name == "aws-dev" else [])}
+    nvidia = ("gpu-device-plugin", "monitoring-dcgm-exporter")  # nvcr.io: no ECR cache (below)
+    expected = {"llm", "cluster-autoscaler", *nvidia, *(["llm-stage"] if name == "aws-dev" else [])}
     assert set(images) == expected, images
     for owner, refs in images.items():
         for ref in refs:
-            if owner == "gpu-device-plugin":
+            if owner in nvidia:
                 continue  # below: nvcr.io has no ECR cache
             assert ref.startswith(f"{ECR}/"), ref
             assert ref.split("/")[1] in prefixes, f"{owner}: {ref} is not served from a cache of the stack"
@@ -67,6 +68,13 @@ def test_every_pod_image_is_in_the_stacks_ecr_except_the_documented_one(stack):
         assert "no pull-through cache for nvcr.io" in direct[plugin] and "egress none" in direct[plugin]
     else:  # egress none: the device plugin is the copy CI puts into ECR (aws.devicePluginImage)
         assert plugin.startswith(f"{ECR}/nvidia/k8s-device-plugin:")
+    (dcgm,) = images["monitoring-dcgm-exporter"]  # the same for the DCGM exporter (aws.dcgmExporterImage)
+    if name == "aws-dev":
+        assert (
+            dcgm.startswith("nvcr.io/nvidia/k8s/dcgm-exporter:") and "no pull-through cache for nvcr.io" in direct[dcgm]
+        )
+    else:
+        assert dcgm.startswith(f"{ECR}/nvidia/k8s/dcgm-exporter:")
     assert p.outputs["images"][autoscaler.replace(f"{ECR}/llz-{name}-k8s/", "registry.k8s.io/")] == autoscaler
 
 

@@ -290,7 +290,9 @@ def test_cost_without_nat_and_outside_the_reference_region():
         )
     )
     items = {line["item"].split(" (")[0]: line["count"] for line in cost["atMinReplicas"]["fixed"]}
-    assert "NAT gateway" not in items and items["interface endpoint-AZ"] == 9 * 2  # + elb, autoscaling, eks
+    assert (
+        "NAT gateway" not in items and items["interface endpoint-AZ"] == 10 * 2
+    )  # + elb, autoscaling, eks, aps-workspaces
     assert "prices are for us-east-1; eu-west-1 may differ" in cost["notes"]
 
 

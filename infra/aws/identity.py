@@ -44,6 +44,24 @@ class WeightsReaderArgs:
     pod_identity_agent: pulumi.Resource
 
 
+def workload_trust(
+    mode: Literal["pod-identity", "irsa"],
+    cluster_arn: pulumi.Input[str],
+    oidc_provider_arn: pulumi.Input[str] | None,
+    oidc_issuer: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+) -> pulumi.Output[str]:
+    """The trust policy of a role for one Kubernetes service account: Pod Identity for this cluster's
+    namespace/service account, or IRSA through the cluster's OIDC provider."""
+    if mode == "irsa":
+        assert oidc_provider_arn is not None, "IRSA needs the cluster's OIDC provider"
+        return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(
+            lambda v: irsa_trust(v[0], v[1], namespace, service_account)
+        )
+    return pulumi.Output.from_input(cluster_arn).apply(lambda arn: pod_identity_trust(arn, namespace, service_account))
+
+
 class _PrefixRole(pulumi.ComponentResource):
     """A role with one inline policy on the model prefix, bound to one KSA: a Pod Identity association,
     or for IRSA the policy itself (the trust already names the KSA)."""
@@ -61,15 +79,14 @@ class _PrefixRole(pulumi.ComponentResource):
         purpose: str,
     ) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        if args.mode == "irsa":
-            assert oidc is not None, "IRSA needs the cluster's OIDC provider"
-            trust = pulumi.Output.all(oidc.arn, args.oidc_issuer).apply(
-                lambda v: irsa_trust(v[0], v[1], args.namespace, args.service_account)
-            )
-        else:
-            trust = pulumi.Output.from_input(args.cluster_arn).apply(
-                lambda arn: pod_identity_trust(arn, args.namespace, args.service_account)
-            )
+        trust = workload_trust(
+            args.mode,
+            args.cluster_arn,
+            oidc.arn if oidc else None,
+            args.oidc_issuer,
+            args.namespace,
+            args.service_account,
+        )
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=trust,

@@ -22,7 +22,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.iam import irsa_trust, pod_identity_trust
+from infra.aws.identity import workload_trust
 
 ADDON = "amazon-cloudwatch-observability"
 NAMESPACE, SERVICE_ACCOUNT = "amazon-cloudwatch", "cloudwatch-agent"
@@ -79,15 +79,9 @@ class ContainerLogs(pulumi.ComponentResource):
             )
             for group, group_name in zip(LOG_GROUPS, log_group_names(args.cluster_name), strict=True)
         ]
-        if args.identity == "irsa":
-            assert args.oidc_provider_arn is not None, "IRSA needs the cluster's OIDC provider"
-            trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda v: irsa_trust(v[0], v[1], NAMESPACE, SERVICE_ACCOUNT)
-            )
-        else:
-            trust = pulumi.Output.from_input(args.cluster_arn).apply(
-                lambda arn: pod_identity_trust(arn, NAMESPACE, SERVICE_ACCOUNT)
-            )
+        trust = workload_trust(
+            args.identity, args.cluster_arn, args.oidc_provider_arn, args.oidc_issuer, NAMESPACE, SERVICE_ACCOUNT
+        )
         role = aws.iam.Role(
             f"{name}-agent",
             assume_role_policy=trust,

@@ -38,7 +38,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from infra.aws.audit import Account
-from infra.aws.iam import irsa_trust, key_policy, key_use, pod_identity_trust
+from infra.aws.iam import key_policy, key_use
+from infra.aws.identity import IRSA_ROLE_ANNOTATION, workload_trust
 from infra.platform import Toleration
 
 SCRAPE_INTERVAL = "30s"  # the managed collector's minimum (AMP user guide, "Scraper configuration")
@@ -383,13 +384,7 @@ class Monitoring(pulumi.ComponentResource):
         """The KEDA operator's role: query this workspace only, bound to keda/keda-operator."""
         child = pulumi.ResourceOptions(parent=self)
         ns, sa = args.keda_namespace, args.keda_service_account
-        if args.identity == "irsa":
-            assert args.oidc_provider_arn is not None, "IRSA needs the cluster's OIDC provider"
-            trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda v: irsa_trust(v[0], v[1], ns, sa)
-            )
-        else:
-            trust = pulumi.Output.from_input(args.cluster_arn).apply(lambda arn: pod_identity_trust(arn, ns, sa))
+        trust = workload_trust(args.identity, args.cluster_arn, args.oidc_provider_arn, args.oidc_issuer, ns, sa)
         role = aws.iam.Role(
             f"{name}-keda",
             assume_role_policy=trust,
@@ -402,7 +397,7 @@ class Monitoring(pulumi.ComponentResource):
         self.keda_role_arn = role.arn
         if args.identity == "irsa":
             self.keda_binding = attached
-            self.keda_annotations = {"eks.amazonaws.com/role-arn": role.arn}
+            self.keda_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
         else:
             self.keda_binding = aws.eks.PodIdentityAssociation(
                 f"{name}-keda-association",
