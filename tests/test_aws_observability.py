@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from infra.aws import footprint, logs, monitoring
-from infra.aws.settings import LOG_RETENTION_VALUES, collector_subnets, subnet_plan
+from infra.aws.settings import collector_subnets, log_retention_days, subnet_plan
 from infra.observability import alerts
 from tests.harness import config_error, dev_plan, parse, plan
 
@@ -63,7 +63,7 @@ def test_workspace_is_encrypted_with_the_stack_key_and_logs_to_an_encrypted_grou
     group = p.one(LOG_GROUP, "monitoring-amp-logs")
     assert ws["loggingConfiguration"] == {"logGroupArn": group.outputs["arn"] + ":*"}  # AMP wants the :* form
     assert group.inputs["kmsKeyId"] == arn(p, KEY, "audit-key")
-    assert group.inputs["retentionInDays"] == cfg.observability.log_retention_days
+    assert group.inputs["retentionInDays"] == log_retention_days(cfg)
     logged = p.one("aws:amp/scraperLoggingConfiguration:ScraperLoggingConfiguration").inputs
     assert logged["loggingDestination"] == {"cloudwatchLogs": {"logGroupArn": group.outputs["arn"] + ":*"}}
 
@@ -277,7 +277,7 @@ def test_container_log_groups_exist_first_encrypted_with_the_configured_retentio
     assert "/aws/containerinsights/llz-" + stack + "/application" in groups
     for group in groups.values():
         assert group.inputs["kmsKeyId"] == arn(p, KEY, "audit-key")
-        assert group.inputs["retentionInDays"] == cfg.observability.log_retention_days
+        assert group.inputs["retentionInDays"] == log_retention_days(cfg)
     addon = p.one("aws:eks/addon:Addon", "container-logs-addon")
     assert addon.inputs["addonName"] == "amazon-cloudwatch-observability"
     assert {g.urn for g in groups.values()} <= set(addon.dependencies)  # groups before the add-on writes
@@ -296,16 +296,76 @@ def test_container_log_groups_exist_first_encrypted_with_the_configured_retentio
 
 
 def test_log_retention_follows_the_config():
-    p = plan("aws-dev", {"observability": {"logRetentionDays": 30}})
+    p = plan("aws-dev", {"aws": {"logRetentionDays": 30}})
     groups = [g for g in p.of_type(LOG_GROUP) if g.name.startswith(("container-logs-", "monitoring-"))]
-    assert groups and {g.inputs["retentionInDays"] for g in groups} == {30}
+    assert len(groups) == 5 and {g.inputs["retentionInDays"] for g in groups} == {30}
 
 
 @pytest.mark.parametrize("days", [2, 31, 1000])
 def test_a_retention_cloudwatch_does_not_offer_fails_in_one_line(days):
-    assert days not in LOG_RETENTION_VALUES
-    message = config_error("aws-dev", {"observability": {"logRetentionDays": days}})
-    assert "observability.logRetentionDays" in message and str(days) in message and "731" in message
+    message = config_error("aws-dev", {"aws": {"logRetentionDays": days}})
+    assert "aws.logRetentionDays" in message and str(days) in message and "731" in message
+
+
+# --- the contract: what the serving component gets ---------------------------------------------------
+
+
+def test_platform_metrics_point_the_serving_component_at_amp():
+    from tests.harness import built_platform
+
+    with built_platform("aws-dev") as (platform, e):
+        metrics = platform.metrics
+        assert metrics is not None and metrics.monitor is None and metrics.rules is None  # cloud-side
+        cfg = parse("aws-dev")
+        assert list(metrics.collector_cidrs) == collector_subnets(cfg.network.cidr, cfg.aws.availability_zones)
+        assert metrics.collector_namespace is None and not metrics.collector_pod_labels
+        scaler = metrics.scaler
+        workspace = e.resolve(platform.exports["prometheusWorkspaceArn"]).rsplit("/", 1)[1]
+        assert (
+            e.resolve(scaler.server_address) == f"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{workspace}"
+        )
+        assert dict(scaler.pod_identity) == {"provider": "aws"}
+        assert dict(scaler.metadata) == {"awsRegion": "us-east-1", "identityOwner": "operator"}
+        kinds = sorted(type(r).__name__ for r in scaler.ready)
+        assert kinds == ["PodIdentityAssociation", "Release"]  # KEDA installed, its identity bound
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_the_serving_pods_admit_exactly_the_collector_subnets(stack):
+    p, cfg = dev_plan(stack), parse(stack)
+    ingress = p.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-ingress").inputs["spec"]["ingress"]
+    blocks = [peer["ipBlock"]["cidr"] for rule in ingress for peer in rule["from"] if "ipBlock" in peer]
+    for cidr in collector_subnets(cfg.network.cidr, cfg.aws.availability_zones):
+        assert cidr in blocks
+    callers = {str(c) for c in cfg.serving.allowed_cidrs}  # the load balancer's sources, configured
+    private, _ = subnet_plan(cfg.network.cidr, cfg.aws.availability_zones)
+    others = [b for b in blocks if b not in callers]
+    assert not [b for b in others if any(ipaddress.ip_network(b).overlaps(s) for s in private)]  # no pod range
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_keda_scales_on_the_workspace_as_the_operator(stack):
+    # aws-prod ships without staged weights (0 replicas, nothing to scale) until they are pushed
+    p = dev_plan(stack) if stack == "aws-dev" else plan(stack, {"model": {"weightsStaged": True}})
+    auth = p.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").inputs["spec"]
+    assert auth == {"podIdentity": {"provider": "aws"}}
+    (trigger,) = p.one("kubernetes:keda.sh/v1alpha1:ScaledObject").inputs["spec"]["triggers"]
+    workspace = p.one(WORKSPACE).id
+    assert trigger["type"] == "prometheus"
+    meta = trigger["metadata"]
+    assert meta["serverAddress"] == f"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/{workspace}"
+    assert (meta["awsRegion"], meta["identityOwner"]) == ("us-east-1", "operator")
+    release = p.one("kubernetes:helm.sh/v3:Release", "keda")
+    assert release.inputs["namespace"] == "keda"
+    association = p.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "monitoring-keda-association")
+    assert association.urn in release.dependencies  # the operator starts with its identity bound
+
+
+def test_with_irsa_the_keda_chart_annotates_the_operator_service_account():
+    p = plan("aws-dev", {"aws": {"identity": "irsa"}})
+    values = p.one("kubernetes:helm.sh/v3:Release", "keda").inputs["values"]
+    annotations = values["serviceAccount"]["operator"]["annotations"]
+    assert annotations == {"eks.amazonaws.com/role-arn": p.one(ROLE, "monitoring-keda").outputs["arn"]}
 
 
 # --- item 6: cost ------------------------------------------------------------------------------------

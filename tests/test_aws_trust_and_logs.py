@@ -151,11 +151,6 @@ def test_writer_arns_are_validated():
 # --- item 5: audit and logs ---------------------------------------------------------------------------
 
 
-def _observability(group) -> bool:
-    """The container-log and Managed Prometheus groups (issue 18), kept observability.logRetentionDays."""
-    return group.name.startswith(("container-logs-", "monitoring-"))
-
-
 @pytest.mark.parametrize(("stack", "days"), [("aws-dev", 90), ("aws-prod", 365)])
 def test_log_groups_are_encrypted_with_a_logs_key_and_kept_as_configured(stack, days):
     p = dev_plan(stack)
@@ -163,8 +158,7 @@ def test_log_groups_are_encrypted_with_a_logs_key_and_kept_as_configured(stack, 
     assert groups, "no log group planned"
     keys = {k.outputs["arn"]: k for k in p.of_type(KEY)}
     for group in groups:
-        if not _observability(group):  # container and metrics logs: observability.logRetentionDays (issue 18)
-            assert group.inputs["retentionInDays"] == days, group.name
+        assert group.inputs["retentionInDays"] == days, group.name
         key = keys[group.inputs["kmsKeyId"]]  # a customer-managed key of this stack
         logs = _statements(doc(key))["CloudWatchLogsEncrypt"]
         assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
@@ -177,7 +171,7 @@ def test_log_groups_are_encrypted_with_a_logs_key_and_kept_as_configured(stack, 
 
 def test_retention_comes_from_config_and_is_validated():
     p = plan("aws-dev", {"aws": {"logRetentionDays": 731}})
-    assert {g.inputs["retentionInDays"] for g in p.of_type(LOG_GROUP) if not _observability(g)} == {731}
+    assert {g.inputs["retentionInDays"] for g in p.of_type(LOG_GROUP)} == {731}
     lifecycle = p.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "audit-lifecycle")
     assert lifecycle.inputs["rules"][0]["expiration"] == {"days": 731}
     error = config_error("aws-dev", {"aws": {"logRetentionDays": 100}})

@@ -168,7 +168,11 @@ def test_without_a_credential_that_upstream_is_pulled_directly_and_the_plan_warn
         "aws-dev",
         {"aws": {"upstreamCredentials": {"ghcr": None}}},
         expect_warnings=[
-            r"ghcr\.io/llm-landing-zone/llz:\S+ is pulled directly from ghcr\.io .*aws\.upstreamCredentials\.ghcr"
+            r"ghcr\.io/llm-landing-zone/llz:\S+ is pulled directly from ghcr\.io .*aws\.upstreamCredentials\.ghcr",
+            *(  # KEDA's images (issue 18) come from ghcr.io too
+                rf"ghcr\.io/kedacore/{image}:\S+ is pulled directly from ghcr\.io .*aws\.upstreamCredentials\.ghcr"
+                for image in ("keda", "keda-metrics-apiserver", "keda-admission-webhooks")
+            ),
         ],
     )
     assert sorted(r.get("ecrRepositoryPrefix") for r in p.of_type(RULE)) == ["llz-aws-dev-dockerhub", "llz-aws-dev-k8s"]
@@ -210,16 +214,18 @@ def test_credential_errors_are_one_line(overrides, key, says):
 
 
 def test_egress_none_needs_no_credential_for_images_from_your_own_registry():
+    """Docker Hub's credential is not needed when the server image is your own; GHCR's still is, for
+    KEDA's images (issue 18), which come only through the stack's GHCR cache."""
     own = f"{ECR}/team/vllm:v0.32.0@sha256:" + "c" * 64
     puller = f"{ECR}/team/llz:0.1.0"
     p = plan(
         "aws-prod",
-        {"aws": {"upstreamCredentials": None}, "serving": {"image": own, "pullerImage": puller}},
+        {"aws": {"upstreamCredentials": {"dockerHub": None}}, "serving": {"image": own, "pullerImage": puller}},
     )
     served = Serving.of(p)
     assert served.container("vllm")["image"] == own
     assert served.container(WEIGHTS_CONTAINER)["image"] == puller
-    assert [r.get("ecrRepositoryPrefix") for r in p.of_type(RULE)] == ["llz-aws-prod-k8s"]
+    assert sorted(r.get("ecrRepositoryPrefix") for r in p.of_type(RULE)) == ["llz-aws-prod-ghcr", "llz-aws-prod-k8s"]
 
 
 def test_a_teams_own_registry_image_is_used_as_it_is():

@@ -35,7 +35,7 @@ MONITORING_NOTES = (
     "monitoring: one AMP managed collector (billed per collector-hour plus samples collected; "
     "aws.amazon.com/prometheus/pricing) scraping every 30 s: vLLM, DCGM exporter, kube-state-metrics",
     "logs: CloudWatch Logs container logs and Container Insights (ingestion $0.50/GB, storage $0.03/GB-month "
-    "for observability.logRetentionDays; Container Insights enhanced observability billed per observation; "
+    "for aws.logRetentionDays; Container Insights enhanced observability billed per observation; "
     "aws.amazon.com/cloudwatch/pricing); SNS email notifications (first 1,000/month free)",
 )
 

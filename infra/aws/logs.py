@@ -1,6 +1,6 @@
 """Container logs to CloudWatch Logs (issue 18 item 5): the `amazon-cloudwatch-observability` EKS add-on
 (Fluent Bit for the logs, the CloudWatch agent for Container Insights), writing into log groups the
-stack creates first, so they are KMS-encrypted and keep `observability.logRetentionDays` instead of
+stack creates first, so they are KMS-encrypted and keep `aws.logRetentionDays` instead of
 being created unencrypted and kept for ever.
 
 The log group names are the add-on's (CloudWatch user guide, "Send logs to CloudWatch Logs" /

@@ -3,7 +3,7 @@ Prometheus fed by its agentless managed collector.
 
 * **Workspace**: encrypted with a stack key whose policy lets AMP use it only through the service
   (`kms:ViaService aps.<region>.amazonaws.com`); its rule-evaluation and alert-manager logs go to a
-  KMS-encrypted CloudWatch log group with the container-log retention (AMP user guide,
+  KMS-encrypted CloudWatch log group kept `aws.logRetentionDays` (AMP user guide,
   "AMP-logging-configuration"). It keeps samples 150 days (AMP's default).
 * **Collector**: `aws.amp.Scraper` with the EKS cluster as its source. The cluster's authentication
   mode is `API`, so AMP creates the scraper's access entry itself (AMP user guide, AMP-collector-how-to:

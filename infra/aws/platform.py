@@ -18,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from infra import keda
 from infra.aws import versions
 from infra.aws.audit import Account, AuditLogs, AuditLogsArgs
 from infra.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
@@ -38,7 +39,6 @@ from infra.aws.settings import (
     caches,
     choose_zones,
     collector_subnets,
-    container_log_retention_days,
     gpu_zone_indexes,
     log_retention_days,
     registry_warnings,
@@ -46,17 +46,32 @@ from infra.aws.settings import (
     sts_endpoint_addresses,
 )
 from infra.config.schema import StackConfig
-from infra.conventions import GPU_POOL, SYSTEM_POOL, pool_labels, stager_service_account, tags
+from infra.conventions import (
+    GPU_POOL,
+    KEDA_NAMESPACE,
+    KEDA_OPERATOR_SA,
+    SYSTEM_POOL,
+    pool_labels,
+    stager_service_account,
+    tags,
+)
 from infra.fit import gpu_node_disk_gb
 from infra.images import parse
 from infra.kube import cluster_provider, exec_kubeconfig
 from infra.observability import alerts
-from infra.platform import GPU_TOLERATION, EgressRule, GpuScheduling, Platform, WorkloadIdentity
+from infra.platform import (
+    GPU_TOLERATION,
+    EgressRule,
+    GpuScheduling,
+    ManagedMetrics,
+    Platform,
+    QueueScaler,
+    WorkloadIdentity,
+)
 
 GPU_LABELS, SYSTEM_LABELS = pool_labels(GPU_POOL), pool_labels(SYSTEM_POOL)
 # The serving pods' labels the collector keeps (infra/serving/component.py's selector, name part).
 SERVING_SELECTOR = {"app.kubernetes.io/name": "vllm"}
-KEDA_NAMESPACE, KEDA_OPERATOR_SA = "keda", "keda-operator"  # CONTRACT: conventions after the lead's merge
 POD_IDENTITY_AGENT = EgressRule("169.254.170.23/32", (80,), "EKS Pod Identity agent: the pod's AWS credentials")
 # Both controllers' spellings: the in-tree/cloud-controller-manager service controller reads
 # `aws-load-balancer-internal`; the AWS Load Balancer Controller (if installed) reads `-scheme`.
@@ -381,7 +396,7 @@ def build(cfg: StackConfig) -> Platform:
             ),
             key_admin_arns=key_admins,
             logs_key_arn=audit.key_arn,
-            log_retention_days=container_log_retention_days(cfg),
+            log_retention_days=retention,
             namespace=cfg.serving.namespace,
             selector=SERVING_SELECTOR,
             port_name="http",
@@ -396,6 +411,14 @@ def build(cfg: StackConfig) -> Platform:
         ),
         pulumi.ResourceOptions(providers=[provider, k8s_provider]),
     )
+    # KEDA (the queue scaler): its operator signs its AMP queries as the Monitoring role above.
+    keda_release = keda.install(
+        "keda",
+        k8s_provider,
+        image=image,
+        operator_annotations=monitoring.keda_annotations,
+        opts=pulumi.ResourceOptions(depends_on=[cluster.system_nodes, monitoring.keda_binding]),
+    )
     ContainerLogs(
         "container-logs",
         ContainerLogsArgs(
@@ -408,7 +431,7 @@ def build(cfg: StackConfig) -> Platform:
             oidc_provider_arn=identity.oidc_provider.arn if identity.oidc_provider else None,
             pod_identity_agent=cluster.pod_identity_agent,
             logs_key_arn=audit.key_arn,
-            retention_days=container_log_retention_days(cfg),
+            retention_days=retention,
             system_nodes=cluster.system_nodes,
         ),
         on_aws,
@@ -444,6 +467,21 @@ def build(cfg: StackConfig) -> Platform:
         images={
             ref: registry.images[ref] for ref in (cfg.serving.image, cfg.serving.puller_image) if ref in registry.images
         },
+        # Amazon Managed Prometheus: its agentless collector scrapes the serving pods from its own two
+        # subnets (no pod monitor; the rules are a cloud resource), and KEDA queries it for the queue,
+        # signing with SigV4 as the operator's identity (KEDA docs, Prometheus scaler, "Amazon Managed
+        # Service for Prometheus": podIdentity provider aws, awsRegion, identityOwner operator).
+        metrics=ManagedMetrics(
+            monitor=None,
+            rules=None,
+            collector_cidrs=monitoring.collector_cidrs,
+            scaler=QueueScaler(
+                server_address=monitoring.query_endpoint,
+                pod_identity={"provider": "aws"},
+                metadata={"awsRegion": region, "identityOwner": "operator"},
+                ready=[keda_release, monitoring.keda_binding],
+            ),
+        ),
         # The serving pods wait for: GPU nodes that can exist (group + autoscaler), schedulable
         # GPUs (device plugin) and their AWS identity.
         ready=[

@@ -18,7 +18,7 @@ from infra.aws.versions import AUTOSCALER_PATCH, autoscaler_image
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
 from infra.config.runner import RunnerBase
-from infra.conventions import DCGM_EXPORTER_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE
+from infra.conventions import DCGM_EXPORTER_IMAGE, KEDA_IMAGES, NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.images import parse
 
 if TYPE_CHECKING:
@@ -175,8 +175,8 @@ class AwsConfig(Section):
     # policy lets them GenerateDataKey/Decrypt through S3 (SSE-KMS writes; Decrypt for multipart
     # uploads), and the VPC-endpoint read restriction exempts them (push reads the manifest first).
     weights_writer_arns: tuple[RoleArn, ...] = ()
-    # CloudWatch log groups (control plane, flow logs) and the audit log bucket; None: 365 days in
-    # prod, 90 otherwise. CloudWatch's own list of values (0: never expire).
+    # CloudWatch log groups (control plane, flow logs, container logs, Managed Prometheus) and the audit
+    # log bucket; None: 365 days in prod, 90 otherwise. CloudWatch's own list of values (0: never expire).
     log_retention_days: LogRetention | None = None
     # Buckets of other accounts that something in the VPC must read through the S3 gateway endpoint,
     # whose policy otherwise admits only this account's buckets and ECR's layer bucket.
@@ -208,6 +208,7 @@ def stack_images(cfg: StackConfig) -> tuple[str, ...]:
     if cfg.aws.ami_type == "al2023":
         out.append(cfg.aws.device_plugin_image)
     out.append(cfg.aws.dcgm_exporter_image)
+    out.extend(KEDA_IMAGES.values())  # ghcr.io: through the stack's GHCR cache (infra/keda.py)
     return tuple(out)
 
 
@@ -375,22 +376,6 @@ def log_retention_days(cfg: StackConfig) -> int:
     return PROD_LOG_RETENTION_DAYS if cfg.environment == "prod" else DEV_LOG_RETENTION_DAYS
 
 
-def container_log_retention_days(cfg: StackConfig) -> int:
-    """observability.logRetentionDays: how long CloudWatch keeps the container logs and the metrics
-    pipeline's own logs (the audit-grade control-plane and flow logs follow aws.logRetentionDays)."""
-    return getattr(cfg.observability, "log_retention_days", 90)  # CONTRACT: until the lead's key lands
-
-
-def _log_retention_fits(cfg: StackConfig) -> None:
-    """CloudWatch Logs takes only its own list of retention periods (PutRetentionPolicy)."""
-    days = container_log_retention_days(cfg)
-    if days not in LOG_RETENTION_VALUES:
-        allowed = ", ".join(str(d) for d in LOG_RETENTION_VALUES if d)
-        raise key_error(
-            "observability.logRetentionDays", days, f"CloudWatch Logs keeps logs for one of: {allowed} (days)"
-        )
-
-
 # The AMP managed collector's own subnets (infra/aws/monitoring.py): its network interfaces are the only
 # addresses in them, so the serving NetworkPolicy admits exactly the collector by these CIDRs. AMP needs
 # at least two subnets in two zones (AMP user guide, AMP-collector-how-to, "Create a scraper").
@@ -437,4 +422,3 @@ def check(cfg: StackConfig) -> None:
             f"(pinned: {', '.join(AUTOSCALER_PATCH)}); set the image of the matching release",
         )
     _registry_reachable(cfg)
-    _log_retention_fits(cfg)
