@@ -683,7 +683,7 @@ INTENDED_CHANGES += [
 # --- AWS observability (issue 18): one block ------------------------------------------------------------
 _AWS_METRICS = (
     "issue 18 items 1-4 (AWS): Amazon Managed Prometheus workspace (stack KMS key, CloudWatch log group), its "
-    "managed collector in two subnets of its own (the last free blocks of the VPC's public eighth), the rule "
+    "managed collector (in the Network's two collector subnets), the rule "
     "groups namespace, the alert manager and its KMS-encrypted SNS topic, the DCGM exporter DaemonSet, the "
     "kube-state-metrics community add-on and KEDA's query-only role; new resources, nothing existing changes"
 )
@@ -696,6 +696,12 @@ INTENDED_NEW += [
     Intended("*::monitoring-*", stacks="aws-*", why=_AWS_METRICS),
     Intended("llz:aws:ContainerLogs::container-logs", stacks="aws-*", why=_AWS_LOGS),
     Intended("*::container-logs-*", stacks="aws-*", why=_AWS_LOGS),
+    Intended(
+        "aws:ec2/subnet:Subnet::network-collector-*",
+        stacks="aws-prod",
+        why="issue 18 item 1: the managed collector's two subnets (the last two /22s of the VPC's public eighth, "
+        "which no subnet uses); aws-dev's are in aws-dev-bootstrap, which owns its network",
+    ),
     Intended(
         "kubernetes:helm.sh/v3:Release::keda",
         stacks="aws-*",

@@ -28,6 +28,7 @@ OUTPUTS = (
     "vpcId",
     "privateSubnetIds",
     "privateRouteTableIds",
+    "collectorSubnetIds",
     "runnerSecurityGroupId",
     "deployRoleArn",
     "previewRoleArn",
@@ -89,5 +90,6 @@ def build(cfg: StackConfig) -> dict[str, Any]:
         "vpcId": network.vpc_id,
         "privateSubnetIds": network.private_subnet_ids,
         "privateRouteTableIds": network.private_route_table_ids,
+        "collectorSubnetIds": network.collector_subnet_ids,
         **exports(runner),
     }

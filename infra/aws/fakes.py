@@ -156,6 +156,9 @@ def bootstrap_outputs(ctx: Any) -> dict[str, Any]:
         "vpcId": outputs("aws:ec2/vpc:Vpc", "network-vpc", {}, b)["id"],
         "privateSubnetIds": [outputs("aws:ec2/subnet:Subnet", n, {}, b)["id"] for n in private],
         "privateRouteTableIds": [outputs("aws:ec2/routeTable:RouteTable", n, {}, b)["id"] for n in private],
+        "collectorSubnetIds": [
+            outputs("aws:ec2/subnet:Subnet", n.replace("-private-", "-collector-"), {}, b)["id"] for n in private[:2]
+        ],
         "runnerSecurityGroupId": outputs("aws:ec2/securityGroup:SecurityGroup", "runner-sg", {}, b)["id"],
         "deployRoleArn": outputs("aws:iam/role:Role", "runner-deploy", {"name": name, "path": path}, b)["arn"],
         "previewRoleArn": outputs("aws:iam/role:Role", "runner-preview", {}, b)["arn"],

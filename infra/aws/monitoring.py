@@ -8,7 +8,7 @@ Prometheus fed by its agentless managed collector.
 * **Collector**: `aws.amp.Scraper` with the EKS cluster as its source. The cluster's authentication
   mode is `API`, so AMP creates the scraper's access entry itself (AMP user guide, AMP-collector-how-to:
   "Configure Amazon EKS for scraper access with access entries"); no aws-auth mapping, no ClusterRole
-  of ours. Its network interfaces live in two subnets of their own (`infra.aws.settings.collector_subnets`)
+  of ours. Its network interfaces live in two subnets of their own (`Network`, `settings.collector_subnets`)
   with the cluster security group, so the serving NetworkPolicy admits exactly those two CIDRs
   (`Platform.metrics.collector_cidrs`) and no other pod of the VPC. It scrapes every 30 s (the
   collector's minimum): the vLLM pods of the serving namespace (port `http`, `/metrics`), NVIDIA's DCGM
@@ -241,8 +241,8 @@ class MonitoringArgs:
     oidc_provider_arn: pulumi.Input[str] | None  # IRSA: the cluster's provider
     identity: Literal["pod-identity", "irsa"]
     pod_identity_agent: pulumi.Resource
-    vpc_id: pulumi.Input[str]
-    collector_subnets: Sequence[tuple[str, str]]  # (zone name, CIDR)
+    collector_subnet_ids: Sequence[pulumi.Input[str]]  # the collector's own subnets (infra/aws/network.py)
+    collector_cidrs: Sequence[str]  # their CIDRs: the serving NetworkPolicy's collector peer
     key_admin_arns: Sequence[str]
     logs_key_arn: pulumi.Input[str]
     log_retention_days: int
@@ -302,20 +302,7 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.query_endpoint = self.workspace.prometheus_endpoint.apply(lambda url: url.rstrip("/"))
 
-        # The collector's network interfaces: two subnets of their own, in two zones.
-        self.collector_cidrs = [cidr for _, cidr in args.collector_subnets]
-        subnets = [
-            aws.ec2.Subnet(
-                f"{name}-collector-{i}",
-                vpc_id=args.vpc_id,
-                cidr_block=cidr,
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={"Name": f"llz-{args.stack}-amp-collector-{zone}"},
-                opts=child,
-            )
-            for i, (zone, cidr) in enumerate(args.collector_subnets)
-        ]
+        self.collector_cidrs = list(args.collector_cidrs)
         # The DCGM exporter on every GPU node (the EKS GPU AMIs ship the driver, not the exporter).
         dcgm = dcgm_exporter(f"{name}-dcgm-exporter", args, child)
         ksm = aws.eks.Addon(
@@ -332,7 +319,7 @@ class Monitoring(pulumi.ComponentResource):
             source={
                 "eks": {
                     "cluster_arn": args.cluster_arn,
-                    "subnet_ids": [s.id for s in subnets],
+                    "subnet_ids": list(args.collector_subnet_ids),
                     "security_group_ids": [args.cluster_security_group_id],
                 }
             },

@@ -20,7 +20,7 @@ import pulumi_aws as aws
 
 from infra.aws.audit import Account, logs_key
 from infra.aws.iam import service_trust, source_condition
-from infra.aws.settings import subnet_plan
+from infra.aws.settings import COLLECTOR_ZONES, collector_subnets, subnet_plan
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Network(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
+    collector_subnet_ids: list[pulumi.Output[str]]  # the AMP managed collector's own (infra/aws/monitoring.py)
     logs_key_arn: pulumi.Output[str]  # the flow logs' key; the bootstrap's runner logs use it too
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
@@ -126,11 +127,30 @@ class Network(pulumi.ComponentResource):
             self.private_subnet_ids.append(subnet.id)
             self.private_route_table_ids.append(rt.id)
 
+        # The Managed Prometheus collector's network interfaces, alone in two subnets of two zones, so the
+        # serving NetworkPolicy can admit exactly them by CIDR (AMP needs two zones; the VPC's main route
+        # table's local route is all it uses: it scrapes pods and writes through AMP's own endpoint).
+        self.collector_subnet_ids = [
+            aws.ec2.Subnet(
+                f"{name}-collector-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={"Name": f"{name}-collector-{zone}"},
+                opts=child,
+            ).id
+            for zone, cidr in zip(
+                args.zones[:COLLECTOR_ZONES], collector_subnets(args.cidr, len(args.zones)), strict=True
+            )
+        ]
+
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
                 "privateSubnetIds": self.private_subnet_ids,
                 "privateRouteTableIds": self.private_route_table_ids,
+                "collectorSubnetIds": self.collector_subnet_ids,
             }
         )
 

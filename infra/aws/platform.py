@@ -386,14 +386,8 @@ def build(cfg: StackConfig) -> Platform:
             oidc_provider_arn=identity.oidc_provider.arn if identity.oidc_provider else None,
             identity=aws_cfg.identity,
             pod_identity_agent=cluster.pod_identity_agent,
-            vpc_id=network.vpc_id,
-            collector_subnets=list(
-                zip(
-                    [name for name, _ in zones][:2],
-                    collector_subnets(cfg.network.cidr, len(zones)),
-                    strict=True,
-                )
-            ),
+            collector_subnet_ids=network.collector_subnet_ids,
+            collector_cidrs=collector_subnets(cfg.network.cidr, len(zones)),
             key_admin_arns=key_admins,
             logs_key_arn=audit.key_arn,
             log_retention_days=retention,

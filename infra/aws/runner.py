@@ -40,7 +40,7 @@ import pulumi_aws as aws
 
 from infra import bootstrap, ci
 from infra.aws.cluster import cluster_admin
-from infra.aws.settings import AwsRunnerConfig
+from infra.aws.settings import COLLECTOR_ZONES, AwsRunnerConfig
 from infra.config.errors import key_error
 from infra.config.runner import proxy_variables
 
@@ -324,6 +324,7 @@ class BootstrapNetwork:
     vpc_id: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     private_route_table_ids: list[pulumi.Output[str]]
+    collector_subnet_ids: list[pulumi.Output[str]]
     runner_security_group_id: pulumi.Output[str]
     deploy_role_arn: pulumi.Output[str]
     preview_role_arn: pulumi.Output[str]
@@ -332,14 +333,15 @@ class BootstrapNetwork:
 def from_bootstrap(zones: int) -> BootstrapNetwork:
     ref = bootstrap.reference()
 
-    def each(key: str) -> list[pulumi.Output[str]]:
+    def each(key: str, count: int = zones) -> list[pulumi.Output[str]]:
         values = ref.require_output(key)
-        return [values.apply(lambda ids, i=i: ids[i]) for i in range(zones)]
+        return [values.apply(lambda ids, i=i: ids[i]) for i in range(count)]
 
     return BootstrapNetwork(
         vpc_id=ref.require_output("vpcId"),
         private_subnet_ids=each("privateSubnetIds"),
         private_route_table_ids=each("privateRouteTableIds"),
+        collector_subnet_ids=each("collectorSubnetIds", COLLECTOR_ZONES),
         runner_security_group_id=ref.require_output("runnerSecurityGroupId"),
         deploy_role_arn=ref.require_output("deployRoleArn"),
         preview_role_arn=ref.require_output("previewRoleArn"),
