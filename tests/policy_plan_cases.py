@@ -147,8 +147,12 @@ def _host_path(inputs: dict[str, Any]) -> None:
 
 
 def _two_replicas_pdb_none_unavailable(p: Plan) -> Resource:
-    """Two replicas, and a budget that lets none go (the one-replica plan registers maxUnavailable)."""
-    one(p, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]["minReplicas"] = 2
+    """Two replicas, and a budget that lets none go (the one-replica plan registers maxUnavailable).
+    The replica floor is the HPA's, or KEDA's ScaledObject's where the platform gives a queue scaler."""
+    if [r for r in p.resources if r.type == "kubernetes:keda.sh/v1alpha1:ScaledObject"]:
+        one(p, "kubernetes:keda.sh/v1alpha1:ScaledObject").inputs["spec"]["minReplicaCount"] = 2
+    else:
+        one(p, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]["minReplicas"] = 2
     return setting("kubernetes:policy/v1:PodDisruptionBudget", "spec.maxUnavailable", 0)(p)
 
 

@@ -307,6 +307,15 @@ def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack)
         assert hpas == []
         assert serving.deployment.get("spec.replicas") == cfg.serving.replicas.min
         return
+    scaled = serving.kind("ScaledObject")
+    if scaled:  # the platform's queue scaler: KEDA owns the HPA (tests/test_serving_keda.py)
+        assert hpas == [] and serving.deployment.get("spec.replicas") is None
+        (so,) = scaled
+        assert (so.get("spec.minReplicaCount"), so.get("spec.maxReplicaCount")) == (
+            cfg.serving.replicas.min,
+            cfg.serving.replicas.max,
+        )
+        return
     hpa = serving.one("HorizontalPodAutoscaler")
     assert serving.deployment.get("spec.replicas") is None, "the HPA owns the replica count"
     assert hpa.get("spec.scaleTargetRef") == {
@@ -417,9 +426,12 @@ def test_allowed_clients_become_ingress_peers():
 
 
 def test_no_clients_and_no_scraper_means_no_ingress_allow():
+    """Only the cloud's managed collector stays admitted (on AWS: its two subnets, issue 18)."""
     served = Serving.of(plan("aws-dev", {"serving": {"metrics": {"scrapeAnnotations": False}}}))
     names = [r.get("metadata.name") for r in served.kind("NetworkPolicy")]
-    assert names == ["llm-default-deny", "llm-egress", "llm-stager-egress"]
+    assert names == ["llm-default-deny", "llm-egress", "llm-ingress", "llm-stager-egress"]
+    peers = served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
+    assert peers == [{"ipBlock": {"cidr": "10.40.248.0/22"}}, {"ipBlock": {"cidr": "10.40.252.0/22"}}]
 
 
 def test_metrics_annotations_and_service_monitor(serving):

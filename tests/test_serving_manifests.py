@@ -20,8 +20,13 @@ SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
 # (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py; monitoring.googleapis.com:
 # GKE's managed Prometheus, tests/test_observability.py.)
-CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/", "monitoring.googleapis.com/")
-CUSTOM_KINDS = {"azure-dev": ["CiliumClusterwideNetworkPolicy"], "gcp-dev": ["ClusterRules", "PodMonitoring"]}
+# (helm.sh/v3 Release: KEDA's chart, issue 18; its objects are rendered by Helm at deploy time)
+CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/", "monitoring.googleapis.com/", "keda.sh/", "helm.sh/")
+CUSTOM_KINDS = {
+    "aws-dev": ["Release", "ScaledObject", "TriggerAuthentication"],
+    "azure-dev": ["CiliumClusterwideNetworkPolicy"],
+    "gcp-dev": ["ClusterRules", "PodMonitoring"],
+}
 
 
 def schema_version(stack: str) -> tuple[str, str]:

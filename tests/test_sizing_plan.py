@@ -104,8 +104,9 @@ def _counted(fixed: list[dict]) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("overrides", "endpoint_azs", "nats"),
-    # no egress: + elasticloadbalancing, autoscaling, eks endpoints; and no model.source (the hub is unreachable)
-    [(None, 12, 1), ({"network": {"egress": "none"}, "model": {"source": None}}, 18, 0)],
+    # no egress: + elasticloadbalancing, autoscaling, eks, aps-workspaces endpoints; and no model.source (the hub
+    # is unreachable)
+    [(None, 12, 1), ({"network": {"egress": "none"}, "model": {"source": None}}, 20, 0)],
     ids=["nat", "no-egress"],
 )
 def test_cost_counts_match_the_planned_aws_resources(overrides, endpoint_azs, nats):

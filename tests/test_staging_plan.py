@@ -247,9 +247,9 @@ def test_no_egress_stack_has_no_job_and_runs_no_replica_until_the_weights_are_st
 
 def test_no_egress_stack_after_the_push_serves_with_its_replica_range():
     served = Serving.of(_prod({"model": {"weightsStaged": True}}))
-    assert "replicas" not in served.deployment.inputs["spec"]  # the HPA owns it (min 2, max 4)
-    hpa = served.one("HorizontalPodAutoscaler")
-    assert (hpa.get("spec.minReplicas"), hpa.get("spec.maxReplicas")) == (2, 4)
+    assert "replicas" not in served.deployment.inputs["spec"]  # KEDA's HPA owns it (min 2, max 4)
+    scaled = served.one("ScaledObject")
+    assert (scaled.get("spec.minReplicaCount"), scaled.get("spec.maxReplicaCount")) == (2, 4)
     assert served.kind("Job") == []
 
 

@@ -267,7 +267,6 @@ class Monitoring(pulumi.ComponentResource):
     keda_binding: pulumi.Resource
     keda_annotations: dict[str, pulumi.Input[str]]
     collector_cidrs: list[str]
-    ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:aws:Monitoring", name, None, opts)
@@ -304,8 +303,8 @@ class Monitoring(pulumi.ComponentResource):
 
         self.collector_cidrs = list(args.collector_cidrs)
         # The DCGM exporter on every GPU node (the EKS GPU AMIs ship the driver, not the exporter).
-        dcgm = dcgm_exporter(f"{name}-dcgm-exporter", args, child)
-        ksm = aws.eks.Addon(
+        dcgm_exporter(f"{name}-dcgm-exporter", args, child)
+        aws.eks.Addon(
             f"{name}-{KSM_ADDON}",
             cluster_name=args.cluster_name,
             addon_name=KSM_ADDON,
@@ -362,7 +361,6 @@ class Monitoring(pulumi.ComponentResource):
         )
 
         self._keda_identity(name, args)
-        self.ready = [scraper, dcgm, ksm, self.keda_binding]
         self.register_outputs(
             {"workspaceArn": self.workspace.arn, "queryEndpoint": self.query_endpoint, "alertsTopicArn": self.topic.arn}
         )

@@ -38,6 +38,7 @@ RBAC_BINDINGS = (
 SERVICE_ACCOUNT = ("kubernetes:core/v1:ServiceAccount",)
 PDB = ("kubernetes:policy/v1:PodDisruptionBudget",)
 HPA = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler",)
+SCALED_OBJECT = ("kubernetes:keda.sh/v1alpha1:ScaledObject",)  # KEDA owns the HPA (issue 18)
 # The named system DaemonSets that may mount host paths and run as root: the NVIDIA device plugin
 # registers with the kubelet through /var/lib/kubelet/device-plugins (a root-owned unix socket).
 # (namespace, name) as the platforms register them (infra/<cloud>/gpu_pool.py). NVIDIA's DCGM exporter
@@ -266,12 +267,17 @@ def _wildcard_rbac(res: Res) -> Iterator[str]:
 
 
 def _replicas(stack: Stack, workload: Res) -> Any:
-    """The fewest replicas the workload runs: its HPA's minReplicas, else spec.replicas (default 1)."""
+    """The fewest replicas the workload runs: its HPA's minReplicas, or its KEDA ScaledObject's
+    minReplicaCount (KEDA's default 0), else spec.replicas (default 1)."""
     name = workload.get("metadata.name")
     for hpa in stack.of_type(*HPA):
         target = mapping(hpa.get("spec.scaleTargetRef"))
         if target.get("name") == name and _namespace(hpa) == _namespace(workload):
             return hpa.get("spec.minReplicas", 1)
+    for scaled in stack.of_type(*SCALED_OBJECT):
+        target = mapping(scaled.get("spec.scaleTargetRef"))
+        if target.get("name") == name and _namespace(scaled) == _namespace(workload):
+            return scaled.get("spec.minReplicaCount", 0)
     return workload.get("spec.replicas", 1)
 
 
