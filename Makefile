@@ -32,6 +32,13 @@ $(PROMTOOL):
 	mkdir -p $(TOOLS)/prometheus
 	cd $(TOOLS)/prometheus && apt-get download prometheus && dpkg-deb -x prometheus_*.deb . && rm prometheus_*.deb
 
+# The CNCF distribution registry (Debian's docker-registry): `llz images pin` is tested against it.
+REGISTRY := $(TOOLS)/docker-registry/usr/bin/docker-registry
+
+$(REGISTRY):
+	mkdir -p $(TOOLS)/docker-registry
+	cd $(TOOLS)/docker-registry && apt-get download docker-registry && dpkg-deb -x docker-registry_*.deb . && rm docker-registry_*.deb
+
 $(AZURITE):
 	npm install --no-audit --no-fund --prefix $(TOOLS)/azurite azurite@3.37.0
 
@@ -46,7 +53,7 @@ $(VLLM_VENV)/.deps: pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton
 	touch $@
 
-test-tools: $(AZURITE) $(VLLM_VENV)/.deps $(PROMTOOL)
+test-tools: $(AZURITE) $(VLLM_VENV)/.deps $(PROMTOOL) $(REGISTRY)
 
 # The CrossGuard pack's own virtualenv (policy/PulumiPolicy.yaml: venv). The CLI does not create it for
 # a local pack (pkg/engine/update.go installs dependencies only for packs it downloads); where the

