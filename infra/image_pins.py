@@ -62,7 +62,18 @@ def run(args: argparse.Namespace) -> int:
         if before.get(ref) != after.get(ref):
             print(f"{ref}: {before.get(ref, '(none)')} -> {after.get(ref, '(dropped)')}")
     if args.check:
-        return 1 if after != before or missing else 0
+        return 1 if after != before or (missing and not args.allow_missing) else 0
     if after != before:
         args.file.write_text(images.rewrite_digests(source, after))
     return 1 if missing and not args.allow_missing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m infra.image_pins pin …`: the same command without installing the package (stdlib only)."""
+    parser = argparse.ArgumentParser(prog="llz images")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
