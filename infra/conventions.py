@@ -39,9 +39,13 @@ def stager_service_account(serving_account: str) -> str:
 # k8s-image-digest stays pending until every one has a digest).
 # Hand-pinned entries name their source: cluster-autoscaler v1.35.2 is the registry.k8s.io
 # manifest-list (index) digest that independent public repositories pin for that tag (code index:
-# `cluster-autoscaler:v1.35.2@sha256:aac369dc…`, "the official 1.35.2 manifest-list digest").
+# `cluster-autoscaler:v1.35.2@sha256:aac369dc…`, "the official 1.35.2 manifest-list digest");
+# k8s-device-plugin v0.17.4 is the digest NVIDIA's GPU Operator bundle pins in the commit that bumps
+# the plugin to v0.17.4 (NVIDIA/gpu-operator bbbd44f67, bundle/manifests/gpu-operator-certified.
+# clusterserviceversion.yaml DEVICE_PLUGIN_IMAGE, beside deployments/gpu-operator/values.yaml v0.17.4).
 # BEGIN DIGESTS (rewritten by `llz images pin`)
 DIGESTS: dict[str, str] = {
+    "nvcr.io/nvidia/k8s-device-plugin:v0.17.4": "sha256:3c54348fe5a57e5700e7d8068e7531d2ef2d5f3ccb70c8f6bac0953432527abd",  # noqa: E501
     "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2": "sha256:aac369dc283927a623deb1af54696efcc722ae79255aa07788422e495bab887d",  # noqa: E501
 }
 # END DIGESTS

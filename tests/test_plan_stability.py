@@ -680,6 +680,14 @@ INTENDED_CHANGES += [
         "by digest (issue 17 item 4: name:tag@sha256, infra/conventions.DIGESTS): a changed image rolls the "
         "one autoscaler pod once (Deployment update in place, nothing replaced)",
     ),
+    Intended(
+        "kubernetes:apps/v1:DaemonSet::gpu-device-plugin",
+        path="inputs.spec.template.spec.containers[0].image",
+        stacks="aws-dev",
+        why="the device plugin v0.17.4 is pinned by digest (issue 17 item 4: name:tag@sha256, the digest NVIDIA's "
+        "GPU Operator bundle pins for v0.17.4, infra/conventions.DIGESTS): the same release, so the DaemonSet "
+        "updates in place and rolls its pods once, one GPU node at a time",
+    ),
 ]
 
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
