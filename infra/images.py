@@ -24,6 +24,11 @@ class Image:
         """The same image served from a cache at `prefix` (registry host and repository path)."""
         return f"{prefix}/{self.path}{self.suffix}"
 
+    def by_tag(self) -> Image:
+        """The image by its tag alone when it has one (`:tag@sha256:…` -> `:tag`); else unchanged."""
+        tag = self.suffix.partition("@")[0]
+        return Image(self.host, self.path, tag) if tag else self
+
 
 def parse(ref: str) -> Image:
     first, _, rest = ref.partition("/")
