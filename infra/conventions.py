@@ -66,6 +66,16 @@ NVIDIA_DEVICE_PLUGIN_TAG = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
 VLLM_IMAGE = pinned(VLLM_TAG)
 PULLER_IMAGE = pinned(PULLER_TAG)
 NVIDIA_DEVICE_PLUGIN_IMAGE = pinned(NVIDIA_DEVICE_PLUGIN_TAG)
+# KEDA (infra/keda.py): the Helm chart's version is its app version; the images are the chart's own.
+KEDA_VERSION = "2.20.2"
+KEDA_TAGS = {
+    "keda": f"ghcr.io/kedacore/keda:{KEDA_VERSION}",
+    "metricsApiServer": f"ghcr.io/kedacore/keda-metrics-apiserver:{KEDA_VERSION}",
+    "webhooks": f"ghcr.io/kedacore/keda-admission-webhooks:{KEDA_VERSION}",
+}
+KEDA_IMAGES = {component: pinned(tag) for component, tag in KEDA_TAGS.items()}
+KEDA_NAMESPACE = "keda"
+KEDA_OPERATOR_SA = "keda-operator"  # the identity that queries the managed Prometheus
 
 # The serving pod's containers: the server, and the init container that pulls the weights (alert
 # rules select them by these names).

@@ -297,6 +297,7 @@ def test_the_default_list_is_every_upstream_tag_the_program_pins():
     tags = image_pins.upstream_tags()
     assert conventions.VLLM_TAG in tags and conventions.PULLER_TAG in tags
     assert conventions.NVIDIA_DEVICE_PLUGIN_TAG in tags
+    assert set(conventions.KEDA_TAGS.values()) <= set(tags)
     for minor in aws_versions.AUTOSCALER_PATCH:
         assert aws_versions.autoscaler_tag(minor) in tags
     for tag in tags:
