@@ -146,6 +146,7 @@ def rewrite_digests(source: str, digests: dict[str, str]) -> str:
     lines = ["DIGESTS: dict[str, str] = {\n"]
     for ref in sorted(digests):
         assert _DIGEST.match(digests[ref]), digests[ref]
-        lines.append(f'    "{ref}": "{digests[ref]}",  # noqa: E501\n')
+        line = f'    "{ref}": "{digests[ref]}",'
+        lines.append(f"{line}  # noqa: E501\n" if len(line) > 120 else f"{line}\n")  # ruff's line-length
     lines.append("}\n")
     return source[:begin] + "".join(lines) + source[end:]
