@@ -12,6 +12,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -314,3 +315,21 @@ def test_every_digest_pin_is_a_pinned_tag_and_the_defaults_carry_it():
         "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2"
         "@sha256:aac369dc283927a623deb1af54696efcc722ae79255aa07788422e495bab887d"
     )
+
+
+def test_the_pin_command_needs_only_the_standard_library(tmp_path):
+    """The pins workflow runs `python3 -m infra.image_pins` on a bare runner: nothing beyond the stdlib."""
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('pulumi', 'pydantic', 'yaml', 'requests', 'boto3'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import runpy\n"
+        "sys.argv = ['infra.image_pins', 'pin', '--help']\n"
+        "runpy.run_module('infra.image_pins', run_name='__main__')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--check" in result.stdout and "--plain-http" in result.stdout
