@@ -22,6 +22,18 @@ def _matchers(labels: Mapping[str, str]) -> str:
     return ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
 
 
+def behavior(scale_down_window: int) -> dict[str, Any]:
+    """The HPA's pace: out fast (one replica a minute: each needs a GPU node anyway), in slowly (a
+    replica given back costs a full cold start to get again)."""
+    return {
+        "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]},
+        "scaleDown": {
+            "stabilizationWindowSeconds": scale_down_window,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+        },
+    }
+
+
 def queue_query(serving: ServingConfig, namespace: str, served_name: str, scaler: QueueScaler) -> pulumi.Output[str]:
     """The stack's waiting requests, summed over its replicas (KEDA divides by the replica count:
     the trigger's metricType is AverageValue, its default for this scaler)."""
@@ -52,18 +64,7 @@ def scaled_object_spec(
                 # annotation on the ScaledObject) instead of its webhook refusing a second HPA on
                 # the Deployment while `up` still holds the old one.
                 "name": hpa_name,
-                "behavior": {
-                    # Out fast (one replica a minute: each needs a GPU node anyway) ...
-                    "scaleUp": {
-                        "stabilizationWindowSeconds": 0,
-                        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
-                    },
-                    # ... in slowly: a replica given back costs a full cold start to get again.
-                    "scaleDown": {
-                        "stabilizationWindowSeconds": scale_down_window,
-                        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
-                    },
-                },
+                "behavior": behavior(scale_down_window),
             }
         },
         "triggers": [
@@ -100,18 +101,7 @@ def hpa_spec(serving: ServingConfig, deployment: pulumi.Input[str], scale_down_w
                 },
             }
         ],
-        "behavior": {
-            # Out fast (one replica a minute: each needs a GPU node anyway) ...
-            "scaleUp": {
-                "stabilizationWindowSeconds": 0,
-                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
-            },
-            # ... in slowly: a replica given back costs a full cold start to get again.
-            "scaleDown": {
-                "stabilizationWindowSeconds": scale_down_window,
-                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
-            },
-        },
+        "behavior": behavior(scale_down_window),
     }
 
 
