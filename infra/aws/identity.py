@@ -62,6 +62,33 @@ def workload_trust(
     return pulumi.Output.from_input(cluster_arn).apply(lambda arn: pod_identity_trust(arn, namespace, service_account))
 
 
+def bind_service_account(
+    name: str,
+    mode: Literal["pod-identity", "irsa"],
+    cluster_name: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    role_arn: pulumi.Input[str],
+    policy: pulumi.Resource,
+    pod_identity_agent: pulumi.Resource,
+    parent: pulumi.Resource,
+) -> tuple[pulumi.Resource, dict[str, pulumi.Input[str]]]:
+    """(what a workload waits for, the service account's annotations) of a role for one service account:
+    a Pod Identity association (after the agent and the role's policy), or for IRSA the policy itself
+    and the role-ARN annotation (the trust already names the service account)."""
+    if mode == "irsa":
+        return policy, {IRSA_ROLE_ANNOTATION: role_arn}
+    association = aws.eks.PodIdentityAssociation(
+        name,
+        cluster_name=cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role_arn,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[pod_identity_agent, policy]),
+    )
+    return association, {}
+
+
 class _PrefixRole(pulumi.ComponentResource):
     """A role with one inline policy on the model prefix, bound to one KSA: a Pod Identity association,
     or for IRSA the policy itself (the trust already names the KSA)."""
@@ -103,19 +130,17 @@ class _PrefixRole(pulumi.ComponentResource):
             opts=child,
         )
         self.role_arn = role.arn
-        if args.mode == "irsa":
-            self.binding = attached
-            self.service_account_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
-        else:
-            self.binding = aws.eks.PodIdentityAssociation(
-                f"{name}-association",
-                cluster_name=args.cluster_name,
-                namespace=args.namespace,
-                service_account=args.service_account,
-                role_arn=role.arn,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent, attached]),
-            )
-            self.service_account_annotations = {}
+        self.binding, self.service_account_annotations = bind_service_account(
+            f"{name}-association",
+            args.mode,
+            args.cluster_name,
+            args.namespace,
+            args.service_account,
+            role.arn,
+            attached,
+            args.pod_identity_agent,
+            self,
+        )
         self.register_outputs({"roleArn": self.role_arn})
 
 

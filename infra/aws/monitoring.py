@@ -39,7 +39,7 @@ import yaml
 
 from infra.aws.audit import Account
 from infra.aws.iam import key_policy, key_use
-from infra.aws.identity import IRSA_ROLE_ANNOTATION, workload_trust
+from infra.aws.identity import bind_service_account, workload_trust
 from infra.platform import Toleration
 
 SCRAPE_INTERVAL = "30s"  # the managed collector's minimum (AMP user guide, "Scraper configuration")
@@ -380,19 +380,17 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-keda-query", role=role.id, policy=self.workspace.arn.apply(query_policy), opts=child
         )
         self.keda_role_arn = role.arn
-        if args.identity == "irsa":
-            self.keda_binding = attached
-            self.keda_annotations = {IRSA_ROLE_ANNOTATION: role.arn}
-        else:
-            self.keda_binding = aws.eks.PodIdentityAssociation(
-                f"{name}-keda-association",
-                cluster_name=args.cluster_name,
-                namespace=ns,
-                service_account=sa,
-                role_arn=role.arn,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.pod_identity_agent, attached]),
-            )
-            self.keda_annotations = {}
+        self.keda_binding, self.keda_annotations = bind_service_account(
+            f"{name}-keda-association",
+            args.identity,
+            args.cluster_name,
+            ns,
+            sa,
+            role.arn,
+            attached,
+            args.pod_identity_agent,
+            self,
+        )
 
 
 def dcgm_exporter(name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> k8s.apps.v1.DaemonSet:
