@@ -74,6 +74,10 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
             "email": email,
             "member": f"serviceAccount:{email}",
         }
+    if kind == "NotificationChannel":  # the server assigns the channel id
+        return {"name": f"projects/{project}/notificationChannels/{int(ctx.digest('nc', physical, length=12), 16)}"}
+    if kind == "AlertPolicy":
+        return {"name": f"projects/{project}/alertPolicies/{int(ctx.digest('ap', physical, length=12), 16)}"}
     if kind == "ManagedZone":
         return {"id": f"projects/{project}/managedZones/{physical}"}
     return {}

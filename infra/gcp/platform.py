@@ -39,9 +39,11 @@ from infra.gcp.identity import (
     WeightsWriter,
 )
 from infra.gcp.kms import Keys, KeysArgs
+from infra.gcp.monitoring import Monitoring, MonitoringArgs, log_retention
 from infra.gcp.network import Network, NetworkArgs
 from infra.gcp.registry import Registry, RegistryArgs
 from infra.kube import cluster_provider, exec_kubeconfig
+from infra.observability import alerts, panels
 from infra.platform import GPU_TOLERATION, GpuScheduling, ManagedMetrics, Platform, WorkloadIdentity
 
 # Pod DNS on GKE may not go to kube-dns pods at all: NodeLocal DNSCache (on by default in GKE
@@ -216,6 +218,20 @@ def build(cfg: StackConfig) -> Platform:
     if gcp_cfg.admin_members:
         AdminAccess("admins", AdminAccessArgs(project, gcp_cfg.admin_members, weights.bucket.name), on_gcp)
     storage_audit_logs(project, on_gcp)
+    log_retention(project, getattr(cfg.observability, "log_retention_days", 90), on_gcp)  # TODO-CONTRACT
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            project=project,
+            stack=stack,
+            rules=alerts.rules(cfg, stack),
+            emails=cfg.observability.alerts.emails,
+            dashboard_title=f"LLM serving: {cfg.model.served_name} ({stack})",
+            panels=panels.panels(cfg),
+            labels=labels,
+        ),
+        on_gcp,
+    )
     if gcp_cfg.insecure_shared_project:
         pulumi.warn(
             "gcp.insecureSharedProject: Workload Identity's pool is project-wide, so a pod running as "

@@ -36,6 +36,9 @@ Member = typing.Annotated[str, AfterValidator(_member)]
 # availability in any 32 days (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions).
 MIN_WINDOW = dt.timedelta(hours=4)
 NO_UPGRADES_MAX = dt.timedelta(days=30)  # GKE: "no upgrades" exclusions last up to 30 days (same docs page)
+# The _Default log bucket's retention (observability.logRetentionDays): "custom retention" of 1 to
+# 3650 days (cloud.google.com/logging/docs/buckets; LogBucket.retentionDays minimum 1).
+LOG_RETENTION_DAYS = (1, 3650)
 MAX_EXCLUSIONS = 20  # "A cluster can have up to 20 maintenance exclusions" (ClusterMaintenancePolicyArgs docstring)
 _RFC3339_Z = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # GKE returns UTC: Z avoids a diff
 Utc = typing.Annotated[str, Field(pattern=_RFC3339_Z)]
@@ -188,6 +191,12 @@ def check(cfg: StackConfig) -> None:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise key_error(f"gcp.maintenanceExclusions[{i}].name", name, "used twice; exclusion names are unique")
+    days = getattr(cfg.observability, "log_retention_days", 90)  # TODO-CONTRACT
+    low, high = LOG_RETENTION_DAYS
+    if not low <= days <= high:
+        raise key_error(
+            "observability.logRetentionDays", days, f"Cloud Logging keeps a log bucket's logs {low} to {high} days"
+        )
     if cfg.gcp.insecure_shared_project and cfg.environment == "prod":
         raise key_error(
             "gcp.insecureSharedProject",
