@@ -680,6 +680,33 @@ INTENDED_CHANGES += [
     ),
 ]
 
+# --- gcp-dev: observability on Google Cloud's managed services (issue 18, GCP) ---
+_GCP_OBS = "issue 18 (GCP observability)"
+INTENDED_NEW += [
+    Intended(
+        "llz:gcp:Monitoring::monitoring",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS}: alerts, channels and dashboard in Cloud Monitoring",
+    ),
+    Intended(
+        "gcp:monitoring/alertPolicy:AlertPolicy::monitoring-*",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 4: one Cloud Monitoring alert policy per rule (PromQL condition), which emails "
+        "observability.alerts.emails; new resources, nothing live changes",
+    ),
+    Intended(
+        "gcp:monitoring/dashboard:Dashboard::monitoring-dashboard",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 3: the vLLM + GPU dashboard in Cloud Monitoring, from infra/observability/panels.py",
+    ),
+    Intended(
+        "gcp:logging/projectBucketConfig:ProjectBucketConfig::log-retention",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 5: the _Default log bucket keeps logs observability.logRetentionDays; the bucket "
+        "always exists, the resource adopts it and changes only its retention (in place)",
+    ),
+]
+
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
 # there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
 # its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).
