@@ -224,3 +224,21 @@ def test_plan_shows_the_cost_notes(dev):
 
 def test_config_error_helper_is_one_line_for_retention():
     assert "\n" not in config_error(STACK, {"observability": {"logRetentionDays": 0}})
+
+
+# --- KEDA on a private cluster --------------------------------------------------------------------
+
+
+def test_control_plane_reaches_kedas_metrics_server_and_webhooks_only(dev):
+    rule = dev.one("gcp:compute/firewall:Firewall", "gke-control-plane-to-webhooks")
+    assert rule.get("direction") == "INGRESS"
+    assert rule.get("allows") == [{"protocol": "tcp", "ports": ["6443", "9443"]}]
+    assert rule.get("sourceRanges") == ["10.0.0.2/32"]  # the PSC control plane's address (plan fake)
+    nodes = dev.one("gcp:serviceaccount/account:Account", "nodes-sa").outputs["email"]
+    assert rule.get("targetServiceAccounts") == [nodes]
+
+
+def test_a_peering_control_plane_is_admitted_by_its_range():
+    p = plan(STACK, {"gcp": {"masterIpv4CidrBlock": "172.16.0.16/28"}})
+    rule = p.one("gcp:compute/firewall:Firewall", "gke-control-plane-to-webhooks")
+    assert rule.get("sourceRanges") == ["172.16.0.16/28"]

@@ -700,6 +700,12 @@ INTENDED_NEW += [
         why=f"{_GCP_OBS} item 3: the vLLM + GPU dashboard in Cloud Monitoring, from infra/observability/panels.py",
     ),
     Intended(
+        "gcp:compute/firewall:Firewall::gke-control-plane-to-webhooks",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: the private cluster's control plane reaches KEDA's metrics API server (6443) "
+        "and admission webhooks (9443) on the nodes; a new firewall rule, nothing live changes",
+    ),
+    Intended(
         "gcp:logging/projectBucketConfig:ProjectBucketConfig::log-retention",
         stacks="gcp-*",
         why=f"{_GCP_OBS} item 5: the _Default log bucket keeps logs observability.logRetentionDays; the bucket "

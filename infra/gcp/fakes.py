@@ -59,6 +59,8 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
                 "clientCertificateConfig": {"issueClientCertificate": False},
             },
             "masterVersion": f"{inputs.get('minMasterVersion', '1.35')}.5-gke.1000",
+            # The control plane's internal address (PSC: an address GKE takes in the node subnet).
+            "privateClusterConfig": {**(inputs.get("privateClusterConfig") or {}), "privateEndpoint": "10.0.0.2"},
             **({"controlPlaneEndpointsConfig": endpoints} if endpoints else {}),
         }
     if kind == "NodePool":
