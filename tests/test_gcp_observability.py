@@ -10,10 +10,11 @@ import re
 
 import pytest
 
+from infra.conventions import KEDA_VERSION
 from infra.gcp import footprint, monitoring
 from infra.observability import alerts, dashboard, panels, signals
 from infra.plan.engine import Plan
-from tests.harness import config_error, dev_plan, parse, plan, program_error
+from tests.harness import built_platform, config_error, dev_plan, parse, plan, program_error
 
 STACK = "gcp-dev"
 PROJECT, NUMBER = "my-llm-project", "487134576253"
@@ -178,22 +179,24 @@ def test_default_log_bucket_keeps_logs_for_the_configured_days(dev):
     assert bucket.get("bucketId") == "_Default"
     assert bucket.get("location") == "global"
     assert bucket.get("project") == PROJECT
-    assert bucket.get("retentionDays") == parse(STACK).observability.log_retention_days
+    assert bucket.get("retentionDays") == parse(STACK).gcp.log_retention_days == 90
 
 
 def test_log_retention_follows_config():
-    p = plan(STACK, {"observability": {"logRetentionDays": 400}})
+    p = plan(STACK, {"gcp": {"logRetentionDays": 400}})
     assert p.one(BUCKET_CONFIG).get("retentionDays") == 400
 
 
-@pytest.mark.parametrize("days", [3651, 3653])
-def test_log_retention_beyond_cloud_logging_fails_with_one_line(days):
-    message = program_error(STACK, {"observability": {"logRetentionDays": days}})
-    assert "observability.logRetentionDays" in message and str(days) in message and "3650" in message
+@pytest.mark.parametrize("days", [0, 3651])
+def test_log_retention_outside_cloud_logging_fails_with_one_line(days):
+    message = program_error(STACK, {"gcp": {"logRetentionDays": days}})
+    assert "gcp.logRetentionDays" in message and str(days) in message
+    assert ("3650" if days else "1") in message
 
 
-def test_log_retention_at_the_limit_is_accepted():
-    assert parse(STACK, {"observability": {"logRetentionDays": 3650}}).observability.log_retention_days == 3650
+def test_log_retention_at_the_limits_is_accepted():
+    for days in (1, 3650):
+        assert parse(STACK, {"gcp": {"logRetentionDays": days}}).gcp.log_retention_days == days
 
 
 def test_workload_logs_and_storage_audit_logs_stay_on(dev):
@@ -207,13 +210,13 @@ def test_workload_logs_and_storage_audit_logs_stay_on(dev):
 
 
 def test_cost_notes_price_metrics_and_logs_with_their_source():
-    cfg = parse(STACK, {"observability": {"logRetentionDays": 120}})
+    cfg = parse(STACK, {"gcp": {"logRetentionDays": 120}})
     notes = footprint.footprint(cfg).notes
     metrics, logs = notes
     expected = footprint.VLLM_SERIES_PER_REPLICA * 240 * 730 / 1e6 * footprint.USD_PER_MILLION_SAMPLES
     assert f"${expected:.2f}/month per replica" in metrics
     assert "cloud.google.com/stackdriver/pricing" in metrics and "cloud.google.com/stackdriver/pricing" in logs
-    assert "logRetentionDays 120 keeps them 90 days past the 30 included" in logs
+    assert "gcp.logRetentionDays 120 keeps them 90 days past the 30 included" in logs
 
 
 def test_plan_shows_the_cost_notes(dev):
@@ -222,8 +225,9 @@ def test_plan_shows_the_cost_notes(dev):
     assert any(n.startswith("logs (Cloud Logging") for n in notes)
 
 
-def test_config_error_helper_is_one_line_for_retention():
-    assert "\n" not in config_error(STACK, {"observability": {"logRetentionDays": 0}})
+def test_config_error_for_retention_is_one_line():
+    message = config_error(STACK, {"gcp": {"logRetentionDays": 4000}})
+    assert message.startswith("llm-landing-zone:gcp.logRetentionDays = 4000")
 
 
 # --- KEDA on a private cluster --------------------------------------------------------------------
@@ -242,3 +246,62 @@ def test_a_peering_control_plane_is_admitted_by_its_range():
     p = plan(STACK, {"gcp": {"masterIpv4CidrBlock": "172.16.0.16/28"}})
     rule = p.one("gcp:compute/firewall:Firewall", "gke-control-plane-to-webhooks")
     assert rule.get("sourceRanges") == ["172.16.0.16/28"]
+
+
+KEDA_PRINCIPAL = (
+    f"principal://iam.googleapis.com/projects/{NUMBER}/locations/global/workloadIdentityPools/"
+    f"{PROJECT}.svc.id.goog/subject/ns/keda/sa/keda-operator"
+)
+
+
+def test_kedas_operator_may_only_read_monitoring_as_its_own_principal(dev):
+    binding = dev.one(PROJECT_IAM, "keda-identity-monitoring-viewer")
+    assert binding.get("member") == KEDA_PRINCIPAL
+    assert binding.get("role") == "roles/monitoring.viewer"
+    assert binding.get("project") == PROJECT
+    assert dev.one("gcp:container/cluster:Cluster").urn in binding.dependencies  # the pool exists
+    assert [b for b in dev.of_type(PROJECT_IAM) if b.get("member") == KEDA_PRINCIPAL] == [binding]
+
+
+def test_keda_is_installed_from_the_stacks_registry_after_the_system_pool(dev):
+    release = dev.one("kubernetes:helm.sh/v3:Release", "keda")
+    assert release.get("namespace") == "keda" and release.get("version") == KEDA_VERSION
+    images = release.get("values.image")
+    registry = f"us-central1-docker.pkg.dev/{PROJECT}/llz-gcp-dev-ghcr"
+    assert {c: v["registry"] + "/" + v["repository"] for c, v in images.items()} == {
+        "keda": f"{registry}/kedacore/keda",
+        "metricsApiServer": f"{registry}/kedacore/keda-metrics-apiserver",
+        "webhooks": f"{registry}/kedacore/keda-admission-webhooks",
+    }
+    assert {v["tag"] for v in images.values()} == {KEDA_VERSION}
+    assert release.get("values.serviceAccount.operator.name") == "keda-operator"
+    assert release.get("values.serviceAccount.operator.annotations") == {}  # direct federation: no GSA
+    pool = dev.one("gcp:container/nodePool:NodePool", "gke-system")
+    firewall = dev.one("gcp:compute/firewall:Firewall", "gke-control-plane-to-webhooks")
+    assert pool.urn in release.dependencies and firewall.urn in release.dependencies
+
+
+def test_platform_scales_through_keda_on_managed_prometheus():
+    with built_platform(STACK) as (platform, e):
+        metrics = platform.metrics
+        assert metrics.rules is None  # Cloud Monitoring evaluates the rules
+        assert (metrics.monitor.api_version, metrics.monitor.kind) == ("monitoring.googleapis.com/v1", "PodMonitoring")
+        scaler = metrics.scaler
+        assert e.resolve(scaler.server_address) == (
+            f"https://monitoring.googleapis.com/v1/projects/{PROJECT}/location/global/prometheus"
+        )
+        assert dict(scaler.pod_identity) == {"provider": "gcp"}
+        assert e.resolve(scaler.series_labels["cluster"]) == "llz-gcp-dev"
+        ready = {r._name for r in scaler.ready}
+        assert ready == {"keda", "keda-identity-monitoring-viewer"}
+
+
+def test_the_scaled_object_queries_this_clusters_queue_in_managed_prometheus(dev):
+    (scaled,) = dev.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    (trigger,) = scaled.get("spec.triggers")
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["serverAddress"].startswith("https://monitoring.googleapis.com/v1/projects/")
+    assert 'cluster="llz-gcp-dev"' in trigger["metadata"]["query"]
+    (auth,) = dev.of_type("kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    assert auth.get("spec.podIdentity") == {"provider": "gcp"}
+    assert dev.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []  # KEDA owns the HPA

@@ -706,10 +706,43 @@ INTENDED_NEW += [
         "and admission webhooks (9443) on the nodes; a new firewall rule, nothing live changes",
     ),
     Intended(
+        "llz:gcp:MetricsReader::keda-identity",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: KEDA's operator may query Managed Service for Prometheus",
+    ),
+    Intended(
+        "gcp:projects/iAMMember:IAMMember::keda-identity-monitoring-viewer",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: roles/monitoring.viewer for the keda/keda-operator federated principal; a new "
+        "project IAM member",
+    ),
+    Intended(
+        "kubernetes:helm.sh/v3:Release::keda",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: KEDA (infra/keda.py, pinned chart) in namespace keda, images through the "
+        "registry's ghcr.io cache",
+    ),
+    Intended(
+        "kubernetes:keda.sh/v1alpha1:*::llm-*",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: the serving component scales on vLLM's queue through KEDA (TriggerAuthentication "
+        "+ ScaledObject) once the platform gives a scaler",
+    ),
+    Intended(
         "gcp:logging/projectBucketConfig:ProjectBucketConfig::log-retention",
         stacks="gcp-*",
         why=f"{_GCP_OBS} item 5: the _Default log bucket keeps logs observability.logRetentionDays; the bucket "
         "always exists, the resource adopts it and changes only its retention (in place)",
+    ),
+]
+
+INTENDED_GONE += [
+    Intended(
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler::llm-hpa",
+        stacks="gcp-dev",
+        why=f"{_GCP_OBS} item 2: KEDA owns the HPA now: the ScaledObject names its HPA `llm` as the stack's was and "
+        "transfers its ownership (scaledobject.keda.sh/transfer-hpa-ownership), so the Deployment keeps its "
+        "replicas; were the old object deleted after the adoption, KEDA re-creates it on its next reconcile",
     ),
 ]
 

@@ -38,14 +38,15 @@ def metrics_usd_per_month_per_replica() -> float:
 
 def observability_notes(cfg: StackConfig) -> tuple[str, ...]:
     """What metrics and logs cost, by volume: not in the totals (they depend on load and log volume)."""
-    days = getattr(cfg.observability, "log_retention_days", 90)  # TODO-CONTRACT
+    assert cfg.gcp is not None
+    days = cfg.gcp.log_retention_days
     extra = max(0, days - LOGGING_INCLUDED_DAYS)
     return (
         f"metrics (Managed Service for Prometheus, {PRICING}): ~${metrics_usd_per_month_per_replica():.2f}/month per "
         f"replica for ~{VLLM_SERIES_PER_REPLICA} vLLM series every {SCRAPE_SECONDS} s at "
         f"${USD_PER_MILLION_SAMPLES}/million samples, plus GKE's kube-state and DCGM series; not in the totals",
         f"logs (Cloud Logging, {PRICING}): first {LOGGING_FREE_GIB} GiB/month free, then ${LOGGING_USD_PER_GIB}/GiB; "
-        f"logRetentionDays {days} keeps them {extra} days past the {LOGGING_INCLUDED_DAYS} included "
+        f"gcp.logRetentionDays {days} keeps them {extra} days past the {LOGGING_INCLUDED_DAYS} included "
         f"(${RETENTION_USD_PER_GIB_MONTH}/GiB/month); not in the totals",
     )
 

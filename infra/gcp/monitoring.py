@@ -187,9 +187,9 @@ class Monitoring(pulumi.ComponentResource):
 
 
 def log_retention(project: str, days: int, opts: pulumi.ResourceOptions) -> gcp.logging.ProjectBucketConfig:
-    """The project's `_Default` log bucket keeps logs `days` days (observability.logRetentionDays):
+    """The project's `_Default` log bucket keeps logs `days` days (gcp.logRetentionDays):
     container logs (loggingConfig WORKLOADS), system and control-plane logs, Data Access audit logs.
-    infra.gcp.settings.check keeps `days` in 1..3650. The bucket always exists; this resource adopts
+    The config keeps `days` in 1..3650 (infra.gcp.settings). The bucket always exists; this resource adopts
     it, and deleting the resource leaves the bucket as it is (pulumi-gcp ProjectBucketConfig note).
     `_Required` (Admin Activity audit logs, 400 days) cannot be changed."""
     return gcp.logging.ProjectBucketConfig(

@@ -36,8 +36,8 @@ Member = typing.Annotated[str, AfterValidator(_member)]
 # availability in any 32 days (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions).
 MIN_WINDOW = dt.timedelta(hours=4)
 NO_UPGRADES_MAX = dt.timedelta(days=30)  # GKE: "no upgrades" exclusions last up to 30 days (same docs page)
-# The _Default log bucket's retention (observability.logRetentionDays): "custom retention" of 1 to
-# 3650 days (cloud.google.com/logging/docs/buckets; LogBucket.retentionDays minimum 1).
+# The _Default log bucket's retention (gcp.logRetentionDays): "custom retention" of 1 to 3650 days
+# (cloud.google.com/logging/docs/buckets; LogBucket.retentionDays: "The minimum retention period is 1 day").
 LOG_RETENTION_DAYS = (1, 3650)
 MAX_EXCLUSIONS = 20  # "A cluster can have up to 20 maintenance exclusions" (ClusterMaintenancePolicyArgs docstring)
 _RFC3339_Z = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # GKE returns UTC: Z avoids a diff
@@ -143,6 +143,9 @@ class GcpConfig(Section):
     # project with a pod as serving.namespace/serviceAccount can read the weights. The project must
     # be dedicated to this stack; true acknowledges that it is shared (never in prod).
     insecure_shared_project: bool = False
+    # How long the project's _Default log bucket keeps container, system, control-plane and Data
+    # Access audit logs (Cloud Logging includes 30 days; longer is billed per GiB-month).
+    log_retention_days: int = Field(default=90, ge=LOG_RETENTION_DAYS[0], le=LOG_RETENTION_DAYS[1])
 
     @field_validator("master_ipv4_cidr_block")
     @classmethod
@@ -191,12 +194,6 @@ def check(cfg: StackConfig) -> None:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise key_error(f"gcp.maintenanceExclusions[{i}].name", name, "used twice; exclusion names are unique")
-    days = getattr(cfg.observability, "log_retention_days", 90)  # TODO-CONTRACT
-    low, high = LOG_RETENTION_DAYS
-    if not low <= days <= high:
-        raise key_error(
-            "observability.logRetentionDays", days, f"Cloud Logging keeps a log bucket's logs {low} to {high} days"
-        )
     if cfg.gcp.insecure_shared_project and cfg.environment == "prod":
         raise key_error(
             "gcp.insecureSharedProject",
