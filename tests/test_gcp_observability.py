@@ -60,6 +60,7 @@ def test_one_alert_policy_per_rule_with_the_rules_promql_and_for(dev):
         assert condition["labels"] == rule["labels"]
         assert condition["disableMetricValidation"] is True  # series appear only after the first scrape
         assert policy.get("combiner") == "OR"
+        assert policy.get("displayName") == f"{alerts.GROUP}/{rule['alert']}"  # the API's convention
         assert policy.get("severity") == monitoring.SEVERITY[rule["labels"]["severity"]]
         assert policy.get("documentation.content") == rule["annotations"]["summary"]
 

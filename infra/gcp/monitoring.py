@@ -101,9 +101,9 @@ def dashboard_json(title: str, panels: Sequence[Panel]) -> dict[str, Any]:
 
 def _condition(rule: Mapping[str, Any]) -> dict[str, Any]:
     """The rule as a PromQL condition (pulumi-gcp AlertPolicyConditionConditionPrometheusQueryLanguage;
-    Cloud Monitoring: cloud.google.com/monitoring/promql/create-promql-alerts-console and the API's
-    PrometheusQueryLanguageCondition, which "contains information from a Prometheus alerting rule
-    and its associated rule group")."""
+    cloud.google.com/monitoring/promql/create-promql-alerts: `query` is "equivalent to the expr
+    field from a standard Prometheus alerting rule", and a policy with a PromQL condition has only
+    that one condition)."""
     return {
         "query": rule["expr"],
         "duration": seconds(rule["for"]),
@@ -168,7 +168,9 @@ class Monitoring(pulumi.ComponentResource):
             self.policies[alert] = gcp.monitoring.AlertPolicy(
                 f"{name}-{alert}",
                 project=args.project,
-                display_name=f"{alert} ({args.stack})",
+                # The API's convention for a PromQL condition's policy: "{rule group name}/{alert name}"
+                # (AlertPolicy.displayName, projects.alertPolicies reference).
+                display_name=f"{alerts.GROUP}/{alert}",
                 combiner="OR",  # one condition per policy: the rule
                 conditions=[{"display_name": alert, "condition_prometheus_query_language": _condition(rule)}],
                 severity=SEVERITY[rule["labels"]["severity"]],
