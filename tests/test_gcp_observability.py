@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from infra.conventions import KEDA_VERSION
+from infra.conventions import KEDA_IMAGES, KEDA_VERSION
 from infra.gcp import footprint, monitoring
 from infra.observability import alerts, dashboard, panels, signals
 from infra.plan.engine import Plan
@@ -274,7 +274,8 @@ def test_keda_is_installed_from_the_stacks_registry_after_the_system_pool(dev):
         "metricsApiServer": f"{registry}/kedacore/keda-metrics-apiserver",
         "webhooks": f"{registry}/kedacore/keda-admission-webhooks",
     }
-    assert {v["tag"] for v in images.values()} == {KEDA_VERSION}
+    for component, ref in KEDA_IMAGES.items():  # the pinned tag (and digest) rides along
+        assert ref.endswith(":" + images[component]["tag"]) and images[component]["tag"].startswith(KEDA_VERSION)
     assert release.get("values.serviceAccount.operator.name") == "keda-operator"
     assert release.get("values.serviceAccount.operator.annotations") == {}  # direct federation: no GSA
     pool = dev.one("gcp:container/nodePool:NodePool", "gke-system")

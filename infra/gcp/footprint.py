@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from infra.cost import Footprint
+from infra.catalog import REGISTRY_GB
+from infra.cost import HOURS_PER_MONTH, Footprint
 
 if TYPE_CHECKING:
     from infra.config.schema import StackConfig
@@ -27,7 +28,6 @@ LOGGING_FREE_GIB, LOGGING_USD_PER_GIB, LOGGING_INCLUDED_DAYS, RETENTION_USD_PER_
 # One vLLM server's /metrics: about this many series (its histograms' buckets dominate; an order
 # of magnitude, not a measurement), scraped every 15 s by the PodMonitoring.
 VLLM_SERIES_PER_REPLICA, SCRAPE_SECONDS = 500, 15
-HOURS_PER_MONTH = 730
 
 
 def metrics_usd_per_month_per_replica() -> float:
@@ -64,4 +64,5 @@ def footprint(cfg: StackConfig) -> Footprint:
         control_planes=1,
         nat_per_vm=cfg.network.egress == "nat",  # Cloud NAT bills per VM that uses it
         notes=observability_notes(cfg),
+        registry_gb=REGISTRY_GB,  # the Artifact Registry remote repositories (infra/gcp/registry.py)
     )
