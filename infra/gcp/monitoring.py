@@ -141,9 +141,10 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:gcp:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        # Named by the address, not its position: reordering emails replaces nothing. Email channels
-        # need no verification step (verification is for SMS; NotificationChannel.verificationStatus
-        # is unset for "a type that does not require verification", API reference).
+        # Named by the address, not its position: reordering emails replaces nothing. No verification
+        # call is made: NotificationChannel.verificationStatus stays unset for "a type that does not
+        # require verification" (pulumi-gcp docstring); that email is such a type is to be checked on a
+        # live project (docs/gcp.md, "Not verifiable here").
         self.channels = [
             gcp.monitoring.NotificationChannel(
                 f"{name}-email-{_short(email)}",
