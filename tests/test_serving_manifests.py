@@ -19,13 +19,13 @@ from tests.harness import ROOT, parse, plan
 SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
 # (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py; monitoring.googleapis.com:
-# GKE's managed Prometheus, tests/test_observability.py.)
-# (helm.sh/v3 Release: KEDA's chart, issue 18; its objects are rendered by Helm at deploy time)
+# GKE's managed Prometheus, tests/test_observability.py; keda.sh: KEDA, tests/test_serving_keda.py;
+# helm.sh: Pulumi's Helm release of KEDA, not a Kubernetes object, tests/test_gcp_observability.py.)
 CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/", "monitoring.googleapis.com/", "keda.sh/", "helm.sh/")
 CUSTOM_KINDS = {
     "aws-dev": ["Release", "ScaledObject", "TriggerAuthentication"],
     "azure-dev": ["CiliumClusterwideNetworkPolicy"],
-    "gcp-dev": ["ClusterRules", "PodMonitoring"],
+    "gcp-dev": ["PodMonitoring", "Release", "ScaledObject", "TriggerAuthentication"],  # rules: Cloud Monitoring
 }
 
 
