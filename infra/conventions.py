@@ -38,6 +38,8 @@ def stager_service_account(serving_account: str) -> str:
 VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
 PULLER_IMAGE = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile
 NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+# GPU metrics where the node image ships no exporter (EKS): NVIDIA's DCGM exporter, DCGM 4.4.1 / exporter 4.6.0.
+DCGM_EXPORTER_IMAGE = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"
 
 # The serving pod's containers: the server, and the init container that pulls the weights (alert
 # rules select them by these names).

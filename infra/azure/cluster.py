@@ -90,6 +90,9 @@ class ClusterArgs:
     private_cluster: bool
     upgrade_channel: str
     sla_tier: str  # Free | Standard
+    # Container Insights (the omsagent add-on, Entra ID auth) sends container logs to this Log Analytics
+    # workspace; managed Prometheus (ama-metrics) and the KEDA add-on are always on (infra/azure/monitoring.py).
+    log_workspace_id: pulumi.Input[str]
     lock: bool  # a CanNotDelete lock (deletion protection)
     tags: dict[str, str]
     provider: pulumi.ProviderResource
@@ -190,6 +193,18 @@ class Cluster(pulumi.ComponentResource):
             enable_rbac=True,
             disable_local_accounts=True,
             oidc_issuer_profile={"enabled": True},
+            # Azure Monitor managed Prometheus: the ama-metrics collectors and kube-state-metrics (no extra
+            # label/annotation allow-lists: the rules read no object labels). AKS turns it on in place
+            # (az aks update --enable-azure-monitor-metrics), as it does the KEDA add-on (--enable-keda) and
+            # Container Insights (az aks enable-addons -a monitoring).
+            azure_monitor_profile={"metrics": {"enabled": True}},
+            workload_auto_scaler_profile={"keda": {"enabled": True}},
+            addon_profiles={
+                "omsagent": {
+                    "enabled": True,
+                    "config": {"logAnalyticsWorkspaceResourceID": args.log_workspace_id, "useAADAuth": "true"},
+                }
+            },
             security_profile={
                 "workload_identity": {"enabled": True},
                 "image_cleaner": {"enabled": True, "interval_hours": 48},

@@ -28,6 +28,11 @@ KEY_VAULT_CONTRIBUTOR = "f25e0fa2-a7c8-4377-a976-54943a77a395"
 # Docker Hub secrets (Key Vault Secrets User).
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+# Querying an Azure Monitor workspace's Prometheus endpoint (KEDA's scaler, Managed Grafana): Monitoring Data
+# Reader (built-in roles list; keda.sh/docs/2.21/scalers/prometheus "Azure Monitor Managed Service for
+# Prometheus"). Grafana Admin on a Managed Grafana lets the admin groups in (built-in roles list, Monitor).
+MONITORING_DATA_READER = "b0d8363b-8ddd-447d-831f-62ca05bff136"
+GRAFANA_ADMIN = "22926164-76b3-42b3-bc55-97df8dab3e41"
 
 _NAMESPACE = uuid.UUID("5d1c0c7e-3c1a-4f0e-9a57-6c6c7a1e2b11")  # llm-landing-zone role assignments
 

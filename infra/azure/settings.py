@@ -147,6 +147,9 @@ class AzureConfig(Section):
     runner: AzureRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
     # The stack's registry caches Docker Hub (the vLLM image) as this account (infra/azure/registry.py).
     docker_hub_credentials: DockerHubCredentials | None = None
+    # Azure Managed Grafana (Standard, billed per instance and active user) on the stack's Azure Monitor
+    # workspace; off by default. The dashboard itself is imported from `llz plan --manifests` (docs/azure.md).
+    managed_grafana: bool = False
 
 
 @dataclass(frozen=True)

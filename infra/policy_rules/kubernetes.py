@@ -40,8 +40,10 @@ PDB = ("kubernetes:policy/v1:PodDisruptionBudget",)
 HPA = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler",)
 # The named system DaemonSets that may mount host paths and run as root: the NVIDIA device plugin
 # registers with the kubelet through /var/lib/kubelet/device-plugins (a root-owned unix socket).
-# (namespace, name) as the platforms register them (infra/<cloud>/gpu_pool.py).
-SYSTEM_DAEMONSETS = {("kube-system", "nvidia-device-plugin")}
+# (namespace, name) as the platforms register them (infra/<cloud>/gpu_pool.py). NVIDIA's DCGM exporter
+# (infra/aws/monitoring.py) runs as root with SYS_ADMIN (DCGM's profiling interface) and reads the
+# kubelet's pod-resources socket to attribute GPUs to pods.
+SYSTEM_DAEMONSETS = {("kube-system", "nvidia-device-plugin"), ("kube-system", "dcgm-exporter")}
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 # Annotation -> value that makes a LoadBalancer Service internal, per cloud controller.
