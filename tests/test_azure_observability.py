@@ -205,6 +205,19 @@ def test_keda_identity_may_only_read_the_workspace(dev):
     assert reader.get("principalType") == "ServicePrincipal"
 
 
+def test_keda_operator_is_annotated_with_the_identity_and_restarted_after_the_grant(dev):
+    client_id = _keda_identity(dev).outputs["clientId"]
+    sa = dev.one("kubernetes:core/v1:ServiceAccountPatch", "monitoring-keda-operator-sa")
+    assert sa.get("metadata.name") == "keda-operator" and sa.get("metadata.namespace") == "kube-system"
+    assert sa.get("metadata.annotations") == {"azure.workload.identity/client-id": client_id}
+    restart = dev.one("kubernetes:apps/v1:DeploymentPatch", "monitoring-keda-operator-restart")
+    assert restart.get("metadata.name") == "keda-operator"
+    assert restart.get("spec.template.metadata.annotations") == {"llz.io/keda-identity": client_id}
+    federation = az(dev, "managedidentity:FederatedIdentityCredential", "monitoring-keda-federation")
+    reader = az(dev, "authorization:RoleAssignment", "monitoring-keda-reader")
+    assert {federation.urn, reader.urn, sa.urn} <= set(restart.dependencies)
+
+
 # --- logs ------------------------------------------------------------------------------------------
 
 

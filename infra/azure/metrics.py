@@ -131,3 +131,37 @@ def ama_metrics_settings(name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1
         },
         opts=opts,
     )
+
+
+# The KEDA add-on's operator (learn.microsoft.com/azure/aks/keda-workload-identity): Deployment and service
+# account keda-operator in kube-system; its pods already carry azure.workload.identity/use=true.
+KEDA_NAMESPACE = "kube-system"
+KEDA_OPERATOR = "keda-operator"
+CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
+RESTART_ANNOTATION = "llz.io/keda-identity"  # a new value rolls the operator's pods
+
+
+def keda_workload_identity(
+    name: str, client_id: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> list[pulumi.CustomResource]:
+    """Bind the add-on's operator to the stack's KEDA identity, as the AKS guide does by hand: annotate its
+    service account with the identity's client id (the step Azure/AKS#5243 found missing from the guide),
+    then restart the operator so the workload-identity webhook injects AZURE_CLIENT_ID and the projected
+    token into new pods (a pod-template annotation carrying the client id: a rollout whenever it changes).
+    Both are server-side-apply patches of fields the add-on does not set, so its reconciler keeps them."""
+    account = k8s.core.v1.ServiceAccountPatch(
+        f"{name}-sa",
+        metadata={
+            "name": KEDA_OPERATOR,
+            "namespace": KEDA_NAMESPACE,
+            "annotations": {CLIENT_ID_ANNOTATION: client_id},
+        },
+        opts=opts,
+    )
+    restart = k8s.apps.v1.DeploymentPatch(
+        f"{name}-restart",
+        metadata={"name": KEDA_OPERATOR, "namespace": KEDA_NAMESPACE},
+        spec={"template": {"metadata": {"annotations": {RESTART_ANNOTATION: client_id}}}},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[account])),
+    )
+    return [account, restart]

@@ -339,6 +339,11 @@ def _monitoring(
         pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[exporter])),
     )
     metrics.ama_metrics_settings("monitoring-ama-metrics-settings", in_cluster)
+    # The operator restarts once its identity may read the workspace (federated credential and grant exist).
+    binding = pulumi.ResourceOptions(depends_on=[monitoring.keda_federation, monitoring.keda_reader])
+    monitoring.ready += metrics.keda_workload_identity(
+        "monitoring-keda-operator", monitoring.keda_client_id, pulumi.ResourceOptions.merge(in_cluster, binding)
+    )
     return monitoring
 
 
