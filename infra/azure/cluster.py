@@ -41,6 +41,7 @@ from infra.azure.roles import (
     NETWORK_CONTRIBUTOR,
     delete_lock,
     grant,
+    grant_groups,
 )
 from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR, MaintenanceWindow
 from infra.kube import cluster_provider, exec_kubeconfig
@@ -241,17 +242,15 @@ class Cluster(pulumi.ComponentResource):
             principal_type=args.deployer_principal_type,
             opts=child,
         )
-        for group in args.admin_group_ids:
-            grant(
-                f"{name}-admin-{group}",
-                subscription_id=args.subscription_id,
-                role=AKS_RBAC_CLUSTER_ADMIN,
-                principal_id=group,
-                scope=self.cluster.id,
-                purpose=(args.cluster_name, "admin", group),
-                principal_type="Group",
-                opts=child,
-            )
+        grant_groups(
+            f"{name}-admin",
+            args.admin_group_ids,
+            subscription_id=args.subscription_id,
+            role=AKS_RBAC_CLUSTER_ADMIN,
+            scope=self.cluster.id,
+            purpose=(args.cluster_name, "admin"),
+            opts=child,
+        )
         self.name = self.cluster.name
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         # The kubelet's identity (AKS creates it in the node resource group): the one that pulls images,

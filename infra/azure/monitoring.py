@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -40,7 +40,7 @@ from pulumi_azure_native import alertsmanagement, dashboard, monitor, operationa
 
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.identity import federated_identity
-from infra.azure.roles import GRAFANA_ADMIN, MONITORING_DATA_READER, grant
+from infra.azure.roles import GRAFANA_ADMIN, MONITORING_DATA_READER, grant, grant_groups
 
 PROMETHEUS_STREAM = "Microsoft-PrometheusMetrics"
 # Container Insights' "Logs and events" preset (learn.microsoft.com/azure/azure-monitor/containers/
@@ -112,7 +112,6 @@ class MonitoringArgs:
     admin_group_ids: Sequence[str]  # get Grafana Admin on the Managed Grafana
     tags: dict[str, str]
     provider: pulumi.ProviderResource
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -188,40 +187,67 @@ class Monitoring(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        self.collection_rule = monitor.DataCollectionRule(
+        self.collection_rule, self.association = self._collect(
             f"{name}-dcr",
-            resource_group_name=args.resource_group_name,
-            data_collection_rule_name=rule_name,
-            location=args.location,
-            kind="Linux",
+            f"{name}-dcra",
+            rule_name,
+            rule_name,
+            args,
+            child,
+            description=f"Prometheus metrics of AKS cluster {args.cluster_name} to its Azure Monitor workspace",
             data_collection_endpoint_id=self.collection_endpoint.id,
             data_sources={"prometheus_forwarder": [{"name": "PrometheusDataSource", "streams": [PROMETHEUS_STREAM]}]},
             destinations={
                 "monitoring_accounts": [{"name": "MonitoringAccount1", "account_resource_id": self.workspace.id}]
             },
             data_flows=[{"streams": [PROMETHEUS_STREAM], "destinations": ["MonitoringAccount1"]}],
-            description=f"Prometheus metrics of AKS cluster {args.cluster_name} to its Azure Monitor workspace",
-            tags=args.tags,
-            opts=child,
-        )
-        self.association = monitor.DataCollectionRuleAssociation(
-            f"{name}-dcra",
-            resource_uri=args.cluster_id,
-            association_name=rule_name,
-            data_collection_rule_id=self.collection_rule.id,
-            description="Managed Prometheus of this cluster; deleting it stops the cluster's metrics",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
 
-    def _logs(self, name: str, args: MonitoringArgs, child: pulumi.ResourceOptions) -> None:
-        """Container Insights: the add-on's data collection rule and the container-log tables' retention."""
-        rule_name = f"MSCI-{args.location}-{args.cluster_name}"[:64]
-        self.log_rule = monitor.DataCollectionRule(
-            f"{name}-logs-dcr",
+    def _collect(
+        self,
+        resource: str,
+        association: str,
+        rule_name: str,
+        association_name: str,
+        args: MonitoringArgs,
+        child: pulumi.ResourceOptions,
+        *,
+        description: str,
+        **spec: Any,
+    ) -> tuple[monitor.DataCollectionRule, monitor.DataCollectionRuleAssociation]:
+        """A data collection rule (`spec`: sources, destinations, flows) and its association with the cluster."""
+        rule = monitor.DataCollectionRule(
+            resource,
             resource_group_name=args.resource_group_name,
             data_collection_rule_name=rule_name,
             location=args.location,
             kind="Linux",
+            description=description,
+            tags=args.tags,
+            opts=child,
+            **spec,
+        )
+        link = monitor.DataCollectionRuleAssociation(
+            association,
+            resource_uri=args.cluster_id,
+            association_name=association_name,
+            data_collection_rule_id=rule.id,
+            description=f"{description}; deleting it stops the collection",
+            opts=child,
+        )
+        return rule, link
+
+    def _logs(self, name: str, args: MonitoringArgs, child: pulumi.ResourceOptions) -> None:
+        """Container Insights: the add-on's data collection rule and the container-log tables' retention."""
+        # The association Container Insights looks for by this name (the portal's and ARM onboarding's).
+        self.log_rule, self.log_association = self._collect(
+            f"{name}-logs-dcr",
+            f"{name}-logs-dcra",
+            f"MSCI-{args.location}-{args.cluster_name}"[:64],
+            "ContainerInsightsExtension",
+            args,
+            child,
+            description=f"Container logs, events and pod inventory of AKS cluster {args.cluster_name}",
             data_sources={
                 "extensions": [
                     {
@@ -240,18 +266,6 @@ class Monitoring(pulumi.ComponentResource):
             },
             destinations={"log_analytics": [{"name": "ciworkspace", "workspace_resource_id": args.log_workspace_id}]},
             data_flows=[{"streams": list(LOG_STREAMS), "destinations": ["ciworkspace"]}],
-            description=f"Container logs, events and pod inventory of AKS cluster {args.cluster_name}",
-            tags=args.tags,
-            opts=child,
-        )
-        # The association Container Insights looks for by this name (the portal's and ARM onboarding's).
-        self.log_association = monitor.DataCollectionRuleAssociation(
-            f"{name}-logs-dcra",
-            resource_uri=args.cluster_id,
-            association_name="ContainerInsightsExtension",
-            data_collection_rule_id=self.log_rule.id,
-            description="Container Insights of this cluster; deleting it stops the container logs",
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
         self.log_tables = [
             operationalinsights.Table(
@@ -355,14 +369,12 @@ class Monitoring(pulumi.ComponentResource):
             request_message="Azure Managed Grafana queries the stack's Azure Monitor workspace",
             opts=child,
         )
-        for group in args.admin_group_ids:
-            grant(
-                f"{name}-grafana-admin-{group}",
-                subscription_id=args.subscription_id,
-                role=GRAFANA_ADMIN,
-                principal_id=group,
-                scope=self.grafana.id,
-                purpose=(args.stack, "grafana-admin", group),
-                principal_type="Group",
-                opts=child,
-            )
+        grant_groups(
+            f"{name}-grafana-admin",
+            args.admin_group_ids,
+            subscription_id=args.subscription_id,
+            role=GRAFANA_ADMIN,
+            scope=self.grafana.id,
+            purpose=(args.stack, "grafana-admin"),
+            opts=child,
+        )

@@ -8,6 +8,7 @@ update never replaces (briefly revokes) a grant.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -69,6 +70,32 @@ def grant(
         opts=opts,
         **extra,
     )
+
+
+def grant_groups(
+    resource_prefix: str,
+    groups: Sequence[str],
+    *,
+    subscription_id: str,
+    role: str,
+    scope: pulumi.Input[str],
+    purpose: tuple[str, ...],
+    opts: pulumi.ResourceOptions,
+) -> list[authorization.RoleAssignment]:
+    """`role` at `scope` for each Entra group (resource `<prefix>-<group>`, purpose `(*purpose, group)`)."""
+    return [
+        grant(
+            f"{resource_prefix}-{group}",
+            subscription_id=subscription_id,
+            role=role,
+            principal_id=group,
+            scope=scope,
+            purpose=(*purpose, group),
+            principal_type="Group",
+            opts=opts,
+        )
+        for group in groups
+    ]
 
 
 def delete_lock(resource_name: str, scope: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
