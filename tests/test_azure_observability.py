@@ -12,7 +12,7 @@ from infra.azure.metrics import KSM_KEEP
 from infra.azure.roles import GRAFANA_ADMIN, MONITORING_DATA_READER
 from infra.conventions import DCGM_EXPORTER_IMAGE
 from infra.observability import alerts, signals
-from tests.harness import dev_plan, parse, plan
+from tests.harness import config_error, dev_plan, parse, plan, platform_of
 
 STACK = "azure-dev"
 AZ = "azure-native:"
@@ -34,6 +34,8 @@ def with_emails():
         {
             "observability": {"alerts": {"emails": ["oncall@example.com", "ml-team@example.com"]}},
             "azure": {"managedGrafana": True, "adminGroupIds": ["11111111-2222-4333-8444-555555555555"]},
+            "serving": {"replicas": {"min": 1, "max": 2}},  # autoscaled: the ScaledObject
+            "gpu": {"maxNodes": 3},
         },
     )
 
@@ -110,7 +112,7 @@ def test_dcgm_exporter_runs_on_the_gpu_pool_from_the_registry_cache(dev):
 
 def test_pod_monitor_makes_ama_metrics_scrape_the_exporter(dev):
     ds = dev.one("kubernetes:apps/v1:DaemonSet", "monitoring-dcgm-exporter")
-    pm = dev.one("kubernetes:azmonitoring.coreos.com/v1:PodMonitor")
+    pm = dev.one("kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "monitoring-dcgm-monitor")
     assert pm.get("apiVersion") == "azmonitoring.coreos.com/v1"
     assert pm.get("kind") == "PodMonitor"
     assert pm.get("metadata.namespace") == ds.get("metadata.namespace")
@@ -218,6 +220,60 @@ def test_keda_operator_is_annotated_with_the_identity_and_restarted_after_the_gr
     assert {federation.urn, reader.urn, sa.urn} <= set(restart.dependencies)
 
 
+# --- what the serving component gets (Platform.metrics) -----------------------------------------------
+
+
+def test_platform_hands_serving_the_podmonitor_kind_the_collectors_and_the_scaler():
+    m = platform_of(STACK).metrics
+    assert (m.monitor.api_version, m.monitor.kind) == ("azmonitoring.coreos.com/v1", "PodMonitor")
+    assert m.monitor_endpoints_field == "podMetricsEndpoints"
+    assert m.rules is None  # a PrometheusRuleGroup, not a cluster object
+    assert (m.collector_namespace, dict(m.collector_pod_labels)) == ("kube-system", {"rsName": "ama-metrics"})
+    assert list(m.collector_cidrs) == []
+    assert set(m.scaler.pod_identity) == {"provider", "identityId"}
+    assert m.scaler.pod_identity["provider"] == "azure-workload"
+    assert dict(m.scaler.metadata) == {} and dict(m.scaler.series_labels) == {}  # one workspace per cluster
+
+
+def test_serving_scrapes_through_a_podmonitor_and_admits_ama_metrics(dev):
+    pm = dev.one("kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "llm-scrape")
+    assert pm.get("metadata.namespace") == "llm"
+    [endpoint] = pm.get("spec.podMetricsEndpoints")
+    assert endpoint["path"] == "/metrics" and "endpoints" not in pm.get("spec")
+    ingress = dev.one("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-ingress")
+    peers = [peer for rule in ingress.get("spec.ingress") for peer in rule["from"]]
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"rsName": "ama-metrics"}},
+    } in peers
+
+
+def test_keda_scales_on_the_queue_in_the_workspace_as_its_identity(with_emails):
+    p = with_emails
+    scaled = p.one("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    [trigger] = scaled.get("spec.triggers")
+    assert trigger["type"] == "prometheus"
+    assert trigger["metadata"]["serverAddress"] == p.outputs["prometheusQueryEndpoint"]
+    assert trigger["metadata"]["serverAddress"] == _workspace(p).outputs["metrics"]["prometheusQueryEndpoint"]
+    auth = p.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+    assert auth.get("spec.podIdentity") == {
+        "provider": "azure-workload",
+        "identityId": _keda_identity(p).outputs["clientId"],
+    }
+    assert trigger["authenticationRef"]["name"] == auth.get("metadata.name")
+    # KEDA's identity is bound (federation, grant, operator restarted) and the query endpoint resolves
+    # privately before the scaler exists
+    waited = {r.name for r in p.resources if r.urn in scaled.dependencies}
+    assert {
+        "monitoring-keda-federation",
+        "monitoring-keda-reader",
+        "monitoring-keda-operator-restart",
+        "monitoring-prometheus-dns",
+        "monitoring-prometheus-vnet-link",
+    } <= waited
+    assert p.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []
+
+
 # --- logs ------------------------------------------------------------------------------------------
 
 
@@ -234,6 +290,23 @@ def test_container_insights_sends_container_logs_to_the_stacks_workspace(dev):
     assert dcra.get("associationName") == "ContainerInsightsExtension"
     assert dcra.get("resourceUri") == az(dev, "containerservice:ManagedCluster").id
     assert dcra.get("dataCollectionRuleId") == dcr.id
+
+
+def test_container_logs_keep_the_workspace_retention(dev):
+    la = az(dev, "operationalinsights:Workspace")
+    assert la.get("retentionInDays") == parse(STACK).azure.log_retention_days == 90
+    assert (
+        plan(STACK, {"azure": {"logRetentionDays": 400}})
+        .one(AZ + "operationalinsights:Workspace")
+        .get("retentionInDays")
+        == 400
+    )
+
+
+@pytest.mark.parametrize("days", [29, 731])
+def test_a_retention_log_analytics_refuses_fails_with_one_line(days):
+    error = config_error(STACK, {"azure": {"logRetentionDays": days}})
+    assert "azure.logRetentionDays" in error and str(days) in error
 
 
 def test_audit_logs_stay_on(dev):

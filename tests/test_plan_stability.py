@@ -607,33 +607,49 @@ INTENDED_NEW += [
         "ama-metrics settings; all new, nothing existing is replaced",
     ),
 ]
+INTENDED_NEW += [
+    Intended(
+        "kubernetes:azmonitoring.coreos.com/v1:PodMonitor::llm-scrape",
+        stacks="azure-dev",
+        why=f"{_AZ18} item 1: ama-metrics scrapes the server through a PodMonitor (Platform.metrics); a new object",
+    ),
+]
 INTENDED_CHANGES += [
     Intended(
-        _AKS_CLUSTER,
-        path=f"inputs.{profile}",
-        old=ABSENT,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-ingress",
+        path="inputs.spec.ingress[0].from",
         stacks="azure-dev",
-        why=f"{_AZ18}: {what}, which AKS turns on for a live cluster in place ({how}); no replacement",
-    )
-    for profile, what, how in (
-        (
-            "azureMonitorProfile",
-            "managed Prometheus (ama-metrics)",
-            "az aks update --enable-azure-monitor-metrics; learn.microsoft.com/azure/azure-monitor/containers/"
-            "kubernetes-monitoring-enable",
-        ),
-        (
-            "workloadAutoScalerProfile",
-            "the KEDA add-on",
-            "az aks update --enable-keda; learn.microsoft.com/azure/aks/keda-deploy-add-on-cli",
-        ),
-        (
-            "addonProfiles",
-            "Container Insights (the omsagent add-on with Entra ID auth)",
-            "az aks enable-addons -a monitoring; learn.microsoft.com/azure/azure-monitor/containers/"
-            "kubernetes-monitoring-enable",
-        ),
-    )
+        why=f"{_AZ18} item 1: the ingress policy admits the collectors (kube-system pods rsName=ama-metrics) to the "
+        "metrics port; a NetworkPolicy updates in place",
+    ),
+    *(
+        Intended(
+            _AKS_CLUSTER,
+            path=f"inputs.{profile}",
+            old=ABSENT,
+            stacks="azure-dev",
+            why=f"{_AZ18}: {what}, which AKS turns on for a live cluster in place ({how}); no replacement",
+        )
+        for profile, what, how in (
+            (
+                "azureMonitorProfile",
+                "managed Prometheus (ama-metrics)",
+                "az aks update --enable-azure-monitor-metrics; learn.microsoft.com/azure/azure-monitor/containers/"
+                "kubernetes-monitoring-enable",
+            ),
+            (
+                "workloadAutoScalerProfile",
+                "the KEDA add-on",
+                "az aks update --enable-keda; learn.microsoft.com/azure/aks/keda-deploy-add-on-cli",
+            ),
+            (
+                "addonProfiles",
+                "Container Insights (the omsagent add-on with Entra ID auth)",
+                "az aks enable-addons -a monitoring; learn.microsoft.com/azure/azure-monitor/containers/"
+                "kubernetes-monitoring-enable",
+            ),
+        )
+    ),
 ]
 # --- AWS reality (issue 13): one block, so the other clouds' entries never collide with it -------------
 _SCALE_FROM_ZERO = (

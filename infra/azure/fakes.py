@@ -76,10 +76,6 @@ _ARM: dict[str, tuple[str, str]] = {
         "ruleGroupName",
         "Microsoft.AlertsManagement/prometheusRuleGroups/{name}",
     ),
-    "operationalinsights:Table": (
-        "tableName",
-        "Microsoft.OperationalInsights/workspaces/{workspaceName}/tables/{name}",
-    ),
     "dashboard:Grafana": ("workspaceName", "Microsoft.Dashboard/grafana/{name}"),
     "dashboard:ManagedPrivateEndpoint": (
         "managedPrivateEndpointName",

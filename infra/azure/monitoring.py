@@ -23,9 +23,8 @@ kube-system/keda-operator, becomes a user-assigned identity through a federated 
 holds Monitoring Data Reader on the workspace and nothing else.
 
 Logs (Container Insights, the managed `omsagent` add-on with Entra ID auth): a data collection rule sends
-ContainerLogV2, KubeEvents and KubePodInventory to the stack's Log Analytics workspace; those tables keep
-`observability.logRetentionDays` (table retention; the workspace keeps `azure.logRetentionDays` for the
-audit logs).
+ContainerLogV2, KubeEvents and KubePodInventory to the stack's Log Analytics workspace, which keeps them
+`azure.logRetentionDays` (30-730), as it keeps the audit logs.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import alertsmanagement, dashboard, monitor, operationalinsights
+from pulumi_azure_native import alertsmanagement, dashboard, monitor
 
 from infra.azure.endpoints import PrivateEndpoint, PrivateEndpointArgs
 from infra.azure.identity import federated_identity
@@ -46,7 +45,6 @@ PROMETHEUS_STREAM = "Microsoft-PrometheusMetrics"
 # Container Insights' "Logs and events" preset (learn.microsoft.com/azure/azure-monitor/containers/
 # container-insights-data-collection-configure): container stdout/stderr, Kubernetes events, pod inventory.
 LOG_STREAMS = ("Microsoft-ContainerLogV2", "Microsoft-KubeEvents", "Microsoft-KubePodInventory")
-LOG_TABLES = tuple(s.removeprefix("Microsoft-") for s in LOG_STREAMS)
 # The KEDA add-on runs its operator in kube-system as service account keda-operator
 # (learn.microsoft.com/azure/aks/keda-workload-identity).
 KEDA_ADDON_NAMESPACE = "kube-system"
@@ -103,8 +101,6 @@ class MonitoringArgs:
     vnet_id: pulumi.Input[str]
     endpoint_subnet_id: pulumi.Input[str]  # the private endpoints' subnet
     log_workspace_id: pulumi.Input[str]  # the stack's Log Analytics workspace (infra/azure/logs.py)
-    log_workspace_name: str
-    log_retention_days: int  # observability.logRetentionDays: the container-log tables
     rules: Sequence[Mapping[str, Any]]  # infra.observability.alerts.rules(cfg, stack)
     rule_interval: str  # the rule group's evaluation interval (Prometheus duration)
     emails: Sequence[str]  # observability.alerts.emails
@@ -238,7 +234,7 @@ class Monitoring(pulumi.ComponentResource):
         return rule, link
 
     def _logs(self, name: str, args: MonitoringArgs, child: pulumi.ResourceOptions) -> None:
-        """Container Insights: the add-on's data collection rule and the container-log tables' retention."""
+        """Container Insights: the add-on's data collection rule and its association with the cluster."""
         # The association Container Insights looks for by this name (the portal's and ARM onboarding's).
         self.log_rule, self.log_association = self._collect(
             f"{name}-logs-dcr",
@@ -267,18 +263,6 @@ class Monitoring(pulumi.ComponentResource):
             destinations={"log_analytics": [{"name": "ciworkspace", "workspace_resource_id": args.log_workspace_id}]},
             data_flows=[{"streams": list(LOG_STREAMS), "destinations": ["ciworkspace"]}],
         )
-        self.log_tables = [
-            operationalinsights.Table(
-                f"{name}-table-{table}",
-                resource_group_name=args.resource_group_name,
-                workspace_name=args.log_workspace_name,
-                table_name=table,
-                retention_in_days=args.log_retention_days,  # 4..730 (azure-native 3.29 Table docstring)
-                total_retention_in_days=args.log_retention_days,  # no long-term (archive) tier beyond it
-                opts=child,
-            )
-            for table in LOG_TABLES
-        ]
 
     def _rules(self, name: str, args: MonitoringArgs, child: pulumi.ResourceOptions) -> None:
         self.action_group: monitor.ActionGroup | None = None

@@ -38,7 +38,16 @@ from infra.conventions import DCGM_EXPORTER_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE, s
 from infra.conventions import tags as project_tags
 from infra.fit import gpu_node_disk_gb
 from infra.observability import alerts
-from infra.platform import EgressRule, GpuScheduling, Platform, Toleration, WorkloadIdentity
+from infra.platform import (
+    Crd,
+    EgressRule,
+    GpuScheduling,
+    ManagedMetrics,
+    Platform,
+    QueueScaler,
+    Toleration,
+    WorkloadIdentity,
+)
 
 BLOB_ZONE = "privatelink.blob.core.windows.net"
 
@@ -264,6 +273,22 @@ def build(cfg: StackConfig) -> Platform:
             *registry.ready,  # the registry's name resolves privately, the cache rules and the pull grant exist
         ],
         images=registry.images,
+        # Azure Monitor managed Prometheus: ama-metrics scrapes through a PodMonitor of its own CRD group, the
+        # rules are a PrometheusRuleGroup (infra/azure/monitoring.py), KEDA (the AKS add-on) reads the queue
+        # from the workspace's private query endpoint as its own identity.
+        metrics=ManagedMetrics(
+            monitor=Crd(metrics.MONITOR_API_VERSION, metrics.MONITOR_KIND),
+            monitor_endpoints_field=metrics.MONITOR_ENDPOINTS_FIELD,
+            rules=None,
+            collector_namespace=metrics.COLLECTOR_NAMESPACE,
+            collector_pod_labels=metrics.COLLECTOR_POD_LABELS,
+            scaler=QueueScaler(
+                server_address=monitoring.query_endpoint,
+                # keda.sh/docs/2.21/scalers/prometheus ("Azure Monitor Managed Service for Prometheus")
+                pod_identity={"provider": "azure-workload", "identityId": monitoring.keda_client_id},
+                ready=tuple(monitoring.ready),
+            ),
+        ),
         exports={
             "region": location,
             "resourceGroup": net.resource_group_name,
@@ -315,8 +340,6 @@ def _monitoring(
             vnet_id=net.vnet_id,
             endpoint_subnet_id=net.endpoint_subnet_id,
             log_workspace_id=audit.workspace.id,
-            log_workspace_name=audit.workspace_name,
-            log_retention_days=getattr(cfg.observability, "log_retention_days", 90),  # TODO contract
             rules=rule_file["rules"],
             rule_interval=rule_file["interval"],
             emails=cfg.observability.alerts.emails,
