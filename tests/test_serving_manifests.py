@@ -20,8 +20,18 @@ SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
 # (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py; monitoring.googleapis.com:
 # GKE's managed Prometheus, tests/test_observability.py.)
-CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/", "monitoring.googleapis.com/")
-CUSTOM_KINDS = {"azure-dev": ["CiliumClusterwideNetworkPolicy"], "gcp-dev": ["ClusterRules", "PodMonitoring"]}
+# azmonitoring.coreos.com: AKS's managed Prometheus, keda.sh: the ScaledObject (tests/test_azure_observability.py).
+CUSTOM_GROUPS = (
+    "monitoring.coreos.com/",
+    "cilium.io/",
+    "monitoring.googleapis.com/",
+    "azmonitoring.coreos.com/",
+    "keda.sh/",
+)
+CUSTOM_KINDS = {
+    "azure-dev": ["CiliumClusterwideNetworkPolicy", "PodMonitor", "PodMonitor"],  # the server's, the DCGM exporter's
+    "gcp-dev": ["ClusterRules", "PodMonitoring"],
+}
 
 
 def schema_version(stack: str) -> tuple[str, str]:
@@ -81,7 +91,8 @@ def test_llz_plan_manifests_validate_strictly(stack, tmp_path: Path):
 
 
 def test_every_optional_serving_object_validates_too():
-    """LB service, HPA, runai streaming and the ServiceMonitor: the objects the dev stacks leave out."""
+    """LB service, autoscaling (on Azure KEDA's ScaledObject), runai streaming and the ServiceMonitor: the
+    objects the dev stacks leave out."""
     overrides = {
         "serving": {
             "replicas": {"min": 1, "max": 3},
@@ -96,10 +107,17 @@ def test_every_optional_serving_object_validates_too():
     planned = plan("azure-dev", overrides)
     objects = [(f"azure-dev {o['kind']}", o) for o in render.manifests(planned)]
     kinds = {o["kind"] for _, o in objects}
-    assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= kinds
+    assert {"ScaledObject", "TriggerAuthentication", "ServiceMonitor"} <= kinds
     version, note = schema_version("azure-dev")
     custom = [o for _, o in objects if o["apiVersion"].startswith(CUSTOM_GROUPS)]
-    assert sorted(o["kind"] for o in custom) == ["CiliumClusterwideNetworkPolicy", "ServiceMonitor"]
+    assert sorted(o["kind"] for o in custom) == [
+        "CiliumClusterwideNetworkPolicy",
+        "PodMonitor",
+        "PodMonitor",
+        "ScaledObject",
+        "ServiceMonitor",
+        "TriggerAuthentication",
+    ]
     assert validate_all(objects, version, note) == len(objects) - len(custom)
 
 
