@@ -42,10 +42,9 @@ def footprint(cfg: StackConfig) -> Footprint:
         # The Private Endpoints of the weights account (blob), the registry and the Azure Monitor workspace's
         # Prometheus query endpoint (infra/azure/monitoring.py).
         endpoints=3,
+        registries=1,  # the Premium container registry (infra/azure/registry.py), its storage included
         notes=(
             *monitoring_notes(cfg),
-            # azure.microsoft.com/pricing/details/container-registry: Premium is billed per registry-day.
-            "the Premium container registry (about $1.667/day, ~$50/month, plus storage) is not in the totals",
             *(("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier",) if free else ()),
             *(
                 ("Advanced Container Networking Services (azure.tokenEgress fqdn) is billed per node, not included",)
