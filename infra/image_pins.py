@@ -26,6 +26,7 @@ _ENTRY = re.compile(r'^\s*"([^"]+)": "(sha256:[0-9a-f]{64})",', re.M)
 def upstream_tags() -> tuple[str, ...]:
     """Every upstream tag the shipped program pins (the images its plans run by default)."""
     tags = [conventions.VLLM_TAG, conventions.PULLER_TAG, conventions.NVIDIA_DEVICE_PLUGIN_TAG]
+    tags += [conventions.DCGM_EXPORTER_TAG]
     tags += conventions.KEDA_TAGS.values()
     tags += [tag for v in aws_versions.AUTOSCALER_PATCH if (tag := aws_versions.autoscaler_tag(v))]
     return tuple(tags)
