@@ -32,6 +32,7 @@ VARIANTS: list[tuple[str, dict[str, Any] | None]] = [
     ("aws-dev-bootstrap", None),  # aws-dev's VPC (NAT, internet gateway) and CodeBuild runners
     ("gcp-dev", None),
     ("gcp-dev", {"gcp": {"identityMode": "gsa"}}),
+    ("gcp-dev", {"observability": {"alerts": {"emails": ["oncall@example.com"]}}}),  # notification channels
     ("azure-dev", None),
     ("azure-dev-bootstrap", None),  # azure-dev's resource group, VNet, NAT gateway and runner jobs
     (

@@ -752,6 +752,72 @@ INTENDED_CHANGES += [
     ),
 ]
 
+# --- gcp-dev: observability on Google Cloud's managed services (issue 18, GCP) ---
+_GCP_OBS = "issue 18 (GCP observability)"
+INTENDED_NEW += [
+    Intended(
+        "llz:gcp:Monitoring::monitoring",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS}: alerts, channels and dashboard in Cloud Monitoring",
+    ),
+    Intended(
+        "gcp:monitoring/alertPolicy:AlertPolicy::monitoring-*",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 4: one Cloud Monitoring alert policy per rule (PromQL condition), which emails "
+        "observability.alerts.emails; new resources, nothing live changes",
+    ),
+    Intended(
+        "gcp:monitoring/dashboard:Dashboard::monitoring-dashboard",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 3: the vLLM + GPU dashboard in Cloud Monitoring, from infra/observability/panels.py",
+    ),
+    Intended(
+        "gcp:compute/firewall:Firewall::gke-control-plane-to-webhooks",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: the private cluster's control plane reaches KEDA's metrics API server (6443) "
+        "and admission webhooks (9443) on the nodes; a new firewall rule, nothing live changes",
+    ),
+    Intended(
+        "llz:gcp:MetricsReader::keda-identity",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: KEDA's operator may query Managed Service for Prometheus",
+    ),
+    Intended(
+        "gcp:projects/iAMMember:IAMMember::keda-identity-monitoring-viewer",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: roles/monitoring.viewer for the keda/keda-operator federated principal; a new "
+        "project IAM member",
+    ),
+    Intended(
+        "kubernetes:helm.sh/v3:Release::keda",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: KEDA (infra/keda.py, pinned chart) in namespace keda, images through the "
+        "registry's ghcr.io cache",
+    ),
+    Intended(
+        "kubernetes:keda.sh/v1alpha1:*::llm-*",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 2: the serving component scales on vLLM's queue through KEDA (TriggerAuthentication "
+        "+ ScaledObject) once the platform gives a scaler",
+    ),
+    Intended(
+        "gcp:logging/projectBucketConfig:ProjectBucketConfig::log-retention",
+        stacks="gcp-*",
+        why=f"{_GCP_OBS} item 5: the _Default log bucket keeps logs observability.logRetentionDays; the bucket "
+        "always exists, the resource adopts it and changes only its retention (in place)",
+    ),
+]
+
+INTENDED_GONE += [
+    Intended(
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler::llm-hpa",
+        stacks="gcp-dev",
+        why=f"{_GCP_OBS} item 2: KEDA owns the HPA now: the ScaledObject names its HPA `llm` as the stack's was and "
+        "transfers its ownership (scaledobject.keda.sh/transfer-hpa-ownership), so the Deployment keeps its "
+        "replicas; were the old object deleted after the adoption, KEDA re-creates it on its next reconcile",
+    ),
+]
+
 # Stacks first shipped after the snapshot: nothing of theirs is deployed from an earlier version, so
 # there is no "before" to compare with (a fake baseline would prove nothing). Each is listed with
 # its reason; what they take over from a shipped stack is checked below (test_moved_resources_land_in_the_bootstrap).

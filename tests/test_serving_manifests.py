@@ -19,18 +19,20 @@ from tests.harness import ROOT, parse, plan
 SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
 # (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py; monitoring.googleapis.com:
-# GKE's managed Prometheus, tests/test_observability.py.)
-# azmonitoring.coreos.com: AKS's managed Prometheus, keda.sh: the ScaledObject (tests/test_azure_observability.py).
+# GKE's managed Prometheus, tests/test_observability.py; keda.sh: KEDA, tests/test_serving_keda.py;
+# helm.sh: Pulumi's Helm release of KEDA, not a Kubernetes object, tests/test_gcp_observability.py;
+# azmonitoring.coreos.com: AKS's managed Prometheus, tests/test_azure_observability.py.)
 CUSTOM_GROUPS = (
     "monitoring.coreos.com/",
     "cilium.io/",
     "monitoring.googleapis.com/",
-    "azmonitoring.coreos.com/",
     "keda.sh/",
+    "helm.sh/",
+    "azmonitoring.coreos.com/",
 )
 CUSTOM_KINDS = {
     "azure-dev": ["CiliumClusterwideNetworkPolicy", "PodMonitor", "PodMonitor"],  # the server's, the DCGM exporter's
-    "gcp-dev": ["ClusterRules", "PodMonitoring"],
+    "gcp-dev": ["PodMonitoring", "Release", "ScaledObject", "TriggerAuthentication"],  # rules: Cloud Monitoring
 }
 
 

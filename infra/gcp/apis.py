@@ -31,6 +31,9 @@ API_OF_MODULE: Mapping[str, str] = {
     # Cloud Resource Manager (FIELD-REVIEW, GCP).
     "projects": "cloudresourcemanager.googleapis.com",
     "organizations": "cloudresourcemanager.googleapis.com",
+    # Alert policies, notification channels, the dashboard; the _Default log bucket's retention.
+    "monitoring": "monitoring.googleapis.com",
+    "logging": "logging.googleapis.com",
 }
 # Called by nodes and pods, not by Pulumi: image streaming (gcfs_config needs the Container File
 # System API: cloud.google.com/kubernetes-engine/docs/how-to/image-streaming#requirements,

@@ -26,6 +26,11 @@ from infra.gcp.network import PODS_RANGE, SERVICES_RANGE
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"  # IAM, not scopes, limits access
 LOG_COMPONENTS = ["SYSTEM_COMPONENTS", "APISERVER", "CONTROLLER_MANAGER", "SCHEDULER", "WORKLOADS"]
 METRIC_COMPONENTS = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "DAEMONSET", "HPA", "STATEFULSET", "DCGM"]
+# A private cluster's control plane reaches nodes only on 443 and 10250 unless a firewall rule
+# admits more; the kube-apiserver calls KEDA's external metrics API server (pod port 6443) and its
+# admission webhooks (9443) on the pod's own port, bypassing the Service (kedacore/keda-docs#384,
+# keda.sh/docs troubleshooting "Google Kubernetes Engine (GKE)"; kedacore/charts#214).
+CONTROL_PLANE_TO_NODE_PORTS = (6443, 9443)
 
 
 def node_config(service_account: pulumi.Input[str], pool: str, **extra: Any) -> dict[str, Any]:
@@ -68,6 +73,7 @@ class ClusterArgs:
 class Cluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     system_pool: gcp.container.NodePool
+    control_plane_ports: gcp.compute.Firewall
     dns_endpoint: pulumi.Output[str | None]  # the DNS endpoint's name when it admits user traffic
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -142,6 +148,23 @@ class Cluster(pulumi.ComponentResource):
             # initial_node_count is create-only (ForceNew in the provider): a live pool created
             # without it, and any later autoscaled size, must never replace the pool.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["initialNodeCount"]),
+        )
+        # Only from the control plane (its /28 when set, else the PSC endpoint's address), only to
+        # the nodes running as the node service account, only those ports.
+        source = (
+            pulumi.Output.from_input(args.master_ipv4_cidr_block)
+            if args.master_ipv4_cidr_block
+            else self.cluster.private_cluster_config.apply(lambda c: f"{c.private_endpoint}/32")
+        )
+        self.control_plane_ports = gcp.compute.Firewall(
+            f"{name}-control-plane-to-webhooks",
+            network=args.network,
+            direction="INGRESS",
+            description="GKE control plane to KEDA's metrics API server and admission webhooks on the nodes",
+            source_ranges=[source],
+            target_service_accounts=[args.node_service_account],
+            allows=[{"protocol": "tcp", "ports": [str(p) for p in CONTROL_PLANE_TO_NODE_PORTS]}],
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.dns_endpoint = self.cluster.control_plane_endpoints_config.apply(_dns_name)
         self.register_outputs({"name": self.cluster.name, "endpoint": self.cluster.endpoint})

@@ -59,6 +59,8 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
                 "clientCertificateConfig": {"issueClientCertificate": False},
             },
             "masterVersion": f"{inputs.get('minMasterVersion', '1.35')}.5-gke.1000",
+            # The control plane's internal address (PSC: an address GKE takes in the node subnet).
+            "privateClusterConfig": {**(inputs.get("privateClusterConfig") or {}), "privateEndpoint": "10.0.0.2"},
             **({"controlPlaneEndpointsConfig": endpoints} if endpoints else {}),
         }
     if kind == "NodePool":
@@ -74,6 +76,10 @@ def _ids(kind: str, physical: str, inputs: dict[str, Any], ctx: Any) -> dict[str
             "email": email,
             "member": f"serviceAccount:{email}",
         }
+    if kind == "NotificationChannel":  # the server assigns the channel id
+        return {"name": f"projects/{project}/notificationChannels/{int(ctx.digest('nc', physical, length=12), 16)}"}
+    if kind == "AlertPolicy":
+        return {"name": f"projects/{project}/alertPolicies/{int(ctx.digest('ap', physical, length=12), 16)}"}
     if kind == "ManagedZone":
         return {"id": f"projects/{project}/managedZones/{physical}"}
     return {}

@@ -227,3 +227,40 @@ class AdminAccess(pulumi.ComponentResource):
                 )
             )
         self.register_outputs({"members": list(args.members)})
+
+
+# Reads Managed Service for Prometheus through its Prometheus HTTP API (monitoring.googleapis.com/
+# v1/projects/<p>/location/global/prometheus): "Monitoring Viewer" is the role GMP's query docs
+# grant a querying Kubernetes service account (docs.cloud.google.com/stackdriver/docs/
+# managed-prometheus/query-api-ui). Read-only; the smallest predefined role with monitoring.timeSeries.list.
+METRICS_READER = "roles/monitoring.viewer"
+
+
+@dataclass(frozen=True)
+class MetricsReaderArgs:
+    project_id: str
+    project_number: pulumi.Input[str]
+    namespace: str
+    service_account: str  # the Kubernetes service account that queries (KEDA's operator)
+    cluster: pulumi.Resource  # the identity pool exists once the cluster has Workload Identity
+
+
+class MetricsReader(pulumi.ComponentResource):
+    """A Kubernetes service account's own federated principal may query the project's metrics: how
+    KEDA's operator (TriggerAuthentication podIdentity provider gcp) reads vLLM's queue. Direct
+    Workload Identity Federation: no Google service account, key or annotation."""
+
+    binding: gcp.projects.IAMMember
+    member: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MetricsReaderArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llz:gcp:MetricsReader", name, None, opts)
+        self.member = principal(args.project_number, args.project_id, args.namespace, args.service_account)
+        self.binding = gcp.projects.IAMMember(
+            f"{name}-monitoring-viewer",
+            project=args.project_id,
+            role=METRICS_READER,
+            member=self.member,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cluster]),
+        )
+        self.register_outputs({"member": self.member})

@@ -21,8 +21,17 @@ from dataclasses import replace
 import pulumi
 import pulumi_gcp as gcp
 
+from infra import keda
 from infra.config.schema import StackConfig
-from infra.conventions import GPU_POOL, pool_labels, stager_service_account, tags
+from infra.conventions import (
+    GPU_POOL,
+    KEDA_IMAGES,
+    KEDA_NAMESPACE,
+    KEDA_OPERATOR_SA,
+    pool_labels,
+    stager_service_account,
+    tags,
+)
 from infra.fit import gpu_node_disk_gb
 from infra.gcp import apis as gcp_apis
 from infra.gcp.bucket import WeightsBucket, WeightsBucketArgs
@@ -32,6 +41,8 @@ from infra.gcp.gpu_pool import GpuPool, GpuPoolArgs
 from infra.gcp.identity import (
     AdminAccess,
     AdminAccessArgs,
+    MetricsReader,
+    MetricsReaderArgs,
     NodeIdentity,
     NodeIdentityArgs,
     WeightsReader,
@@ -39,10 +50,20 @@ from infra.gcp.identity import (
     WeightsWriter,
 )
 from infra.gcp.kms import Keys, KeysArgs
+from infra.gcp.monitoring import Monitoring, MonitoringArgs, log_retention
 from infra.gcp.network import Network, NetworkArgs
 from infra.gcp.registry import Registry, RegistryArgs
 from infra.kube import cluster_provider, exec_kubeconfig
-from infra.platform import GPU_TOLERATION, Crd, GpuScheduling, ManagedMetrics, Platform, WorkloadIdentity
+from infra.observability import alerts, panels
+from infra.platform import (
+    GPU_TOLERATION,
+    Crd,
+    GpuScheduling,
+    ManagedMetrics,
+    Platform,
+    QueueScaler,
+    WorkloadIdentity,
+)
 
 # Pod DNS on GKE may not go to kube-dns pods at all: NodeLocal DNSCache (on by default in GKE
 # Standard >= 1.34.1-gke.3720000, docs.cloud.google.com/kubernetes-engine/docs/how-to/nodelocal-dns-cache)
@@ -58,16 +79,25 @@ AUTH_PLUGIN_ARGS = ["--use_application_default_credentials"]
 
 
 # GKE's Managed Service for Prometheus (managed collection): PodMonitoring makes the collectors in
-# gmp-system (pods labelled app.kubernetes.io/name=collector) scrape the server; ClusterRules holds
-# the alert rules, evaluated by the managed rule evaluator over the whole cluster
-# (cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed, .../rules-managed).
+# gmp-system (pods labelled app.kubernetes.io/name=collector) scrape the server
+# (cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed). No rules object: Cloud
+# Monitoring evaluates the rules as alert policies that email (infra/gcp/monitoring.py), where GMP's
+# managed rule evaluator would send to an Alertmanager without a receiver.
 _GMP = "monitoring.googleapis.com/v1"
 MANAGED_PROMETHEUS = ManagedMetrics(
     monitor=Crd(_GMP, "PodMonitoring"),
-    rules=Crd(_GMP, "ClusterRules"),
+    rules=None,
     collector_namespace="gmp-system",
     collector_pod_labels={"app.kubernetes.io/name": "collector"},
 )
+
+
+def gmp_query_url(project: str) -> str:
+    """Managed Service for Prometheus's Prometheus HTTP API root for the project (KEDA appends
+    /api/v1/query): KEDA's GMP example and its e2e test tests/scalers/gcp/gcp_prometheus_workload_identity
+    (kedacore/keda; keda-docs#1153), GMP's query docs (docs.cloud.google.com/stackdriver/docs/
+    managed-prometheus/query-api-ui)."""
+    return f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus"
 
 
 def gcp_name(*parts: str, limit: int) -> str:
@@ -188,7 +218,7 @@ def build(cfg: StackConfig) -> Platform:
             region=cfg.region,
             name=gcp_name("llz", stack, limit=40),
             key_ring=keys.bucket_key.key_ring,
-            images=(serving.image, serving.puller_image),
+            images=(serving.image, serving.puller_image, *KEDA_IMAGES.values()),
             deletion_protection=cfg.deletion_protection,
         ),
         on_gcp,
@@ -216,6 +246,20 @@ def build(cfg: StackConfig) -> Platform:
     if gcp_cfg.admin_members:
         AdminAccess("admins", AdminAccessArgs(project, gcp_cfg.admin_members, weights.bucket.name), on_gcp)
     storage_audit_logs(project, on_gcp)
+    log_retention(project, gcp_cfg.log_retention_days, on_gcp)
+    Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            project=project,
+            stack=stack,
+            rules=alerts.rules(cfg, stack),
+            emails=cfg.observability.alerts.emails,
+            dashboard_title=f"LLM serving: {cfg.model.served_name} ({stack})",
+            panels=panels.panels(cfg),
+            labels=labels,
+        ),
+        on_gcp,
+    )
     if gcp_cfg.insecure_shared_project:
         pulumi.warn(
             "gcp.insecureSharedProject: Workload Identity's pool is project-wide, so a pod running as "
@@ -232,8 +276,32 @@ def build(cfg: StackConfig) -> Platform:
         AUTH_PLUGIN_ARGS,
         AUTH_PLUGIN_HINT,
     )
+    provider_k8s = cluster_provider("gke", kubeconfig, pulumi.ResourceOptions(depends_on=[gke]))
+    # Autoscaling on vLLM's queue: KEDA (infra/keda.py, images through the registry's ghcr.io cache)
+    # whose operator queries Managed Service for Prometheus as its own federated principal.
+    keda_identity = MetricsReader(
+        "keda-identity",
+        MetricsReaderArgs(project, project_number, KEDA_NAMESPACE, KEDA_OPERATOR_SA, gke),
+        on_gcp,
+    )
+    keda_release = keda.install(
+        "keda",
+        provider_k8s,
+        image=lambda ref: registry.images.get(ref, ref),
+        # On the system pool once it exists; the control plane reaches its webhooks and metrics API.
+        opts=pulumi.ResourceOptions(depends_on=[cluster.system_pool, cluster.control_plane_ports]),
+    )
+    scaler = QueueScaler(
+        server_address=gmp_query_url(project),
+        # KEDA's `gcp` pod identity: the operator's Workload Identity token (keda.sh TriggerAuthentication
+        # podIdentity providers; KEDA's own GMP e2e test uses exactly this).
+        pod_identity={"provider": "gcp"},
+        # The project's Prometheus holds every cluster's series; GMP labels each with `cluster`.
+        series_labels={"cluster": gke.name},
+        ready=[keda_release, keda_identity.binding],
+    )
     platform = Platform(
-        k8s=cluster_provider("gke", kubeconfig, pulumi.ResourceOptions(depends_on=[gke])),
+        k8s=provider_k8s,
         kubeconfig=kubeconfig,
         gpu=GpuScheduling(
             node_selector={"cloud.google.com/gke-accelerator": instance.accelerator, **pool_labels(GPU_POOL)},
@@ -253,7 +321,7 @@ def build(cfg: StackConfig) -> Platform:
         dns_cidrs=NODE_DNS_CIDRS,
         ready=[gpu.pool, cluster.system_pool, *workload.bindings],
         images=registry.images,
-        metrics=MANAGED_PROMETHEUS,
+        metrics=replace(MANAGED_PROMETHEUS, scaler=scaler),
         exports={
             "images": registry.images,
             "project": project,

@@ -36,6 +36,9 @@ Member = typing.Annotated[str, AfterValidator(_member)]
 # availability in any 32 days (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions).
 MIN_WINDOW = dt.timedelta(hours=4)
 NO_UPGRADES_MAX = dt.timedelta(days=30)  # GKE: "no upgrades" exclusions last up to 30 days (same docs page)
+# The _Default log bucket's retention (gcp.logRetentionDays): "custom retention" of 1 to 3650 days
+# (cloud.google.com/logging/docs/buckets; LogBucket.retentionDays: "The minimum retention period is 1 day").
+LOG_RETENTION_DAYS = (1, 3650)
 MAX_EXCLUSIONS = 20  # "A cluster can have up to 20 maintenance exclusions" (ClusterMaintenancePolicyArgs docstring)
 _RFC3339_Z = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # GKE returns UTC: Z avoids a diff
 Utc = typing.Annotated[str, Field(pattern=_RFC3339_Z)]
@@ -140,6 +143,9 @@ class GcpConfig(Section):
     # project with a pod as serving.namespace/serviceAccount can read the weights. The project must
     # be dedicated to this stack; true acknowledges that it is shared (never in prod).
     insecure_shared_project: bool = False
+    # How long the project's _Default log bucket keeps container, system, control-plane and Data
+    # Access audit logs (Cloud Logging includes 30 days; longer is billed per GiB-month).
+    log_retention_days: int = Field(default=90, ge=LOG_RETENTION_DAYS[0], le=LOG_RETENTION_DAYS[1])
 
     @field_validator("master_ipv4_cidr_block")
     @classmethod

@@ -13,55 +13,15 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 from infra.config.schema import StackConfig
-from infra.observability import signals as s
+from infra.observability import panels as panel_defs
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 
-def _quantiles(series: s.Series, served: str) -> list[tuple[str, str]]:
-    rate = f"sum by (le) (rate({series.select(model_name=served)}[$__rate_interval]))"
-    return [(f"histogram_quantile({q}, {rate})", f"p{round(q * 100)}") for q in (0.5, 0.95, 0.99)]
-
-
 def panels(cfg: StackConfig) -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """(title, unit, [(expr, legend)]) for every panel: the queries the tests check against vLLM."""
-    served = cfg.model.served_name
-    m = {"model_name": served}
-    return [
-        (
-            "Requests per second",
-            "reqps",
-            [(f"sum by (finished_reason) (rate({s.REQUESTS.select(**m)}[$__rate_interval]))", "{{finished_reason}}")],
-        ),
-        ("Time to first token", "s", _quantiles(s.TTFT, served)),
-        ("Request latency", "s", _quantiles(s.LATENCY, served)),
-        (
-            "Tokens per second",
-            "short",
-            [
-                (f"sum(rate({s.GENERATION_TOKENS.select(**m)}[$__rate_interval]))", "generated"),
-                (f"sum(rate({s.PROMPT_TOKENS.select(**m)}[$__rate_interval]))", "prompt"),
-            ],
-        ),
-        (
-            "Queue",
-            "short",
-            [(f"sum({s.WAITING.select(**m)})", "waiting"), (f"sum({s.RUNNING.select(**m)})", "running")],
-        ),
-        ("KV cache used", "percentunit", [(f"max by (pod) ({s.KV_CACHE.select(**m)})", "{{pod}}")]),
-        ("GPU utilisation", "percent", [(f"avg by (Hostname) ({s.GPU_UTIL.select()})", "{{Hostname}}")]),
-        (
-            "GPU memory used",
-            "percentunit",
-            [
-                (
-                    f"sum by (Hostname) ({s.GPU_MEMORY_USED.select()}) / sum by (Hostname) "
-                    f"({s.GPU_MEMORY_USED.select()} + {s.GPU_MEMORY_FREE.select()})",
-                    "{{Hostname}}",
-                )
-            ],
-        ),
-    ]
+    """(title, unit, [(expr, legend)]) for every panel: the queries the tests check against vLLM
+    (defined once in infra/observability/panels.py, with Grafana's rate window)."""
+    return [(p.title, p.unit, p.exprs("$__rate_interval")) for p in panel_defs.panels(cfg)]
 
 
 def dashboard(cfg: StackConfig, stack: str) -> dict[str, Any]:
