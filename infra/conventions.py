@@ -45,12 +45,15 @@ def stager_service_account(serving_account: str) -> str:
 # clusterserviceversion.yaml DEVICE_PLUGIN_IMAGE, beside deployments/gpu-operator/values.yaml v0.17.4);
 # the KEDA 2.20.2 images are the index digests a public pin list records for those tags, each with its
 # arm64/amd64 children (code index: `ghcr.io/kedacore/keda:2.20.2@sha256:fe74c7b8…`, read 2026-09-19).
+# dcgm-exporter 4.4.1-4.6.0-ubuntu22.04 is the digest NVIDIA's alpasim pins in a Dockerfile that copies the
+# exporter into both its amd64 and arm64 images (code index: `dcgm-exporter:4.4.1-4.6.0-ubuntu22.04@sha256:b7a4241c…`).
 # BEGIN DIGESTS (rewritten by `llz images pin`)
 DIGESTS: dict[str, str] = {
     "ghcr.io/kedacore/keda-admission-webhooks:2.20.2": "sha256:41f74102aba7959c6e8d08b433ab8a5fd6cae7c5646c78f7fe3de40a52df3439",  # noqa: E501
     "ghcr.io/kedacore/keda-metrics-apiserver:2.20.2": "sha256:27286536a8a775aeeee37a7e343f8ecebb27ebf680ee1181a4f99e82eefb253b",  # noqa: E501
     "ghcr.io/kedacore/keda:2.20.2": "sha256:fe74c7b8849586a67ad2201bcb89e7f5ac221ff90399ecaa8fd28427f1ef11e6",
     "nvcr.io/nvidia/k8s-device-plugin:v0.17.4": "sha256:3c54348fe5a57e5700e7d8068e7531d2ef2d5f3ccb70c8f6bac0953432527abd",  # noqa: E501
+    "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04": "sha256:b7a4241c608253aa829041cc3575ea57082491251a4a626bcdddc68eaf9a3101",  # noqa: E501
     "registry.k8s.io/autoscaling/cluster-autoscaler:v1.35.2": "sha256:aac369dc283927a623deb1af54696efcc722ae79255aa07788422e495bab887d",  # noqa: E501
 }
 # END DIGESTS
@@ -71,8 +74,7 @@ NVIDIA_DEVICE_PLUGIN_TAG = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
 VLLM_IMAGE = pinned(VLLM_TAG)
 PULLER_IMAGE = pinned(PULLER_TAG)
 NVIDIA_DEVICE_PLUGIN_IMAGE = pinned(NVIDIA_DEVICE_PLUGIN_TAG)
-# GPU metrics where the node image ships no exporter (EKS): NVIDIA's DCGM exporter, DCGM 4.4.1 / exporter 4.6.0
-# (no digest pinned yet: pulled by tag until `llz images pin` records one).
+# GPU metrics where the cloud gives none the rules can use (EKS, AKS): NVIDIA's DCGM exporter, DCGM 4.4.1 / exporter 4.6.0.
 DCGM_EXPORTER_TAG = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"
 DCGM_EXPORTER_IMAGE = pinned(DCGM_EXPORTER_TAG)
 # KEDA (infra/keda.py): the Helm chart's version is its app version; the images are the chart's own.

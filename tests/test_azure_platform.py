@@ -219,7 +219,7 @@ def _tolerates(tolerations: list[dict], taint: str) -> bool:
 def test_device_plugin_tolerates_every_pool_taint_and_runs_on_the_pool(which, request):
     p = request.getfixturevalue(which)
     pool = az(p, "containerservice:AgentPool")
-    ds = p.one("kubernetes:apps/v1:DaemonSet")
+    ds = p.one("kubernetes:apps/v1:DaemonSet", "gpu-device-plugin")
     spec = ds.get("spec.template.spec")
     assert ds.get("metadata.namespace") == "kube-system"
     assert spec["nodeSelector"] == pool.get("nodeLabels")

@@ -37,7 +37,11 @@ VARIANTS: list[tuple[str, dict[str, Any] | None]] = [
     ("azure-dev-bootstrap", None),  # azure-dev's resource group, VNet, NAT gateway and runner jobs
     (
         "azure-dev",
-        {"azure": {"customerManagedKey": True, "privateCluster": True}, "cluster": {"deletionProtection": True}},
+        {
+            "azure": {"customerManagedKey": True, "privateCluster": True, "managedGrafana": True},
+            "cluster": {"deletionProtection": True},
+            "observability": {"alerts": {"emails": ["oncall@example.com"]}},  # the action group
+        },
     ),
 ]
 

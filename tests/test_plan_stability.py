@@ -589,6 +589,68 @@ INTENDED_CHANGES += [
         )
     ),
 ]
+# --- Azure observability (issue 18): one block; new resources, and the cluster's monitoring add-ons ---------
+_AZ18 = "issue 18 (Azure observability)"
+INTENDED_NEW += [
+    Intended(
+        "llz:azure:Monitoring::monitoring",
+        stacks="azure-dev",
+        why=f"{_AZ18}: Azure Monitor managed Prometheus, alert rules, KEDA identity, container logs (infra/azure/monitoring.py)",
+    ),
+    Intended(
+        "*::monitoring-*",
+        stacks="azure-dev",
+        why=f"{_AZ18} items 1-5: the Azure Monitor workspace and its query private endpoint (privatelink zone, VNet "
+        "link, DNS record), the Prometheus and Container Insights data collection endpoint/rules/associations, the "
+        "container-log tables' retention, the Prometheus rule group, the KEDA operator's identity, federated "
+        "credential and Monitoring Data Reader grant, and in the cluster the DCGM exporter, its PodMonitor and the "
+        "ama-metrics settings; all new, nothing existing is replaced",
+    ),
+]
+INTENDED_NEW += [
+    Intended(
+        "kubernetes:azmonitoring.coreos.com/v1:PodMonitor::llm-scrape",
+        stacks="azure-dev",
+        why=f"{_AZ18} item 1: ama-metrics scrapes the server through a PodMonitor (Platform.metrics); a new object",
+    ),
+]
+INTENDED_CHANGES += [
+    Intended(
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy::llm-ingress",
+        path="inputs.spec.ingress[0].from",
+        stacks="azure-dev",
+        why=f"{_AZ18} item 1: the ingress policy admits the collectors (kube-system pods rsName=ama-metrics) to the "
+        "metrics port; a NetworkPolicy updates in place",
+    ),
+    *(
+        Intended(
+            _AKS_CLUSTER,
+            path=f"inputs.{profile}",
+            old=ABSENT,
+            stacks="azure-dev",
+            why=f"{_AZ18}: {what}, which AKS turns on for a live cluster in place ({how}); no replacement",
+        )
+        for profile, what, how in (
+            (
+                "azureMonitorProfile",
+                "managed Prometheus (ama-metrics)",
+                "az aks update --enable-azure-monitor-metrics; learn.microsoft.com/azure/azure-monitor/containers/"
+                "kubernetes-monitoring-enable",
+            ),
+            (
+                "workloadAutoScalerProfile",
+                "the KEDA add-on",
+                "az aks update --enable-keda; learn.microsoft.com/azure/aks/keda-deploy-add-on-cli",
+            ),
+            (
+                "addonProfiles",
+                "Container Insights (the omsagent add-on with Entra ID auth)",
+                "az aks enable-addons -a monitoring; learn.microsoft.com/azure/azure-monitor/containers/"
+                "kubernetes-monitoring-enable",
+            ),
+        )
+    ),
+]
 # --- AWS reality (issue 13): one block, so the other clouds' entries never collide with it -------------
 _SCALE_FROM_ZERO = (
     "scale from zero (issue 13 item 1): Cluster Autoscaler's template node needs every resource the pod "

@@ -155,6 +155,47 @@ PLANTED = [
         "containerregistry:Registry",
         "anonymousPullEnabled must be false",
     ),
+    # issue 18
+    (
+        lambda p: _one(p, "monitor:AzureMonitorWorkspace").inputs.update(publicNetworkAccess="Enabled"),
+        "azure-monitor-workspace-private",
+        "monitor:AzureMonitorWorkspace",
+        "publicNetworkAccess is Enabled",
+    ),
+    (
+        lambda p: _one(p, "monitor:AzureMonitorWorkspace").inputs.pop("publicNetworkAccess"),
+        "azure-monitor-workspace-private",
+        "monitor:AzureMonitorWorkspace",
+        "not set",
+    ),
+    (
+        lambda p: _one(p, "containerservice:ManagedCluster").inputs.pop("azureMonitorProfile"),
+        "azure-aks-managed-prometheus",
+        "containerservice:ManagedCluster",
+        "azureMonitorProfile.metrics.enabled must be true",
+    ),
+    (
+        lambda p: _one(p, "containerservice:ManagedCluster").inputs["addonProfiles"]["omsagent"].update(enabled=False),
+        "azure-aks-container-insights",
+        "containerservice:ManagedCluster",
+        "must be enabled",
+    ),
+    (
+        lambda p: _one(p, "containerservice:ManagedCluster").inputs.pop("addonProfiles"),
+        "azure-aks-container-insights",
+        "containerservice:ManagedCluster",
+        "must be enabled",
+    ),
+    (
+        lambda p: (
+            _one(p, "containerservice:ManagedCluster")
+            .inputs["addonProfiles"]["omsagent"]["config"]
+            .update(useAADAuth="false")
+        ),
+        "azure-aks-container-insights",
+        "containerservice:ManagedCluster",
+        "useAADAuth is 'false'",
+    ),
 ]
 
 

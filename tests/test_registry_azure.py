@@ -9,7 +9,7 @@ import pytest
 
 from infra.azure.registry import CACHES, secret_uri
 from infra.azure.roles import ACR_PULL, KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER, KEY_VAULT_SECRETS_USER
-from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
+from infra.conventions import DCGM_EXPORTER_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.images import parse
 from tests.ci_support import cidr_plan
 from tests.harness import config_error, dev_plan, plan, program_error
@@ -50,15 +50,17 @@ def test_every_pod_image_comes_from_the_stacks_registry(dev):
     server = dev.one(REGISTRY).outputs["loginServer"]
     assert server == f"{dev.one(REGISTRY).get('registryName')}.azurecr.io"
     images = _pod_images(dev)
-    assert set(images) == {"llm", "llm-stage", "gpu-device-plugin"}  # vLLM + puller, staging Job, device plugin
+    # vLLM + puller, staging Job, device plugin, DCGM exporter (issue 18)
+    assert set(images) == {"llm", "llm-stage", "gpu-device-plugin", "monitoring-dcgm-exporter"}
     every = [i for group in images.values() for i in group]
-    assert len(every) == 4
+    assert len(every) == 5
     for image in every:
         assert image.startswith(f"{server}/"), image
     assert images["gpu-device-plugin"] == [
         f"{server}/nvcr/nvidia/k8s-device-plugin:v0.17.4@sha256:3c54348fe5a57e5700e7d8068e7531d2ef2d5f3ccb70c8f6bac0953432527abd"
     ]
     assert images["llm-stage"] == [f"{server}/ghcr/llm-landing-zone/llz:0.1.0"]
+    assert images["monitoring-dcgm-exporter"] == [f"{server}/nvcr/{DCGM_EXPORTER_IMAGE.split('/', 1)[1]}"]
     assert f"{server}/dockerhub/vllm/vllm-openai:v0.32.0" in images["llm"]
     exported = dev.outputs["images"]
     assert exported[NVIDIA_DEVICE_PLUGIN_IMAGE] == images["gpu-device-plugin"][0]
@@ -72,6 +74,7 @@ def test_a_cache_rule_per_upstream_image_into_its_served_repository(dev):
         "docker.io/vllm/vllm-openai",
         "ghcr.io/llm-landing-zone/llz",
         "nvcr.io/nvidia/k8s-device-plugin",
+        "nvcr.io/nvidia/k8s/dcgm-exporter",
     ]
     acr = dev.one(REGISTRY)
     for source, rule in rules.items():
@@ -173,12 +176,12 @@ def test_private_endpoint_and_privatelink_zone(dev):
     "owner", ["kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:apps/v1:DaemonSet"]
 )
 def test_pods_wait_for_the_registry_to_resolve_privately_and_to_be_pullable(dev, owner):
-    pods = dev.one(owner)
-    for name in ("registry-pe-vnet-link", "registry-pe-dns", "registry-kubelet-pull"):
-        waited = next(r for r in dev.resources if r.name == name)
-        assert waited.urn in pods.dependencies, name
-    for rule in dev.of_type(CACHE_RULE):
-        assert rule.urn in pods.dependencies
+    for pods in dev.of_type(owner):  # each DaemonSet too: the device plugin and the DCGM exporter
+        for name in ("registry-pe-vnet-link", "registry-pe-dns", "registry-kubelet-pull"):
+            waited = next(r for r in dev.resources if r.name == name)
+            assert waited.urn in pods.dependencies, (pods.name, name)
+        for rule in dev.of_type(CACHE_RULE):
+            assert rule.urn in pods.dependencies
 
 
 def test_only_the_kubelet_pulls_and_nothing_pushes(dev):

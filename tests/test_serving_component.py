@@ -342,10 +342,12 @@ def test_hpa_scales_on_the_vllm_queue_when_replicas_can_vary(serving, dev_stack)
     assert window <= HPA_MAX_WINDOW_S
 
 
-def test_hpa_on_a_stack_with_a_replica_range():
+def test_autoscaling_on_a_stack_with_a_replica_range():
+    # azure-dev's platform gives a queue scaler (the AKS KEDA add-on): a ScaledObject, no HPA of the stack's own
     served = Serving.of(plan("azure-dev", {"serving": {"replicas": {"min": 1, "max": 3}}, "gpu": {"maxNodes": 4}}))
-    hpa = served.one("HorizontalPodAutoscaler")
-    assert (hpa.get("spec.minReplicas"), hpa.get("spec.maxReplicas")) == (1, 3)
+    scaled = served.one("ScaledObject")
+    assert (scaled.get("spec.minReplicaCount"), scaled.get("spec.maxReplicaCount")) == (1, 3)
+    assert served.kind("HorizontalPodAutoscaler") == []
     assert served.deployment.get("spec.replicas") is None
 
 

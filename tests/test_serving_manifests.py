@@ -20,11 +20,19 @@ SECRET_MASK = "[secret]"
 # Custom resources have no schema in kubernetes-validate; their shape is asserted in test_serving_component.
 # (cilium.io: Azure's Entra ID egress policy, tests/test_azure_reality.py; monitoring.googleapis.com:
 # GKE's managed Prometheus, tests/test_observability.py; keda.sh: KEDA, tests/test_serving_keda.py;
-# helm.sh: Pulumi's Helm release of KEDA, not a Kubernetes object, tests/test_gcp_observability.py.)
-CUSTOM_GROUPS = ("monitoring.coreos.com/", "cilium.io/", "monitoring.googleapis.com/", "keda.sh/", "helm.sh/")
+# helm.sh: Pulumi's Helm release of KEDA, not a Kubernetes object, tests/test_gcp_observability.py;
+# azmonitoring.coreos.com: AKS's managed Prometheus, tests/test_azure_observability.py.)
+CUSTOM_GROUPS = (
+    "monitoring.coreos.com/",
+    "cilium.io/",
+    "monitoring.googleapis.com/",
+    "keda.sh/",
+    "helm.sh/",
+    "azmonitoring.coreos.com/",
+)
 CUSTOM_KINDS = {
     "aws-dev": ["Release", "ScaledObject", "TriggerAuthentication"],
-    "azure-dev": ["CiliumClusterwideNetworkPolicy"],
+    "azure-dev": ["CiliumClusterwideNetworkPolicy", "PodMonitor", "PodMonitor"],  # the server's, the DCGM exporter's
     "gcp-dev": ["PodMonitoring", "Release", "ScaledObject", "TriggerAuthentication"],  # rules: Cloud Monitoring
 }
 
@@ -86,7 +94,8 @@ def test_llz_plan_manifests_validate_strictly(stack, tmp_path: Path):
 
 
 def test_every_optional_serving_object_validates_too():
-    """LB service, HPA, runai streaming and the ServiceMonitor: the objects the dev stacks leave out."""
+    """LB service, autoscaling (on Azure KEDA's ScaledObject), runai streaming and the ServiceMonitor: the
+    objects the dev stacks leave out."""
     overrides = {
         "serving": {
             "replicas": {"min": 1, "max": 3},
@@ -101,10 +110,17 @@ def test_every_optional_serving_object_validates_too():
     planned = plan("azure-dev", overrides)
     objects = [(f"azure-dev {o['kind']}", o) for o in render.manifests(planned)]
     kinds = {o["kind"] for _, o in objects}
-    assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= kinds
+    assert {"ScaledObject", "TriggerAuthentication", "ServiceMonitor"} <= kinds
     version, note = schema_version("azure-dev")
     custom = [o for _, o in objects if o["apiVersion"].startswith(CUSTOM_GROUPS)]
-    assert sorted(o["kind"] for o in custom) == ["CiliumClusterwideNetworkPolicy", "ServiceMonitor"]
+    assert sorted(o["kind"] for o in custom) == [
+        "CiliumClusterwideNetworkPolicy",
+        "PodMonitor",
+        "PodMonitor",
+        "ScaledObject",
+        "ServiceMonitor",
+        "TriggerAuthentication",
+    ]
     assert validate_all(objects, version, note) == len(objects) - len(custom)
 
 

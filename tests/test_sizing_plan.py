@@ -144,7 +144,7 @@ def test_cost_counts_match_the_planned_gcp_and_azure_resources():
     assert "AKS Standard tier" not in counts  # Free tier in dev: no fee
     nat = "azure-native:network:NatGateway"  # in azure-dev-bootstrap, with the VNet (cluster.apiAccess: runner)
     assert counts["NAT gateway (+ $0.045/GB processed)"] == len(dev_plan("azure-dev-bootstrap").of_type(nat)) == 1
-    assert counts["private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint")) == 2
+    assert counts["private endpoint (+ $0.01/GB)"] == len(azure.of_type("azure-native:network:PrivateEndpoint")) == 3
 
 
 def _system_nodes(p) -> tuple[str, int]:

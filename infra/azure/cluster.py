@@ -41,6 +41,7 @@ from infra.azure.roles import (
     NETWORK_CONTRIBUTOR,
     delete_lock,
     grant,
+    grant_groups,
 )
 from infra.azure.settings import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR, MaintenanceWindow
 from infra.kube import cluster_provider, exec_kubeconfig
@@ -90,6 +91,9 @@ class ClusterArgs:
     private_cluster: bool
     upgrade_channel: str
     sla_tier: str  # Free | Standard
+    # Container Insights (the omsagent add-on, Entra ID auth) sends container logs to this Log Analytics
+    # workspace; managed Prometheus (ama-metrics) and the KEDA add-on are always on (infra/azure/monitoring.py).
+    log_workspace_id: pulumi.Input[str]
     lock: bool  # a CanNotDelete lock (deletion protection)
     tags: dict[str, str]
     provider: pulumi.ProviderResource
@@ -190,6 +194,18 @@ class Cluster(pulumi.ComponentResource):
             enable_rbac=True,
             disable_local_accounts=True,
             oidc_issuer_profile={"enabled": True},
+            # Azure Monitor managed Prometheus: the ama-metrics collectors and kube-state-metrics (no extra
+            # label/annotation allow-lists: the rules read no object labels). AKS turns it on in place
+            # (az aks update --enable-azure-monitor-metrics), as it does the KEDA add-on (--enable-keda) and
+            # Container Insights (az aks enable-addons -a monitoring).
+            azure_monitor_profile={"metrics": {"enabled": True}},
+            workload_auto_scaler_profile={"keda": {"enabled": True}},
+            addon_profiles={
+                "omsagent": {
+                    "enabled": True,
+                    "config": {"logAnalyticsWorkspaceResourceID": args.log_workspace_id, "useAADAuth": "true"},
+                }
+            },
             security_profile={
                 "workload_identity": {"enabled": True},
                 "image_cleaner": {"enabled": True, "interval_hours": 48},
@@ -226,17 +242,15 @@ class Cluster(pulumi.ComponentResource):
             principal_type=args.deployer_principal_type,
             opts=child,
         )
-        for group in args.admin_group_ids:
-            grant(
-                f"{name}-admin-{group}",
-                subscription_id=args.subscription_id,
-                role=AKS_RBAC_CLUSTER_ADMIN,
-                principal_id=group,
-                scope=self.cluster.id,
-                purpose=(args.cluster_name, "admin", group),
-                principal_type="Group",
-                opts=child,
-            )
+        grant_groups(
+            f"{name}-admin",
+            args.admin_group_ids,
+            subscription_id=args.subscription_id,
+            role=AKS_RBAC_CLUSTER_ADMIN,
+            scope=self.cluster.id,
+            purpose=(args.cluster_name, "admin"),
+            opts=child,
+        )
         self.name = self.cluster.name
         self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
         # The kubelet's identity (AKS creates it in the node resource group): the one that pulls images,

@@ -64,12 +64,32 @@ _ARM: dict[str, tuple[str, str]] = {
         "credentialSetName",
         "Microsoft.ContainerRegistry/registries/{registryName}/credentialSets/{name}",
     ),
+    # Azure Monitor (infra/azure/monitoring.py)
+    "monitor:AzureMonitorWorkspace": ("azureMonitorWorkspaceName", "Microsoft.Monitor/accounts/{name}"),
+    "monitor:DataCollectionEndpoint": (
+        "dataCollectionEndpointName",
+        "Microsoft.Insights/dataCollectionEndpoints/{name}",
+    ),
+    "monitor:DataCollectionRule": ("dataCollectionRuleName", "Microsoft.Insights/dataCollectionRules/{name}"),
+    "monitor:ActionGroup": ("actionGroupName", "Microsoft.Insights/actionGroups/{name}"),
+    "alertsmanagement:PrometheusRuleGroup": (
+        "ruleGroupName",
+        "Microsoft.AlertsManagement/prometheusRuleGroups/{name}",
+    ),
+    "dashboard:Grafana": ("workspaceName", "Microsoft.Dashboard/grafana/{name}"),
+    "dashboard:ManagedPrivateEndpoint": (
+        "managedPrivateEndpointName",
+        "Microsoft.Dashboard/grafana/{workspaceName}/managedPrivateEndpoints/{name}",
+    ),
 }
 # Extension resources: their id hangs off `scope`.
 _SCOPED = {
     "authorization:RoleAssignment": ("roleAssignmentName", "Microsoft.Authorization/roleAssignments"),
     "authorization:ManagementLockByScope": ("lockName", "Microsoft.Authorization/locks"),
+    "monitor:DataCollectionRuleAssociation": ("associationName", "Microsoft.Insights/dataCollectionRuleAssociations"),
 }
+# The input an extension resource names its target by (default `scope`).
+_TARGET = {"monitor:DataCollectionRuleAssociation": "resourceUri"}
 
 
 def _guid(ctx: Any, *parts: str) -> str:
@@ -127,6 +147,9 @@ def _extra(module_kind: str, name: str, inputs: dict[str, Any], ctx: Any, arm_id
             "loginServer": f"{server}.azurecr.io",
             "dataEndpointHostNames": [f"{server}.{ctx.region}.data.azurecr.io"],
         }
+    if module_kind == "monitor:AzureMonitorWorkspace":  # the Prometheus query endpoint ARM returns
+        query = f"https://{name}-{ctx.digest('amw', name, length=4)}.{ctx.region}.prometheus.monitor.azure.com"
+        return {"metrics": {"prometheusQueryEndpoint": query, "internalId": f"mac_{_guid(ctx, 'amw', name)}"}}
     if module_kind == "keyvault:Key":
         uri = f"https://{inputs.get('vaultName')}.vault.azure.net/keys/{name}"
         return {"keyUri": uri, "keyUriWithVersion": f"{uri}/{ctx.digest('key', name, length=32)}"}
@@ -142,7 +165,8 @@ def outputs(typ: str, name: str, inputs: dict[str, Any], ctx: Any) -> dict[str, 
     if module_kind in _SCOPED:
         key, path = _SCOPED[module_kind]
         own = inputs.get(key) or _guid(ctx, typ, name)
-        return {"id": f"{inputs.get('scope')}/providers/{path}/{own}", "name": own}
+        target = inputs.get(_TARGET.get(module_kind, "scope"))
+        return {"id": f"{target}/providers/{path}/{own}", "name": own}
     key, path = _ARM.get(module_kind, ("", f"Microsoft.{module_kind.replace(':', '/')}s/{{name}}"))
     own = inputs.get(key) or ctx.physical_name(typ, name)
     group = inputs.get("resourceGroupName") or ctx.physical_name(typ, name)

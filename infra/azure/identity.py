@@ -68,29 +68,55 @@ class WeightsReaderArgs:
     provider: pulumi.ProviderResource
 
 
-def _federated_identity(
-    owner: pulumi.Resource, name: str, args: WeightsReaderArgs
+def federated_identity(
+    owner: pulumi.Resource,
+    name: str,
+    *,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    oidc_issuer_url: pulumi.Input[str],
+    namespace: str,
+    service_account: str,
+    tags: dict[str, str],
+    provider: pulumi.ProviderResource,
 ) -> tuple[managedidentity.UserAssignedIdentity, managedidentity.FederatedIdentityCredential]:
-    """A managed identity that exactly `system:serviceaccount:<ns>:<ksa>` of this cluster becomes."""
-    child = pulumi.ResourceOptions(parent=owner, provider=args.provider)
+    """A managed identity that exactly `system:serviceaccount:<namespace>:<service_account>` of this cluster
+    becomes (the cluster's OIDC issuer, audience api://AzureADTokenExchange)."""
+    child = pulumi.ResourceOptions(parent=owner, provider=provider)
     uami = managedidentity.UserAssignedIdentity(
         f"{name}-uami",
-        resource_group_name=args.resource_group_name,
-        location=args.location,
-        tags=args.tags,
+        resource_group_name=resource_group_name,
+        location=location,
+        tags=tags,
         opts=child,
     )
     federation = managedidentity.FederatedIdentityCredential(
         f"{name}-federation",
-        resource_group_name=args.resource_group_name,
+        resource_group_name=resource_group_name,
         resource_name_=uami.name,
-        federated_identity_credential_resource_name=f"{args.namespace}-{args.service_account}",
-        issuer=args.oidc_issuer_url,
-        subject=f"system:serviceaccount:{args.namespace}:{args.service_account}",
+        federated_identity_credential_resource_name=f"{namespace}-{service_account}",
+        issuer=oidc_issuer_url,
+        subject=f"system:serviceaccount:{namespace}:{service_account}",
         audiences=[AUDIENCE],
         opts=child,
     )
     return uami, federation
+
+
+def _federated_identity(
+    owner: pulumi.Resource, name: str, args: WeightsReaderArgs
+) -> tuple[managedidentity.UserAssignedIdentity, managedidentity.FederatedIdentityCredential]:
+    return federated_identity(
+        owner,
+        name,
+        resource_group_name=args.resource_group_name,
+        location=args.location,
+        oidc_issuer_url=args.oidc_issuer_url,
+        namespace=args.namespace,
+        service_account=args.service_account,
+        tags=args.tags,
+        provider=args.provider,
+    )
 
 
 def _grant(

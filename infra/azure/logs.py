@@ -27,13 +27,14 @@ class AuditLogsArgs:
     location: str
     workspace_name: str
     retention_days: int
-    cluster_id: pulumi.Input[str]
-    blob_service_id: pulumi.Input[str]  # {account id}/blobServices/default
     tags: dict[str, str]
     provider: pulumi.ProviderResource
 
 
 class AuditLogs(pulumi.ComponentResource):
+    """The workspace first (the cluster's Container Insights add-on names it), then `audit()` sends it the
+    cluster's and the weights account's logs once those exist."""
+
     workspace: operationalinsights.Workspace
 
     def __init__(self, name: str, args: AuditLogsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -50,9 +51,15 @@ class AuditLogs(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        self._send(f"{name}-cluster", args.cluster_id, CLUSTER_LOGS, child)
-        self._send(f"{name}-weights-blob", args.blob_service_id, BLOB_LOGS, child)
+        self._name, self._child = name, child
+        self.workspace_name = args.workspace_name
         self.register_outputs({"workspaceId": self.workspace.id})
+
+    def audit(self, cluster_id: pulumi.Input[str], blob_service_id: pulumi.Input[str]) -> None:
+        """The AKS API server's audit trail and the blob access log (`blob_service_id`: the account's
+        blobServices/default)."""
+        self._send(f"{self._name}-cluster", cluster_id, CLUSTER_LOGS, self._child)
+        self._send(f"{self._name}-weights-blob", blob_service_id, BLOB_LOGS, self._child)
 
     def _send(
         self, name: str, resource: pulumi.Input[str], categories: Sequence[str], opts: pulumi.ResourceOptions

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import Provider, authorization
 
+from infra.azure import metrics
 from infra.azure.bucket import WeightsStorage, WeightsStorageArgs
 from infra.azure.cluster import Cluster, ClusterArgs
 from infra.azure.egress import token_egress_policy
@@ -25,15 +28,26 @@ from infra.azure.gpu_pool import POOL_LABEL, GpuPool, GpuPoolArgs, pool_taints
 from infra.azure.identity import WeightsReader, WeightsReaderArgs, WeightsWriter
 from infra.azure.kms import Keys, KeysArgs
 from infra.azure.logs import AuditLogs, AuditLogsArgs
+from infra.azure.monitoring import Monitoring, MonitoringArgs
 from infra.azure.network import Network, NetworkArgs
 from infra.azure.registry import Registry, RegistryArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
 from infra.azure.settings import docker_hub_vault_fits, kubelogin_mode, subnet_plan
 from infra.config.schema import StackConfig
-from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE, stager_service_account
+from infra.conventions import DCGM_EXPORTER_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE, stager_service_account
 from infra.conventions import tags as project_tags
 from infra.fit import gpu_node_disk_gb
-from infra.platform import EgressRule, GpuScheduling, Platform, WorkloadIdentity
+from infra.observability import alerts
+from infra.platform import (
+    Crd,
+    EgressRule,
+    GpuScheduling,
+    ManagedMetrics,
+    Platform,
+    QueueScaler,
+    Toleration,
+    WorkloadIdentity,
+)
 
 BLOB_ZONE = "privatelink.blob.core.windows.net"
 
@@ -81,6 +95,18 @@ def build(cfg: StackConfig) -> Platform:
             provider=provider,
         ),
     )
+    # The stack's Log Analytics workspace: audit logs (below) and the container logs of Container Insights.
+    audit = AuditLogs(
+        "audit",
+        AuditLogsArgs(
+            resource_group_name=net.resource_group_name,
+            location=location,
+            workspace_name=f"llz-{stack}-audit",
+            retention_days=az.log_retention_days,
+            tags=tags,
+            provider=provider,
+        ),
+    )
     cluster = Cluster(
         "cluster",
         ClusterArgs(
@@ -111,6 +137,7 @@ def build(cfg: StackConfig) -> Platform:
             private_cluster=az.private_cluster,
             upgrade_channel=az.upgrade_channel,
             sla_tier=sla_tier(cfg),
+            log_workspace_id=audit.workspace.id,
             lock=cfg.deletion_protection,
             tags=tags,
             provider=provider,
@@ -134,7 +161,7 @@ def build(cfg: StackConfig) -> Platform:
             kubelet_object_id=cluster.kubelet_object_id,
             vnet_id=net.vnet_id,
             subnet_id=net.endpoint_subnet_id,
-            images=(cfg.serving.image, cfg.serving.puller_image, NVIDIA_DEVICE_PLUGIN_IMAGE),
+            images=(cfg.serving.image, cfg.serving.puller_image, NVIDIA_DEVICE_PLUGIN_IMAGE, DCGM_EXPORTER_IMAGE),
             docker_hub=az.docker_hub_credentials,
             lock=cfg.deletion_protection,
             tags=tags,
@@ -190,19 +217,9 @@ def build(cfg: StackConfig) -> Platform:
             provider=provider,
         ),
     )
-    AuditLogs(
-        "audit",
-        AuditLogsArgs(
-            resource_group_name=net.resource_group_name,
-            location=location,
-            workspace_name=f"llz-{stack}-audit",
-            retention_days=az.log_retention_days,
-            cluster_id=cluster.cluster.id,
-            blob_service_id=storage.blob_service_id,
-            tags=tags,
-            provider=provider,
-        ),
-    )
+    audit.audit(cluster.cluster.id, storage.blob_service_id)
+    taints = pool_taints(cfg.gpu.spot)
+    monitoring = _monitoring(cfg, stack, net, cluster, audit, gpu, registry, taints, tags, provider)
     reader_args = WeightsReaderArgs(
         resource_group_name=net.resource_group_name,
         location=location,
@@ -222,7 +239,6 @@ def build(cfg: StackConfig) -> Platform:
     if cfg.model.source is not None:
         writer = WeightsWriter("weights-stager", replace(reader_args, service_account=stager_account))
     token_egress, token_ready = _token_egress(cfg, cluster)
-    taints = pool_taints(cfg.gpu.spot)
     prefix = cfg.model.weights_prefix
     platform = Platform(
         k8s=cluster.k8s,
@@ -257,6 +273,22 @@ def build(cfg: StackConfig) -> Platform:
             *registry.ready,  # the registry's name resolves privately, the cache rules and the pull grant exist
         ],
         images=registry.images,
+        # Azure Monitor managed Prometheus: ama-metrics scrapes through a PodMonitor of its own CRD group, the
+        # rules are a PrometheusRuleGroup (infra/azure/monitoring.py), KEDA (the AKS add-on) reads the queue
+        # from the workspace's private query endpoint as its own identity.
+        metrics=ManagedMetrics(
+            monitor=Crd(metrics.MONITOR_API_VERSION, metrics.MONITOR_KIND),
+            monitor_endpoints_field=metrics.MONITOR_ENDPOINTS_FIELD,
+            rules=None,
+            collector_namespace=metrics.COLLECTOR_NAMESPACE,
+            collector_pod_labels=metrics.COLLECTOR_POD_LABELS,
+            scaler=QueueScaler(
+                server_address=monitoring.query_endpoint,
+                # keda.sh/docs/2.21/scalers/prometheus ("Azure Monitor Managed Service for Prometheus")
+                pod_identity={"provider": "azure-workload", "identityId": monitoring.keda_client_id},
+                ready=tuple(monitoring.ready),
+            ),
+        ),
         exports={
             "region": location,
             "resourceGroup": net.resource_group_name,
@@ -266,6 +298,9 @@ def build(cfg: StackConfig) -> Platform:
             "oidcIssuerUrl": cluster.oidc_issuer_url,
             "registry": registry.registry.login_server,
             "images": registry.images,
+            # Azure Monitor: the workspace's Prometheus query endpoint (private: from the VNet) and the log workspace.
+            "prometheusQueryEndpoint": monitoring.query_endpoint,
+            "logAnalyticsWorkspace": audit.workspace_name,
         },
     )
     if writer is None:
@@ -274,6 +309,65 @@ def build(cfg: StackConfig) -> Platform:
     return platform.with_stager(
         stager_account, annotations, [writer.federated_credential, writer.writer, *blob_endpoint.ready, *registry.ready]
     )
+
+
+def _monitoring(
+    cfg: StackConfig,
+    stack: str,
+    net: Any,
+    cluster: Cluster,
+    audit: AuditLogs,
+    gpu: GpuPool,
+    registry: Registry,
+    taints: Sequence[Toleration],
+    tags: dict[str, str],
+    provider: Provider,
+) -> Monitoring:
+    """Azure Monitor (infra/azure/monitoring.py) and what ama-metrics needs in the cluster (infra/azure/metrics.py):
+    the DCGM exporter on the GPU pool with its PodMonitor, and the kube-state-metrics keep list."""
+    assert cfg.azure is not None
+    rule_file = alerts.rule_groups(cfg, stack)["groups"][0]
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            resource_group_name=net.resource_group_name,
+            location=cfg.region,
+            stack=stack,
+            subscription_id=cfg.azure.subscription_id,
+            cluster_name=f"llz-{stack}",
+            cluster_id=cluster.cluster.id,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            vnet_id=net.vnet_id,
+            endpoint_subnet_id=net.endpoint_subnet_id,
+            log_workspace_id=audit.workspace.id,
+            rules=rule_file["rules"],
+            rule_interval=rule_file["interval"],
+            emails=cfg.observability.alerts.emails,
+            grafana=cfg.azure.managed_grafana,
+            admin_group_ids=cfg.azure.admin_group_ids,
+            tags=tags,
+            provider=provider,
+        ),
+    )
+    in_cluster = pulumi.ResourceOptions(parent=monitoring, provider=cluster.k8s)
+    exporter = metrics.dcgm_exporter(
+        "monitoring-dcgm-exporter",
+        POOL_LABEL,
+        taints,
+        registry.images[DCGM_EXPORTER_IMAGE],
+        pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[gpu.pool, *registry.ready])),
+    )
+    metrics.dcgm_pod_monitor(
+        "monitoring-dcgm-monitor",
+        pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[exporter])),
+    )
+    metrics.ama_metrics_settings("monitoring-ama-metrics-settings", in_cluster)
+    # The operator restarts once its identity may read the workspace (federated credential and grant exist).
+    binding = pulumi.ResourceOptions(depends_on=[monitoring.keda_federation, monitoring.keda_reader])
+    monitoring.ready += metrics.keda_workload_identity(
+        "monitoring-keda-operator", monitoring.keda_client_id, pulumi.ResourceOptions.merge(in_cluster, binding)
+    )
+    return monitoring
 
 
 def _token_egress(cfg: StackConfig, cluster: Cluster) -> tuple[list[EgressRule], list[pulumi.Resource]]:

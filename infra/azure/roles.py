@@ -8,6 +8,7 @@ update never replaces (briefly revokes) a grant.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -28,6 +29,11 @@ KEY_VAULT_CONTRIBUTOR = "f25e0fa2-a7c8-4377-a976-54943a77a395"
 # Docker Hub secrets (Key Vault Secrets User).
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+# Querying an Azure Monitor workspace's Prometheus endpoint (KEDA's scaler, Managed Grafana): Monitoring Data
+# Reader (built-in roles list; keda.sh/docs/2.21/scalers/prometheus "Azure Monitor Managed Service for
+# Prometheus"). Grafana Admin on a Managed Grafana lets the admin groups in (built-in roles list, Monitor).
+MONITORING_DATA_READER = "b0d8363b-8ddd-447d-831f-62ca05bff136"
+GRAFANA_ADMIN = "22926164-76b3-42b3-bc55-97df8dab3e41"
 
 _NAMESPACE = uuid.UUID("5d1c0c7e-3c1a-4f0e-9a57-6c6c7a1e2b11")  # llm-landing-zone role assignments
 
@@ -64,6 +70,32 @@ def grant(
         opts=opts,
         **extra,
     )
+
+
+def grant_groups(
+    resource_prefix: str,
+    groups: Sequence[str],
+    *,
+    subscription_id: str,
+    role: str,
+    scope: pulumi.Input[str],
+    purpose: tuple[str, ...],
+    opts: pulumi.ResourceOptions,
+) -> list[authorization.RoleAssignment]:
+    """`role` at `scope` for each Entra group (resource `<prefix>-<group>`, purpose `(*purpose, group)`)."""
+    return [
+        grant(
+            f"{resource_prefix}-{group}",
+            subscription_id=subscription_id,
+            role=role,
+            principal_id=group,
+            scope=scope,
+            purpose=(*purpose, group),
+            principal_type="Group",
+            opts=opts,
+        )
+        for group in groups
+    ]
 
 
 def delete_lock(resource_name: str, scope: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:

@@ -43,10 +43,12 @@ from infra import bootstrap, ci
 from infra.azure.roles import (
     ACR_PULL,
     AKS_RBAC_CLUSTER_ADMIN,
+    GRAFANA_ADMIN,
     KEY_VAULT_CONTRIBUTOR,
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
     KEY_VAULT_CRYPTO_USER,
     KEY_VAULT_SECRETS_USER,
+    MONITORING_DATA_READER,
     NETWORK_CONTRIBUTOR,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
     STORAGE_BLOB_DATA_READER,
@@ -72,6 +74,8 @@ WORKLOAD_ROLES = (
     KEY_VAULT_CONTRIBUTOR,  # the cluster identity's private-link setup on the vault (KMS, private vault)
     ACR_PULL,  # the kubelet's pull from the stack's registry (issue 17)
     KEY_VAULT_SECRETS_USER,  # the registry's Docker Hub credential set reads its two secrets
+    MONITORING_DATA_READER,  # KEDA's (and Managed Grafana's) queries to the Azure Monitor workspace (issue 18)
+    GRAFANA_ADMIN,  # azure.adminGroupIds on the optional Managed Grafana (azure.managedGrafana)
 )
 APP_KEY_SECRET = "github-app-key"
 RUNNER_CPU, RUNNER_MEMORY = 2.0, "4Gi"  # a Consumption replica: at most 4 vCPU / 8 GiB

@@ -142,11 +142,14 @@ class AzureConfig(Section):
     api_server_subnet_cidr: Cidr | None = None  # default: the /28 after the runner's /27 slot
     maintenance: MaintenanceWindow = MaintenanceWindow()
     gpu_upgrade: GpuUpgrade = GpuUpgrade()
-    log_retention_days: int = Field(default=90, ge=30, le=730)  # Log Analytics: audit and storage logs
+    log_retention_days: int = Field(default=90, ge=30, le=730)  # Log Analytics: audit, storage, container logs
     token_egress: Literal["fqdn", "open-insecure"] = "fqdn"  # TOKEN_EGRESS
     runner: AzureRunnerConfig | None = None  # with cluster.apiAccess: runner (built by <stack>-bootstrap)
     # The stack's registry caches Docker Hub (the vLLM image) as this account (infra/azure/registry.py).
     docker_hub_credentials: DockerHubCredentials | None = None
+    # Azure Managed Grafana (Standard, billed per instance and active user) on the stack's Azure Monitor
+    # workspace; off by default. The dashboard itself is imported from `llz plan --manifests` (docs/azure.md).
+    managed_grafana: bool = False
 
 
 @dataclass(frozen=True)

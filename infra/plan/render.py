@@ -194,11 +194,13 @@ def as_json(plan: Plan) -> dict[str, Any]:
 
 
 def manifests(plan: Plan) -> list[dict[str, Any]]:
-    """Every Kubernetes object the program registers, as the API server would receive it."""
+    """Every Kubernetes object the program registers, as the API server would receive it. Server-side
+    apply patches (`DeploymentPatch`, ...) of objects the cluster already runs (an AKS add-on's) are
+    partial objects, not objects of their own: they are left out."""
     objects = []
     for r in plan.resources:
         match = _K8S_TOKEN.match(r.type)
-        if not match or not r.custom:
+        if not match or not r.custom or match["kind"].endswith("Patch"):
             continue
         group, version = match["group"], match["version"]
         obj = dict(r.inputs)

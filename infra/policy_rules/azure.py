@@ -300,6 +300,27 @@ def _acr_anonymous_pull(res: Res) -> Iterator[str]:
         yield "anonymousPullEnabled must be false (anyone who reaches the registry could pull)"
 
 
+MONITOR_WORKSPACE = ("azure-native:monitor:AzureMonitorWorkspace",)
+
+
+def _managed_prometheus(res: Res) -> Iterator[str]:
+    enabled = dig(res.props, "azureMonitorProfile.metrics.enabled")
+    if known(enabled) and not is_true(enabled):
+        yield "azureMonitorProfile.metrics.enabled must be true (Azure Monitor managed Prometheus: the alerts and KEDA)"
+
+
+def _container_insights(res: Res) -> Iterator[str]:
+    oms = dig(res.props, "addonProfiles.omsagent")
+    if not known(oms):
+        return
+    if not isinstance(oms, dict) or not is_true(oms.get("enabled")):
+        yield "addonProfiles.omsagent must be enabled (Container Insights: container logs to Log Analytics)"
+        return
+    auth = (oms.get("config") or {}).get("useAADAuth")
+    if known(auth) and str(auth).lower() != "true":
+        yield f"addonProfiles.omsagent.config.useAADAuth is {auth!r}; must be 'true' (managed identity, no keys)"
+
+
 # Not yet in RULES (so not yet in `llz plan` nor the CrossGuard pack): every rule in RULES needs its
 # compliant shape and planted case in tests/policy_cases.py, which the policy owner maintains; until
 # they are added there, tests/test_policy_azure_plan.py runs these on the real azure-dev plan.
@@ -357,5 +378,24 @@ REALITY_RULES = [
         "Container registries do not allow anonymous pull.",
         types=CONTAINER_REGISTRY,
         check=_acr_anonymous_pull,
+    ),
+    # issue 18 (observability on AKS)
+    Rule(
+        "azure-monitor-workspace-private",
+        "Azure Monitor workspaces disable public query access (queried through their private endpoint).",
+        types=MONITOR_WORKSPACE,
+        check=_public_network,
+    ),
+    Rule(
+        "azure-aks-managed-prometheus",
+        "AKS sends its metrics to Azure Monitor managed Prometheus.",
+        types=MANAGED_CLUSTER,
+        check=_managed_prometheus,
+    ),
+    Rule(
+        "azure-aks-container-insights",
+        "AKS sends container logs to Log Analytics (Container Insights with Entra ID auth).",
+        types=MANAGED_CLUSTER,
+        check=_container_insights,
     ),
 ]
