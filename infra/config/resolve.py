@@ -4,7 +4,8 @@ return a new frozen config (nothing is mutated):
 - `cloud_section`: the stack's cloud section, filled with that cloud's defaults when omitted (or
   the one-line error when the cloud has required keys);
 - `gpu_type`: `gpu.instanceType: auto` -> the cheapest catalog type that fits the model, with
-  the tensor-parallel size it needs (`AutoGpuPoolConfig` marks the choice for the plan).
+  the tensor-parallel size it needs, and the nodes per replica (pipeline parallel) when no single
+  node fits (`AutoGpuPoolConfig` marks the choice for the plan).
 """
 
 from __future__ import annotations
@@ -26,6 +27,17 @@ def gpu_type(cfg: StackConfig) -> StackConfig:
     choice = fit.choose(cfg)
     if isinstance(choice, str):
         raise key_error("gpu.instanceType", fit.AUTO, choice)
+    if choice.nodes > 1:  # the rollout rule of checks.gpu_nodes_leave_room_for_rollout, now the group is known
+        needed = (cfg.serving.replicas.max + 1) * choice.nodes
+        if cfg.gpu.max_nodes < needed:
+            raise key_error(
+                "gpu.maxNodes",
+                cfg.gpu.max_nodes,
+                f"auto serves each replica from {choice.nodes} x {choice.instance.name}; a rolling update at "
+                f"serving.replicas.max={cfg.serving.replicas.max} adds one surge group: set gpu.maxNodes >= {needed}",
+            )
     gpu = AutoGpuPoolConfig(**{**dict(cfg.gpu), "instance_type": choice.instance.name})
-    model = cfg.model.model_copy(update={"tensor_parallel_size": choice.tensor_parallel_size})
+    model = cfg.model.model_copy(
+        update={"tensor_parallel_size": choice.tensor_parallel_size, "pipeline_parallel_size": choice.nodes}
+    )
     return cfg.model_copy(update={"gpu": gpu, "model": model})
