@@ -110,7 +110,7 @@ class PlanMocks(Mocks):
         state = dict(args.inputs)
         default_id = f"{args.name}-{self.ctx.digest(args.typ, args.name)}"
         answer: dict[str, Any] = {}
-        if args.typ.startswith("kubernetes:"):
+        if args.typ.startswith("kubernetes:") and self.ctx.declares(args.typ, "metadata"):  # not a helm Release
             answer = _kubernetes(args.typ, args.name, args.inputs, self.ctx)
             meta = answer["metadata"]
             default_id = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
