@@ -14,6 +14,7 @@ import pytest
 
 from infra import fit, lws
 from infra.cost import report
+from infra.plan.render import _fit_text
 from tests.harness import config_error, dev_plan, parse, plan
 from tests.serving_support import Serving
 
@@ -274,3 +275,10 @@ def test_single_node_stacks_get_no_group_placement(stack):
     assert not {"aws:ec2/placementGroup:PlacementGroup", "kubernetes:helm.sh/v3:Release"} & types
     assert not any("LeaderWorkerSet" in t for t in types)
     assert all(r.get("placementPolicy") is None for r in p.of_type("gcp:container/nodePool:NodePool"))
+
+
+def test_the_text_plan_shows_nodes_per_replica(planned):
+    line = _fit_text(planned["aws-dev"].sizing["fit"])
+    assert line.startswith(
+        "p5.48xlarge 8 x H100-80GB x 2 nodes per replica, pipelineParallelSize 2, tensorParallelSize 8"
+    )
