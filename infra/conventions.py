@@ -38,6 +38,15 @@ def stager_service_account(serving_account: str) -> str:
 VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
 PULLER_IMAGE = "ghcr.io/llm-landing-zone/llz:0.1.0"  # weights/Dockerfile
 NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+# KEDA (infra/keda.py): the Helm chart's version is its app version; the images are the chart's own.
+KEDA_VERSION = "2.20.2"
+KEDA_IMAGES = {
+    "keda": f"ghcr.io/kedacore/keda:{KEDA_VERSION}",
+    "metricsApiServer": f"ghcr.io/kedacore/keda-metrics-apiserver:{KEDA_VERSION}",
+    "webhooks": f"ghcr.io/kedacore/keda-admission-webhooks:{KEDA_VERSION}",
+}
+KEDA_NAMESPACE = "keda"
+KEDA_OPERATOR_SA = "keda-operator"  # the identity that queries the managed Prometheus
 
 # The serving pod's containers: the server, and the init container that pulls the weights (alert
 # rules select them by these names).

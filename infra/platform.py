@@ -76,17 +76,50 @@ class EgressRule:
 
 
 @dataclass(frozen=True)
-class ManagedMetrics:
-    """The cluster's managed Prometheus, as Kubernetes objects the serving component creates: a
-    pod monitor that makes its collectors scrape the server, a cluster-wide rules object that
-    evaluates the alert rules (infra/observability/alerts.py), and the collectors' pods, which the
-    ingress NetworkPolicy admits to the metrics port."""
+class Crd:
+    """A custom resource kind the serving component creates for the cloud's managed Prometheus."""
 
-    api_version: str  # e.g. monitoring.googleapis.com/v1 (GKE Managed Service for Prometheus)
-    monitor_kind: str  # e.g. PodMonitoring: spec.selector + spec.endpoints[{port, path, interval}]
-    rules_kind: str  # e.g. ClusterRules: spec.groups, a Prometheus rule file's groups
-    collector_namespace: str
-    collector_pod_labels: Mapping[str, str]
+    api_version: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class QueueScaler:
+    """Where KEDA's Prometheus scaler reads vLLM's queue, and as whom.
+
+    The platform installs KEDA (Helm, infra/keda.py; AKS: its add-on) and binds the keda-operator's
+    service account to a cloud identity that may only query this Prometheus. The serving component
+    creates a `TriggerAuthentication` with `pod_identity` and a `ScaledObject` whose prometheus
+    trigger queries `server_address` with `metadata` added (e.g. AMP's `awsRegion`).
+    """
+
+    server_address: pulumi.Input[str]  # the Prometheus HTTP API root; the scaler appends /api/v1/query
+    pod_identity: Mapping[str, pulumi.Input[str]]  # TriggerAuthentication spec.podIdentity
+    metadata: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Label matchers the queue query adds, where one Prometheus holds more than this cluster's series
+    # (a GCP project's managed Prometheus holds every cluster's: {"cluster": <name>}).
+    series_labels: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    ready: Sequence[pulumi.Resource] = ()  # KEDA installed and its identity bound
+
+
+@dataclass(frozen=True)
+class ManagedMetrics:
+    """The cluster's managed Prometheus as the serving component sees it: how its collectors find the
+    server (a pod monitor the component creates, or a scraper the cloud configured by pod labels),
+    where the alert rules live (a cluster object the component creates, or a cloud resource the
+    platform made from infra/observability/alerts.py), which peers the ingress NetworkPolicy admits
+    to the metrics port, and the queue source that drives autoscaling."""
+
+    monitor: Crd | None = None  # None: the cloud's scraper discovers the serving pods by their labels
+    # The monitor's endpoint list: GMP's PodMonitoring calls it `endpoints`, a prometheus-operator
+    # style PodMonitor (Azure's azmonitoring.coreos.com) `podMetricsEndpoints`.
+    monitor_endpoints_field: str = "endpoints"
+    rules: Crd | None = None  # None: the platform created the rules as a cloud resource
+    # The collectors, as pods (namespace + labels) or, for an agentless scraper, as source ranges.
+    collector_namespace: str | None = None
+    collector_pod_labels: Mapping[str, str] = field(default_factory=dict)
+    collector_cidrs: Sequence[pulumi.Input[str]] = ()
+    scaler: QueueScaler | None = None
 
 
 @dataclass(frozen=True)
@@ -118,8 +151,8 @@ class Platform:
     # / remote cache of that upstream in the stack's private registry). Images not listed are pulled as
     # they are (e.g. from a team's own registry).
     images: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # The cluster's managed Prometheus, where the platform turns it on (None: scrape annotations and
-    # serving.metrics only).
+    # The cluster's managed Prometheus and the queue source of autoscaling (None: scrape annotations
+    # and serving.metrics only, and the replica count stays at serving.replicas.min).
     metrics: ManagedMetrics | None = None
 
     def image(self, ref: str) -> pulumi.Input[str]:

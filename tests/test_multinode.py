@@ -15,6 +15,8 @@ import pytest
 from infra import fit, lws
 from infra.cost import report
 from infra.plan.render import _fit_text
+from infra.platform import ManagedMetrics
+from tests import test_serving_keda as keda_case
 from tests.harness import config_error, dev_plan, parse, plan
 from tests.serving_support import Serving
 
@@ -200,7 +202,7 @@ def test_the_group_is_a_leader_worker_set_field_by_field(planned, stack):
 @pytest.mark.parametrize("stack", list(H100))
 def test_the_controller_is_the_pinned_upstream_chart_and_the_group_waits_for_it(planned, stack):
     p = planned[stack]
-    release = p.one("kubernetes:helm.sh/v3:Release")
+    (release,) = [r for r in p.of_type("kubernetes:helm.sh/v3:Release") if r.get("chart") == lws.CHART]
     assert release.get("chart") == "oci://registry.k8s.io/lws/charts/lws"
     assert release.get("version") == "0.10.0" and release.get("namespace") == "lws-system"
     assert release.get("createNamespace") is True and release.get("atomic") is True
@@ -233,8 +235,9 @@ def test_disruption_and_autoscaling_act_on_whole_groups(planned, stack):
     s = Serving.of(planned[stack])
     pdb = s.one("PodDisruptionBudget").get("spec")
     assert pdb["maxUnavailable"] == 1 and "minAvailable" not in pdb
-    hpa = s.one("HorizontalPodAutoscaler").get("spec")
-    assert hpa["scaleTargetRef"] == {
+    scalers = s.kind("HorizontalPodAutoscaler") + s.kind("ScaledObject")  # KEDA where the platform gives a scaler
+    assert len(scalers) == 1
+    assert scalers[0].get("spec.scaleTargetRef") == {
         "apiVersion": "leaderworkerset.x-k8s.io/v1",
         "kind": "LeaderWorkerSet",
         "name": "llm-group",
@@ -272,7 +275,8 @@ def test_single_node_stacks_get_no_group_placement(stack):
     """The shipped stacks' models fit one node: no LWS, no placement group, no compact policy."""
     p = dev_plan(stack)
     types = {r.type for r in p.resources}
-    assert not {"aws:ec2/placementGroup:PlacementGroup", "kubernetes:helm.sh/v3:Release"} & types
+    assert "aws:ec2/placementGroup:PlacementGroup" not in types
+    assert all(r.get("chart") != lws.CHART for r in p.of_type("kubernetes:helm.sh/v3:Release"))
     assert not any("LeaderWorkerSet" in t for t in types)
     assert all(r.get("placementPolicy") is None for r in p.of_type("gcp:container/nodePool:NodePool"))
 
@@ -282,3 +286,14 @@ def test_the_text_plan_shows_nodes_per_replica(planned):
     assert line.startswith(
         "p5.48xlarge 8 x H100-80GB x 2 nodes per replica, pipelineParallelSize 2, tensorParallelSize 8"
     )
+
+
+def test_keda_scales_the_set_when_the_platform_gives_a_scaler():
+    """With the contract's QueueScaler the ScaledObject (not an HPA) targets the set's scale subresource."""
+    overrides = {**on_h100("aws-dev"), "model": {**on_h100("aws-dev")["model"], **keda_case.PUSHED}}
+    served = Serving.of(keda_case._run(ManagedMetrics(scaler=keda_case.SCALER), overrides))
+    assert served.kind("HorizontalPodAutoscaler") == [] and served.kind("Deployment") == []
+    scaled = served.one("ScaledObject", "llm").get("spec")
+    assert scaled["scaleTargetRef"] == {"apiVersion": lws.API_VERSION, "kind": lws.KIND, "name": "llm-group"}
+    assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (1, 2)  # groups
+    assert "replicas" not in served.one("LeaderWorkerSet", "llm-group").get("spec")

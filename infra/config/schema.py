@@ -206,10 +206,10 @@ class ServingPeer(Section):
 
 
 class ServingAutoscaling(Section):
-    """HPA on vLLM's queue, served per pod by a custom-metrics adapter (prometheus-adapter, GMP, ...)."""
+    """KEDA on vLLM's queue in the cloud's managed Prometheus (infra/keda.py, infra/serving/scaling.py)."""
 
     metric: str = Field(default="vllm:num_requests_waiting", pattern=r"^[A-Za-z_:|][A-Za-z0-9_:|./-]*$")
-    # Average waiting requests per replica before scaling out (the HPA target, a quantity).
+    # Average waiting requests per replica before scaling out (the ScaledObject's threshold).
     target_per_replica: int = Field(default=2, ge=1, le=INT32_MAX)
 
 

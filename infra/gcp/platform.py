@@ -42,7 +42,7 @@ from infra.gcp.kms import Keys, KeysArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.gcp.registry import Registry, RegistryArgs
 from infra.kube import cluster_provider, exec_kubeconfig
-from infra.platform import GPU_TOLERATION, GpuScheduling, ManagedMetrics, Platform, WorkloadIdentity
+from infra.platform import GPU_TOLERATION, Crd, GpuScheduling, ManagedMetrics, Platform, WorkloadIdentity
 
 # Pod DNS on GKE may not go to kube-dns pods at all: NodeLocal DNSCache (on by default in GKE
 # Standard >= 1.34.1-gke.3720000, docs.cloud.google.com/kubernetes-engine/docs/how-to/nodelocal-dns-cache)
@@ -61,10 +61,10 @@ AUTH_PLUGIN_ARGS = ["--use_application_default_credentials"]
 # gmp-system (pods labelled app.kubernetes.io/name=collector) scrape the server; ClusterRules holds
 # the alert rules, evaluated by the managed rule evaluator over the whole cluster
 # (cloud.google.com/stackdriver/docs/managed-prometheus/setup-managed, .../rules-managed).
+_GMP = "monitoring.googleapis.com/v1"
 MANAGED_PROMETHEUS = ManagedMetrics(
-    api_version="monitoring.googleapis.com/v1",
-    monitor_kind="PodMonitoring",
-    rules_kind="ClusterRules",
+    monitor=Crd(_GMP, "PodMonitoring"),
+    rules=Crd(_GMP, "ClusterRules"),
     collector_namespace="gmp-system",
     collector_pod_labels={"app.kubernetes.io/name": "collector"},
 )

@@ -77,7 +77,18 @@ def _fakes_for(token: str) -> ModuleType | None:
     return clouds.part(cloud, "fakes") if cloud else None
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _helm_release(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A Helm release as the provider reports it once installed (its `status`; no metadata)."""
+    status = {k: inputs.get(k) for k in ("name", "namespace", "chart", "version")}
+    return {"status": {**status, "status": "deployed", "revision": 1, "appVersion": inputs.get("version")}}
+
+
 def _kubernetes(typ: str, name: str, inputs: dict[str, Any], ctx: FakeContext) -> dict[str, Any]:
+    if typ == HELM_RELEASE:
+        return _helm_release(inputs)
     metadata = dict(inputs.get("metadata") or {})
     metadata.setdefault("name", ctx.physical_name(typ, name))
     if not typ.endswith(":Namespace") and "/v1:" in typ:
@@ -110,10 +121,10 @@ class PlanMocks(Mocks):
         state = dict(args.inputs)
         default_id = f"{args.name}-{self.ctx.digest(args.typ, args.name)}"
         answer: dict[str, Any] = {}
-        if args.typ.startswith("kubernetes:") and self.ctx.declares(args.typ, "metadata"):  # not a helm Release
+        if args.typ.startswith("kubernetes:"):
             answer = _kubernetes(args.typ, args.name, args.inputs, self.ctx)
-            meta = answer["metadata"]
-            default_id = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+            meta = answer.get("metadata") or answer["status"]
+            default_id = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
         if args.typ == "random:index/randomPassword:RandomPassword":
             state.update(_random_password(args.typ, args.name, args.inputs, self.ctx))
         fakes = _fakes_for(args.typ)

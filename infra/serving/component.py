@@ -114,6 +114,8 @@ class ModelServing(pulumi.ComponentResource):
                 self,
             )
 
+        metrics = platform.metrics
+        scaler = metrics.scaler if metrics is not None else None
         autoscale = weights_there and serving.replicas.max > serving.replicas.min
         cold_start = timings.cold_start_seconds(model.weights_gb, pulls)
         wait = f"{math.ceil(cold_start / 60) + 10}m"
@@ -136,7 +138,7 @@ class ModelServing(pulumi.ComponentResource):
                 name,
                 metadata=meta(name),
                 spec={
-                    # With an HPA the replica count is its field; setting it here would fight it on every up.
+                    # Autoscaled, the replica count is the HPA's field; setting it here would fight it on every up.
                     **({} if autoscale else {"replicas": replicas}),
                     "selector": {"matchLabels": selector},
                     "revisionHistoryLimit": 3,
@@ -183,12 +185,34 @@ class ModelServing(pulumi.ComponentResource):
             opts=child,
         )
 
-        if autoscale:
-            window = timings.scale_down_window_seconds(model.weights_gb, pulls)
+        window = timings.scale_down_window_seconds(model.weights_gb, pulls)
+        if autoscale and scaler is None:
             hpa = scaling.hpa_spec(serving, target_name, window)
             if multi_node:  # the set's scale subresource: whole groups
                 hpa["scaleTargetRef"] = group.scale_target_ref(target_name)
             k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-hpa", metadata=meta(name), spec=hpa, opts=child)
+        if autoscale and scaler is not None:
+            auth = k8s.apiextensions.CustomResource(
+                f"{name}-queue-auth",
+                api_version="keda.sh/v1alpha1",
+                kind="TriggerAuthentication",
+                metadata=meta(f"{name}-queue"),
+                spec={"podIdentity": dict(scaler.pod_identity)},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(scaler.ready)),
+            )
+            query = scaling.queue_query(serving, identity.namespace, model.served_name, scaler)
+            scaled = scaling.scaled_object_spec(serving, target_name, name, window, scaler, query, f"{name}-queue")
+            if multi_node:  # the set's scale subresource: whole groups
+                scaled["scaleTargetRef"] = group.scale_target_ref(target_name)
+            k8s.apiextensions.CustomResource(
+                f"{name}-scaler",
+                api_version="keda.sh/v1alpha1",
+                kind="ScaledObject",
+                # KEDA adopts the HPA the stack created before it scaled through KEDA (same name).
+                metadata=meta(name, annotations={"scaledobject.keda.sh/transfer-hpa-ownership": "true"}),
+                spec=scaled,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[auth, *scaler.ready]),
+            )
         pdb = group.pdb_spec(selector) if multi_node else scaling.pdb_spec(serving, selector)
         k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=meta(name), spec=pdb, opts=child)
         if serving.metrics.service_monitor:
@@ -205,27 +229,27 @@ class ModelServing(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if platform.metrics is not None:
-            managed = platform.metrics
+        if metrics is not None and metrics.monitor is not None:
             k8s.apiextensions.CustomResource(
                 f"{name}-scrape",
-                api_version=managed.api_version,
-                kind=managed.monitor_kind,
+                api_version=metrics.monitor.api_version,
+                kind=metrics.monitor.kind,
                 metadata=meta(name),
                 spec={
                     "selector": {"matchLabels": served},
-                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
+                    metrics.monitor_endpoints_field: [{"port": "http", "path": "/metrics", "interval": "15s"}],
                 },
                 opts=child,
             )
+        if metrics is not None and metrics.rules is not None:
             # Cluster-wide: the GPU (DCGM) and pod-state series are not in the serving namespace.
             rule_list = alerts.rules_for(
                 args.observability.alerts, model.served_name, identity.namespace, pulumi.get_stack()
             )
             k8s.apiextensions.CustomResource(
                 f"{name}-alerts",
-                api_version=managed.api_version,
-                kind=managed.rules_kind,
+                api_version=metrics.rules.api_version,
+                kind=metrics.rules.kind,
                 metadata={"name": f"{name}-{identity.namespace}-alerts", "labels": labels},
                 spec=alerts.groups(rule_list),
                 opts=child,

@@ -57,9 +57,11 @@ def ingress_peers(serving: ServingConfig, managed: ManagedMetrics | None = None)
     peers = [_peer(p) for p in serving.allowed_clients]
     if serving.metrics.scrape_annotations or serving.metrics.service_monitor:
         peers.append(_peer(serving.metrics.scraper))
-    if managed is not None:  # the managed collectors, by their namespace and pod labels
+    if managed is not None and managed.collector_namespace is not None:  # managed collectors, as pods
         collector = ServingPeer(namespace=managed.collector_namespace, pod_labels=dict(managed.collector_pod_labels))
         peers.append(_peer(collector))
+    if managed is not None:  # an agentless scraper, by the ranges it scrapes from
+        peers += [{"ipBlock": {"cidr": cidr}} for cidr in managed.collector_cidrs]
     return peers + [{"ipBlock": {"cidr": cidr}} for cidr in load_balancer_sources(serving)]
 
 
