@@ -128,8 +128,8 @@ def test_pipeline_parallel_size_is_validated(overrides, expected):
 
 def test_auto_with_a_group_needs_room_for_the_surge_group():
     message = config_error("gcp-dev", {"model": {**R1, "dtype": "bfloat16"}, "gpu": {"instanceType": "auto"}})
-    assert "gpu.maxNodes = 3: auto serves each replica from 2 x a3-ultragpu-8g" in message
-    assert "set gpu.maxNodes >= 6" in message
+    assert "gpu.maxNodes = 3: a rolling update at serving.replicas.max=2 adds one surge replica" in message
+    assert "needs 6 node(s) of a3-ultragpu-8g; set gpu.maxNodes >= 6" in message
 
 
 # ---- the plan: LeaderWorkerSet, controller, network policy, disruption, scaling --------------------

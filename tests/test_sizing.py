@@ -163,7 +163,8 @@ def test_671b_moe_fits_no_single_node_so_auto_picks_the_cheapest_group(stack, gr
     model = {**R1, "hfConfigDir": hf_dir(tmp_path, "r1", DEEPSEEK_R1)}
     nodes, name = group
     message = error(stack, {"model": model, "gpu": {"instanceType": "auto"}})  # maxNodes 1 cannot hold it
-    assert f"auto serves each replica from {nodes} x {name}" in message and "gpu.maxNodes" in message
+    surge = (parse(stack).serving.replicas.max + 1) * nodes  # a rolling update's surge group too
+    assert f"needs {surge} node(s) of {name}; set gpu.maxNodes >= {surge}" in message
     cfg = parse(
         stack, {"model": model, "gpu": {"instanceType": "auto", "maxNodes": 16}, "serving": {"replicas": {"max": 1}}}
     )

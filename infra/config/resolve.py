@@ -11,6 +11,7 @@ return a new frozen config (nothing is mutated):
 from __future__ import annotations
 
 from infra import clouds, fit
+from infra.config import checks
 from infra.config.errors import key_error
 from infra.config.schema import AutoGpuPoolConfig, StackConfig
 
@@ -27,17 +28,11 @@ def gpu_type(cfg: StackConfig) -> StackConfig:
     choice = fit.choose(cfg)
     if isinstance(choice, str):
         raise key_error("gpu.instanceType", fit.AUTO, choice)
-    if choice.nodes > 1:  # the rollout rule of checks.gpu_nodes_leave_room_for_rollout, now the group is known
-        needed = (cfg.serving.replicas.max + 1) * choice.nodes
-        if cfg.gpu.max_nodes < needed:
-            raise key_error(
-                "gpu.maxNodes",
-                cfg.gpu.max_nodes,
-                f"auto serves each replica from {choice.nodes} x {choice.instance.name}; a rolling update at "
-                f"serving.replicas.max={cfg.serving.replicas.max} adds one surge group: set gpu.maxNodes >= {needed}",
-            )
     gpu = AutoGpuPoolConfig(**{**dict(cfg.gpu), "instance_type": choice.instance.name})
     model = cfg.model.model_copy(
         update={"tensor_parallel_size": choice.tensor_parallel_size, "pipeline_parallel_size": choice.nodes}
     )
-    return cfg.model_copy(update={"gpu": gpu, "model": model})
+    resolved = cfg.model_copy(update={"gpu": gpu, "model": model})
+    if choice.nodes > 1:  # a group of nodes per replica: the rollout's surge group must fit gpu.maxNodes too
+        checks.gpu_nodes_leave_room_for_rollout(resolved)
+    return resolved
