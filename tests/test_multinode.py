@@ -8,6 +8,12 @@ tests/test_multinode_vllm.py (the e2e venv).
 
 from __future__ import annotations
 
+import http.server
+import os
+import socketserver
+import subprocess
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +22,7 @@ from infra import fit, lws
 from infra.cost import report
 from infra.plan.render import _fit_text
 from infra.platform import ManagedMetrics
+from infra.serving.pod import PORT
 from tests import test_serving_keda as keda_case
 from tests.harness import config_error, dev_plan, parse, plan
 from tests.serving_support import Serving
@@ -196,7 +203,8 @@ def test_the_group_is_a_leader_worker_set_field_by_field(planned, stack):
     leader, worker = server(template["leaderTemplate"]), server(template["workerTemplate"])
     assert leader["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     assert {"startupProbe", "readinessProbe", "livenessProbe", "lifecycle"} <= set(leader)
-    assert not {"ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle"} & set(worker)
+    assert not {"ports", "startupProbe", "readinessProbe", "livenessProbe"} & set(worker)
+    assert "lifecycle" in worker  # its drain waits on the leader (test_workers_drain_with_the_leader)
 
 
 @pytest.mark.parametrize("stack", list(H100))
@@ -297,3 +305,44 @@ def test_keda_scales_the_set_when_the_platform_gives_a_scaler():
     assert scaled["scaleTargetRef"] == {"apiVersion": lws.API_VERSION, "kind": lws.KIND, "name": "llm-group"}
     assert (scaled["minReplicaCount"], scaled["maxReplicaCount"]) == (1, 2)  # groups
     assert "replicas" not in served.one("LeaderWorkerSet", "llm-group").get("spec")
+
+
+def test_workers_drain_with_the_leader(planned, tmp_path):
+    """A group goes as a whole: each worker's preStop waits on the leader's queue (LWS_LEADER_ADDRESS),
+    so the stages stay until the leader's last request is done. Run against a stand-in leader that is
+    busy for two polls."""
+    template = lws_of(planned["aws-dev"]).get("spec.leaderWorkerTemplate")
+    leader_cmd = server(template["leaderTemplate"])["lifecycle"]["preStop"]["exec"]["command"]
+    worker_cmd = server(template["workerTemplate"])["lifecycle"]["preStop"]["exec"]["command"]
+    assert "127.0.0.1" in leader_cmd[2] and worker_cmd[3:] == leader_cmd[3:]  # same budget
+    polls: list[float] = []
+
+    class Leader(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            polls.append(time.monotonic())
+            busy = 1 if len(polls) <= 2 else 0
+            body = f"vllm:num_requests_running{{}} {busy}\nvllm:num_requests_waiting{{}} 0\n".encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    # The drain reads the leader's port 8000; here the stand-in's free port instead (8000 may be taken).
+    assert f'":{PORT}/metrics"' in worker_cmd[2]
+    with socketserver.TCPServer(("127.0.0.2", 0), Leader) as httpd:  # not the worker's own 127.0.0.1
+        script = worker_cmd[2].replace(f'":{PORT}/metrics"', f'":{httpd.server_address[1]}/metrics"')
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            done = subprocess.run(
+                ["python3", "-c", script, "0", "60"],
+                env={**os.environ, lws.LEADER_ADDRESS_ENV: "127.0.0.2"},
+                timeout=60,
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            httpd.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert len(polls) == 3  # busy, busy, idle: then the worker may stop

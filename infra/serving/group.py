@@ -84,14 +84,24 @@ def leader_template(template: Mapping[str, Any], model: ModelConfig) -> dict[str
     return leader
 
 
+LOCAL_METRICS = '"http://127.0.0.1:'  # where the single-node drain (pod._DRAIN) reads vLLM's queue
+LEADER_METRICS = '"http://" + __import__("os").environ["' + lws.LEADER_ADDRESS_ENV + '"] + ":'
+
+
 def worker_template(template: Mapping[str, Any], model: ModelConfig) -> dict[str, Any]:
     """The single-node pod template as a headless worker: the same weights pull, image, GPUs and
-    hardening; no API port, no HTTP probes (nothing listens), no drain (the leader drains the group)."""
+    hardening; no API port and no HTTP probes (nothing listens). Its drain waits on the *leader's*
+    queue: a group is deleted as a whole (scale-in, rollout), and a stage that left while the leader
+    finishes its requests would break them, so each worker stays until the leader has no running or
+    waiting request, or is gone (the same script and budget as the leader's, pod._DRAIN)."""
     worker = _copy(template)
     server = _server(worker)
     server["args"] = [*server["args"], *multi_node_args(model, worker=True)]
-    for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle"):
+    for key in ("ports", "startupProbe", "readinessProbe", "livenessProbe"):
         server.pop(key, None)
+    command = server["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:2] == ["python3", "-c"] and LOCAL_METRICS in command[2], command
+    command[2] = command[2].replace(LOCAL_METRICS, LEADER_METRICS)
     return worker
 
 
