@@ -32,6 +32,13 @@ $(PROMTOOL):
 	mkdir -p $(TOOLS)/prometheus
 	cd $(TOOLS)/prometheus && apt-get download prometheus && dpkg-deb -x prometheus_*.deb . && rm prometheus_*.deb
 
+# The CNCF distribution registry (Debian's docker-registry): `llz images pin` is tested against it.
+REGISTRY := $(TOOLS)/docker-registry/usr/bin/docker-registry
+
+$(REGISTRY):
+	mkdir -p $(TOOLS)/docker-registry
+	cd $(TOOLS)/docker-registry && apt-get download docker-registry && dpkg-deb -x docker-registry_*.deb . && rm docker-registry_*.deb
+
 $(AZURITE):
 	npm install --no-audit --no-fund --prefix $(TOOLS)/azurite azurite@3.37.0
 
@@ -46,7 +53,23 @@ $(VLLM_VENV)/.deps: pyproject.toml
 	$(VLLM_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec triton
 	touch $@
 
-test-tools: $(AZURITE) $(VLLM_VENV)/.deps $(PROMTOOL)
+# The init-container image's Python package set, outside Docker: the files weights/Dockerfile copies,
+# installed the way it installs them (only the [weights] extra, under weights/constraints.txt) into a
+# clean venv; tests/test_weights_image.py runs `llz weights --help` in it.
+WEIGHTS_VENV := $(TOOLS)/weights-venv
+WEIGHTS_SRC := $(TOOLS)/weights-src
+$(WEIGHTS_VENV)/.deps: pyproject.toml README.md infra/__init__.py infra/cli.py weights/constraints.txt weights/Dockerfile $(wildcard weights/*.py)
+	rm -rf $(WEIGHTS_VENV) $(WEIGHTS_SRC)
+	mkdir -p $(WEIGHTS_SRC)/infra
+	cp pyproject.toml README.md $(WEIGHTS_SRC)/
+	cp infra/__init__.py infra/cli.py $(WEIGHTS_SRC)/infra/
+	cp -r weights $(WEIGHTS_SRC)/weights
+	python3 -m venv $(WEIGHTS_VENV)
+	cd $(WEIGHTS_SRC) && $(CURDIR)/$(WEIGHTS_VENV)/bin/python -m pip install -q --no-cache-dir --constraint weights/constraints.txt ".[weights]"
+	rm -rf $(WEIGHTS_SRC)
+	touch $@
+
+test-tools: $(AZURITE) $(VLLM_VENV)/.deps $(PROMTOOL) $(REGISTRY) $(WEIGHTS_VENV)/.deps
 
 # The CrossGuard pack's own virtualenv (policy/PulumiPolicy.yaml: venv). The CLI does not create it for
 # a local pack (pkg/engine/update.go installs dependencies only for packs it downloads); where the

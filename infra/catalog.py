@@ -215,7 +215,40 @@ FIXED_PARTS: tuple[FixedPart, ...] = (
     FixedPart("azure", "control-plane", "AKS Standard tier", 0.10, f"{_AZURE_PRICING}/kubernetes-service"),
     FixedPart("azure", "nat", "NAT gateway (+ $0.045/GB processed)", 0.045, f"{_AZURE_PRICING}/azure-nat-gateway"),
     FixedPart("azure", "endpoints", "private endpoint (+ $0.01/GB)", 0.01, f"{_AZURE_PRICING}/private-link"),
+    # The stack's registry (issue 17). ECR and Artifact Registry bill stored GB ($0.10/GB-month, here
+    # per GB-hour); the caches themselves cost nothing more (the first pull from the upstream is
+    # egress through NAT or free ingress). ACR Premium is billed per registry-day with 500 GB included.
+    FixedPart(
+        "aws",
+        "registry-storage",
+        "ECR storage per GB (pull-through cache: no fee)",
+        0.10 / 730,
+        "aws.amazon.com/ecr/pricing",
+        "2026-12",
+    ),
+    FixedPart(
+        "gcp",
+        "registry-storage",
+        "Artifact Registry storage per GB (first 0.5 GB/month free)",
+        0.10 / 730,
+        "cloud.google.com/artifact-registry/pricing",
+        "2026-12",
+    ),
+    FixedPart(
+        "azure",
+        "registry",
+        "ACR Premium registry ($1.667/day, 500 GB storage included)",
+        1.667 / 24,
+        f"{_AZURE_PRICING}/container-registry",
+        "2026-12",
+    ),
 )
+# What the registry stores per stack: the vLLM server image, compressed (docker pull of
+# vllm/vllm-openai is ~12.6 GB: vllm-project/vllm#27154, discuss.vllm.ai "current vLLM docker image
+# size is 12.64GB"; 28.6 GB unpacked: vllm-project/vllm#22377), rounded up with the small images
+# (puller, device plugin, autoscaler: < 1 GB together). A cache keeps old versions until its
+# lifecycle policy expires them, so a version bump can double this for a while.
+REGISTRY_GB = 14
 
 
 _FIXED: dict[Cloud, dict[str, FixedPart]] = {c: {} for c in CLOUDS}

@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="offline plan of a stack under Pulumi's mock engine")
     weights = sub.add_parser("weights", help="push model weights to a bucket, pull and verify them")
+    images = sub.add_parser("images", help="resolve the pinned image tags to digests (needs the network)")
 
     from weights import cli as weights_cli
 
@@ -24,9 +25,15 @@ def main(argv: list[str] | None = None) -> int:
         from infra.plan import cli as plan_cli
 
         plan_cli.add_arguments(plan)
+    if argv[:1] == ["images"]:
+        from infra import image_pins
+
+        image_pins.add_arguments(images)
     args = parser.parse_args(argv)
     if args.command == "weights":
         return weights_cli.run(args)
+    if args.command == "images":
+        return image_pins.run(args)
     return plan_cli.run(args)
 
 

@@ -1,6 +1,6 @@
 """What the stack costs per hour and month, from config alone: GPU nodes plus the always-on parts.
 
-The always-on parts (system nodes, NAT, private endpoints, the control-plane fee) come from the
+The always-on parts (system nodes, NAT, private endpoints, the control-plane fee, the registry) come from the
 cloud's own `footprint.py`, the same numbers its platform code creates, so the estimate cannot
 drift from what is deployed. Prices are in `infra.catalog`, each with its source and date.
 """
@@ -30,12 +30,20 @@ class Footprint:
     nat_gateways: int = 0  # NAT billed per gateway-hour (AWS, Azure)
     nat_per_vm: bool = False  # NAT billed per VM that uses it (GCP Cloud NAT)
     endpoints: int = 0  # private endpoint-hours (AWS interface endpoint x AZ, Azure Private Endpoint)
+    registries: int = 0  # registries billed per registry-day (ACR Premium)
+    registry_gb: int = 0  # GB the stack's registry stores, billed per GB-month (ECR, Artifact Registry)
     notes: tuple[str, ...] = ()
 
     def counts(self, gpu_nodes: int) -> dict[str, int]:
         """Units of each `catalog.FixedPart` key with `gpu_nodes` GPU nodes running."""
         nat = gpu_nodes + self.system_nodes if self.nat_per_vm else self.nat_gateways
-        return {"control-plane": self.control_planes, "nat": nat, "endpoints": self.endpoints}
+        return {
+            "control-plane": self.control_planes,
+            "nat": nat,
+            "endpoints": self.endpoints,
+            "registry": self.registries,
+            "registry-storage": self.registry_gb,
+        }
 
 
 def footprint(cfg: StackConfig) -> Footprint:

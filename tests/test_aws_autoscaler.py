@@ -30,8 +30,9 @@ def test_deployment_discovers_this_clusters_groups_and_runs_on_system_nodes(dev)
     assert pod["nodeSelector"] == system.inputs["labels"] == {"llz.io/pool": "system"}
     assert pod["securityContext"]["runAsNonRoot"] is True
     (container,) = pod["containers"]
-    # the release matching 1.35, through the stack's ECR cache of registry.k8s.io (issue 17)
-    cached = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llz-aws-dev-k8s/autoscaling/cluster-autoscaler:v1.35.1"
+    # the release matching 1.35 through the stack's ECR cache of registry.k8s.io (issue 17), by tag: the
+    # cache does not fill on a first pull by digest (aws/containers-roadmap#2837), tags there are immutable
+    cached = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llz-aws-dev-k8s/autoscaling/cluster-autoscaler:v1.35.2"
     assert container["image"] == cached
     cmd = container["command"]
     assert "--cloud-provider=aws" in cmd

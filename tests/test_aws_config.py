@@ -22,7 +22,10 @@ def test_only_the_deployer_is_required_and_the_rest_is_secure_by_default():
     assert defaults.restrict_reads_to_vpc_endpoint is True
     assert defaults.admin_role_arns == ()
     assert defaults.cluster_autoscaler is True
-    assert defaults.device_plugin_image == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+    assert (
+        defaults.device_plugin_image
+        == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4@sha256:3c54348fe5a57e5700e7d8068e7531d2ef2d5f3ccb70c8f6bac0953432527abd"
+    )
     assert defaults.manage_registry_scanning is False  # ECR scanning is the account's (docs/aws.md)
 
 

@@ -407,7 +407,10 @@ def test_device_plugin_daemonset_tolerates_the_gpu_taint(dev):
     assert pod["nodeSelector"] == {"llz.io/pool": "gpu"}
     assert pod["priorityClassName"] == "system-node-critical"
     container = pod["containers"][0]
-    assert container["image"] == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
+    assert (
+        container["image"]
+        == "nvcr.io/nvidia/k8s-device-plugin:v0.17.4@sha256:3c54348fe5a57e5700e7d8068e7531d2ef2d5f3ccb70c8f6bac0953432527abd"
+    )  # pinned by digest
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["volumeMounts"][0]["mountPath"] == "/var/lib/kubelet/device-plugins"
     assert pod["volumes"][0]["hostPath"]["path"] == "/var/lib/kubelet/device-plugins"

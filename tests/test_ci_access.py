@@ -735,12 +735,12 @@ def test_no_job_that_touches_a_cluster_hard_codes_its_runner():
 
 def test_every_other_workflow_touches_no_cluster():
     """Outside the callers of pulumi-stack.yml, a workflow may run on ubuntu-latest only because it
-    reaches no cluster: image.yml builds and publishes the puller image, nothing more (no stack, no
-    Pulumi, no kubeconfig). A new workflow that does reach a cluster fails here until it takes its
-    runner from infra/ci.py."""
+    reaches no cluster: image.yml builds and publishes the puller image, pins.yml checks the image
+    digest pins against the public registries, nothing more (no stack, no Pulumi, no kubeconfig). A
+    new workflow that does reach a cluster fails here until it takes its runner from infra/ci.py."""
     wf = _workflows()
     others = sorted(p.name for p in wf.WORKFLOWS.glob("*.yml") if p.name not in (*wf.CALLERS, "pulumi-stack.yml"))
-    assert others == ["image.yml"]
+    assert others == ["image.yml", "pins.yml"]
     for name in others:
         text = (wf.WORKFLOWS / name).read_text().lower()
         for word in ("pulumi", "kubectl", "kubeconfig", "llz-", "infra.ci"):

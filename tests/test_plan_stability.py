@@ -676,7 +676,17 @@ INTENDED_CHANGES += [
         "kubernetes:apps/v1:Deployment::cluster-autoscaler",
         path="inputs.spec.template.spec.containers[0].image",
         stacks="aws-*",
-        why=f"{_FROM_ECR}; and the autoscaler follows the Kubernetes minor version (v1.33.5 -> v1.35.1)",
+        why=f"{_FROM_ECR}; and the autoscaler follows the Kubernetes minor version (v1.33.5 -> v1.35.2, the release "
+        "whose digest is pinned, infra/conventions.DIGESTS; through the ECR cache by tag, docs/images.md): a "
+        "changed image rolls the one autoscaler pod once (Deployment update in place, nothing replaced)",
+    ),
+    Intended(
+        "kubernetes:apps/v1:DaemonSet::gpu-device-plugin",
+        path="inputs.spec.template.spec.containers[0].image",
+        stacks="aws-dev",
+        why="the device plugin v0.17.4 is pinned by digest (issue 17 item 4: name:tag@sha256, the digest NVIDIA's "
+        "GPU Operator bundle pins for v0.17.4, infra/conventions.DIGESTS): the same release, so the DaemonSet "
+        "updates in place and rolls its pods once, one GPU node at a time",
     ),
 ]
 

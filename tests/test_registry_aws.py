@@ -9,6 +9,7 @@ import json
 import pytest
 
 from infra.aws.settings import ECR_PREFIX, ECR_PREFIX_MAX, cache_prefix
+from infra.conventions import pinned
 from infra.serving.pod import WEIGHTS_CONTAINER
 from tests.harness import config_error, dev_plan, plan, stack_file
 from tests.serving_support import Serving
@@ -67,7 +68,9 @@ def test_every_pod_image_is_in_the_stacks_ecr_except_the_documented_one(stack):
         assert "no pull-through cache for nvcr.io" in direct[plugin] and "egress none" in direct[plugin]
     else:  # egress none: the device plugin is the copy CI puts into ECR (aws.devicePluginImage)
         assert plugin.startswith(f"{ECR}/nvidia/k8s-device-plugin:")
-    assert p.outputs["images"][autoscaler.replace(f"{ECR}/llz-{name}-k8s/", "registry.k8s.io/")] == autoscaler
+    # the pinned upstream (tag@digest) -> the cache's reference by tag (docs/images.md: ECR caches fill by tag)
+    upstream = pinned(autoscaler.replace(f"{ECR}/llz-{name}-k8s/", "registry.k8s.io/"))
+    assert "@sha256:" in upstream and p.outputs["images"][upstream] == autoscaler
 
 
 def test_cache_rules_per_upstream_with_the_configured_credentials(stack):

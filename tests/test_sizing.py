@@ -265,9 +265,9 @@ def test_cost_arithmetic_gcp_dev_spot():
 
 def test_cost_arithmetic_azure_dev():
     """AZURE-PRICES: one Standard_NC24ads_A100_v4 + NAT gateway + the blob and registry private endpoints +
-    the two Standard_D4ds_v5 system nodes; Free tier, so no cluster fee."""
+    the two Standard_D4ds_v5 system nodes + the Premium registry ($1.667/day); Free tier, so no cluster fee."""
     cost = stack_cost(parse("azure-dev"))
-    _assert_totals(cost["atMinReplicas"], 3.673 + 0.045 + 2 * 0.01 + 2 * 0.226)  # $4.19/h
+    _assert_totals(cost["atMinReplicas"], 3.673 + 0.045 + 2 * 0.01 + 2 * 0.226 + 1.667 / 24)  # $4.26/h
 
 
 def test_cost_azure_control_plane_tier_follows_environment():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from infra.catalog import REGISTRY_GB
 from infra.cost import Footprint
 
 if TYPE_CHECKING:
@@ -32,4 +33,5 @@ def footprint(cfg: StackConfig) -> Footprint:
         control_planes=1,
         nat_gateways=1 if nat else 0,  # one NAT gateway (infra/aws/network.py)
         endpoints=len(interface_services(not nat)) * cfg.aws.availability_zones,
+        registry_gb=REGISTRY_GB,  # the ECR pull-through caches (infra/aws/registry.py)
     )

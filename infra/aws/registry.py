@@ -212,7 +212,10 @@ class Registry(pulumi.ComponentResource):
             if image.host in self.rules:
                 rule, template = self.rules[image.host], self.templates[image.host]
                 # The reference waits for the rule, its template and the nodes' first-pull rights.
+                # By tag: a pull-through cache does not fill on a first pull by digest, not even for
+                # `tag@digest` (aws/containers-roadmap#2837); the cached repositories' tags
+                # are immutable (the creation template above; docs/images.md).
                 self.images[ref] = pulumi.Output.all(rule.ecr_repository_prefix, template.prefix, node_policy.id).apply(
-                    lambda v, image=image: image.under(f"{host_name}/{v[0]}")
+                    lambda v, image=image: image.by_tag().under(f"{host_name}/{v[0]}")
                 )
         self.register_outputs({"images": self.images})

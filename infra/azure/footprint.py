@@ -24,9 +24,8 @@ def footprint(cfg: StackConfig) -> Footprint:
         control_planes=0 if free else 1,
         nat_gateways=1 if cfg.network.egress == "nat" else 0,
         endpoints=2,  # the Private Endpoints of the weights account (blob) and of the registry
+        registries=1,  # the Premium container registry (infra/azure/registry.py), its storage included
         notes=(
-            # azure.microsoft.com/pricing/details/container-registry: Premium is billed per registry-day.
-            "the Premium container registry (about $1.667/day, ~$50/month, plus storage) is not in the totals",
             *(("AKS Free tier (dev): no control-plane fee; prod uses the Standard tier",) if free else ()),
             *(
                 ("Advanced Container Networking Services (azure.tokenEgress fqdn) is billed per node, not included",)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from infra.catalog import REGISTRY_GB
 from infra.cost import Footprint
 
 if TYPE_CHECKING:
@@ -29,4 +30,5 @@ def footprint(cfg: StackConfig) -> Footprint:
         system_nodes=SYSTEM_MIN_PER_ZONE * zones(cfg),
         control_planes=1,
         nat_per_vm=cfg.network.egress == "nat",  # Cloud NAT bills per VM that uses it
+        registry_gb=REGISTRY_GB,  # the Artifact Registry remote repositories (infra/gcp/registry.py)
     )
