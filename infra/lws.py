@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import images
+from infra.conventions import pinned
 
 VERSION = "v0.10.0"  # kubernetes-sigs/lws release (2026-08-11); api leaderworkerset.x-k8s.io/v1
 CHART = "oci://registry.k8s.io/lws/charts/lws"  # the chart's version is the release without the v
@@ -44,7 +45,8 @@ def _image_values(ref: str) -> dict[str, str]:
 def chart_values(image: Callable[[str], pulumi.Input[str]]) -> dict[str, Any]:
     """Chart values (charts/lws/values.yaml): the image through the stack's registry; the rest as upstream
     (non-root, read-only root, webhook certificates managed by the controller itself)."""
-    return {"image": {"manager": pulumi.Output.from_input(image(IMAGE)).apply(_image_values)}}
+    # pinned(): by digest once conventions.DIGESTS holds one for the tag (`llz images pin`), by tag until then.
+    return {"image": {"manager": pulumi.Output.from_input(image(pinned(IMAGE))).apply(_image_values)}}
 
 
 def install(
