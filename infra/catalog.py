@@ -141,6 +141,30 @@ CATALOG: tuple[GpuInstance, ...] = (
 )
 
 
+# The inter-node fabric for GPU collectives of the types that serve one replica from several nodes
+# (fit.cheapest_group considers only these; without such a fabric NCCL falls back to TCP sockets over
+# the primary NIC, and pipeline stages spend their time waiting on it):
+# - efa: Elastic Fabric Adapter with GPUDirect RDMA: p4d/p4de 4 x 100 Gbps, p5/p5e 32 x 100 Gbps
+#   (docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa.html, "Supported instance types");
+# - gpudirect-tcpx: A3 High, 4 extra gVNICs for GPU traffic through the TCPX NCCL plug-in;
+#   gpudirect-rdma: A3 Ultra, 8 RoCE NICs (cloud.google.com/kubernetes-engine/docs/how-to/gpu-bandwidth-gpudirect-tcpx,
+#   .../gpu-bandwidth-gpudirect-rdma);
+# - infiniband: ND A100 v4 8 x 200 Gb HDR, ND H100/H200 v5 8 x 400 Gb NDR (learn.microsoft.com
+#   azure/virtual-machines/sizes/gpu-accelerated/nd*-series).
+FABRIC: dict[str, str] = {
+    "p4d.24xlarge": "efa",
+    "p4de.24xlarge": "efa",
+    "p5.48xlarge": "efa",
+    "p5e.48xlarge": "efa",
+    "a3-highgpu-8g": "gpudirect-tcpx",
+    "a3-ultragpu-8g": "gpudirect-rdma",
+    "Standard_ND96asr_v4": "infiniband",
+    "Standard_ND96amsr_A100_v4": "infiniband",
+    "Standard_ND96isr_H100_v5": "infiniband",
+    "Standard_ND96isr_H200_v5": "infiniband",
+}
+
+
 # On-demand USD/hour of the CPU types the platforms use for the always-on system pool (reference regions).
 _CPU_TABLES = "public repo price tables (several agree)"
 SYSTEM_NODE_PRICES: dict[str, Price] = {

@@ -52,7 +52,8 @@ def footprint(cfg: StackConfig) -> Footprint:
 
 def _nodes(cfg: StackConfig, replicas: int) -> int:
     per_node = max(1, cfg.gpu_instance.gpus // cfg.model.tensor_parallel_size)
-    return min(cfg.gpu.max_nodes, max(cfg.gpu.min_nodes, math.ceil(replicas / per_node)))
+    per_replica = cfg.model.pipeline_parallel_size  # a multi-node replica: a group of this many nodes
+    return min(cfg.gpu.max_nodes, max(cfg.gpu.min_nodes, math.ceil(replicas / per_node) * per_replica))
 
 
 def _line(item: str, count: int, each: float, source: str) -> dict[str, Any]:
@@ -116,9 +117,11 @@ def cost(cfg: StackConfig) -> dict[str, Any]:
     if parts.system_type not in catalog.SYSTEM_NODE_PRICES:
         notes.append(f"system node type {parts.system_type} has no catalog price: not in the totals")
     notes.extend(parts.notes)
-    capacity = cfg.gpu.max_nodes * max(1, instance.gpus // cfg.model.tensor_parallel_size)
+    pp = cfg.model.pipeline_parallel_size
+    capacity = cfg.gpu.max_nodes // pp * max(1, instance.gpus // cfg.model.tensor_parallel_size)
     if cfg.serving.replicas.max > capacity:
-        notes.append(f"gpu.maxNodes {cfg.gpu.max_nodes} holds only {capacity} replica(s) of {instance.name}")
+        each = f" ({pp} nodes each)" if pp > 1 else ""
+        notes.append(f"gpu.maxNodes {cfg.gpu.max_nodes} holds only {capacity} replica(s){each} of {instance.name}")
     return {
         "currency": "USD",
         "estimate": True,
@@ -127,6 +130,7 @@ def cost(cfg: StackConfig) -> dict[str, Any]:
         "billing": "spot" if cfg.gpu.spot else "on-demand",
         "instance": {
             "type": instance.name,
+            **({"nodesPerReplica": pp} if pp > 1 else {}),
             "onDemandPerHour": price.on_demand if price else None,
             "spotPerHour": price.spot if price else None,
             "source": f"{price.source} ({price.as_of})" if price else None,
@@ -154,5 +158,12 @@ def cost_summary(cfg: StackConfig) -> dict[str, Any]:
 
 def report(cfg: StackConfig) -> dict[str, Any]:
     """The plan's sizing section: the fit of the configured (or auto-chosen) type, and the cost."""
-    f = fit.fit(cfg.model, cfg.gpu_instance, cfg.model.tensor_parallel_size, cfg.serving.gpu_memory_utilization)
+    model = cfg.model
+    f = fit.fit(
+        model,
+        cfg.gpu_instance,
+        model.tensor_parallel_size,
+        cfg.serving.gpu_memory_utilization,
+        model.pipeline_parallel_size,
+    )
     return {"fit": {**f.as_dict(cfg.model), "auto": cfg.gpu.auto_selected}, "cost": cost(cfg)}

@@ -33,6 +33,15 @@ IMAGE_DISK_GB = 60  # vLLM image (compressed layers + unpacked snapshot) and the
 WEIGHT_BYTES = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 QUANTIZED = ("fp8", "int8", "int4")  # tried, in this order, when nothing fits unquantized
 _TP_SIZES = (1, 2, 4, 8)  # vLLM shards attention heads evenly: powers of two that divide a node
+# Multi-node: one replica is a group of N identical nodes (a LeaderWorkerSet), tensor parallel over
+# all GPUs of a node x pipeline parallel N across nodes (docs/multi-node.md says why PP, not TP or
+# DP+EP, across nodes). `auto` tries groups only when no single node of the cloud fits.
+PIPELINE_MAX = 16
+# GPUs with FP8 tensor cores (compute capability >= 8.9: Ada L4/L40S, Hopper H100/H200). vLLM runs
+# FP8 W8A8 only there; older GPUs get a weight-only W8A16 Marlin path for dense layers, and FP8 MoE
+# checkpoints (DeepSeek-V3/R1) need SM >= 8.9 (docs.vllm.ai/en/v0.32.0/features/quantization/
+# llm_compressor/fp8; huggingface.co/neuralmagic/DeepSeek-Coder-V2-Instruct-FP8/discussions/1).
+FP8_GPUS = frozenset({"L4", "L40S", "H100-80GB", "H200-141GB"})
 # Without config.json the KV shape is estimated as a Llama-style GQA model: 8 KV heads x 128 dims
 # (Llama 3 8B/70B/405B, Mistral 7B, Qwen2.5-72B) and depth from params ~ 12 * L * (128 L)^2.
 _GQA_KV_HEADS, _GQA_HEAD_DIM, _DEPTH_COEFF = 8, 128, 12 * 128**2
@@ -125,9 +134,19 @@ def kv_shape(model: ModelConfig) -> KvShape:
     return KvShape(layers, _GQA_KV_HEADS, _GQA_HEAD_DIM, "estimated from paramsBillions (set model.hfConfigDir)")
 
 
+def dtype_problem(dtype: str, gpu_model: str) -> str | None:
+    """Why `gpu_model` cannot serve weights of `dtype` (None: it can)."""
+    if dtype == "fp8" and gpu_model not in FP8_GPUS:
+        return (
+            f"{gpu_model} has no FP8 tensor cores (vLLM runs FP8 W8A8 on compute capability >= 8.9: "
+            f"{', '.join(sorted(FP8_GPUS))}); use model.dtype bfloat16 or a GPU that has them"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class Fit:
-    """The memory budget of one replica: `tensor_parallel_size` GPUs of `instance`."""
+    """The memory budget of one replica: `tensor_parallel_size` GPUs on each of `nodes` nodes of `instance`."""
 
     instance: catalog.GpuInstance
     tensor_parallel_size: int
@@ -137,10 +156,15 @@ class Fit:
     kv_gib_per_sequence: float  # one sequence of max_model_len tokens
     kv_bytes_per_token: float
     kv_source: str
+    nodes: int = 1  # pipeline parallel size: nodes per replica
 
     @property
     def available_gib(self) -> float:
-        return self.instance.gpu_memory_gib * self.tensor_parallel_size * self.utilization
+        return self.instance.gpu_memory_gib * self.tensor_parallel_size * self.nodes * self.utilization
+
+    @property
+    def price_per_replica(self) -> float:
+        return _price(self.instance) * self.nodes
 
     @property
     def needed_gib(self) -> float:
@@ -163,6 +187,12 @@ class Fit:
 
     def describe_available(self) -> str:
         i = self.instance
+        if self.nodes > 1:
+            return (
+                f"{self.nodes} nodes x {self.tensor_parallel_size} x {i.gpu_model} give {self.available_gib:.1f} GiB "
+                f"({i.gpu_memory_gib:.1f} GiB x tensorParallelSize {self.tensor_parallel_size} "
+                f"x pipelineParallelSize {self.nodes} x gpuMemoryUtilization {self.utilization:g})"
+            )
         return (
             f"{self.tensor_parallel_size} x {i.gpu_model} gives {self.available_gib:.1f} GiB "
             f"({i.gpu_memory_gib:.1f} GiB x tensorParallelSize {self.tensor_parallel_size} "
@@ -174,6 +204,7 @@ class Fit:
             "instanceType": self.instance.name,
             "gpu": f"{self.instance.gpus} x {self.instance.gpu_model}",
             "tensorParallelSize": self.tensor_parallel_size,
+            **({"pipelineParallelSize": self.nodes, "nodesPerReplica": self.nodes} if self.nodes > 1 else {}),
             "fits": self.fits,
             "neededGiB": round(self.needed_gib, 2),
             "availableGiB": round(self.available_gib, 2),
@@ -187,7 +218,9 @@ class Fit:
         }
 
 
-def fit(model: ModelConfig, instance: catalog.GpuInstance, tensor_parallel_size: int, utilization: float) -> Fit:
+def fit(
+    model: ModelConfig, instance: catalog.GpuInstance, tensor_parallel_size: int, utilization: float, nodes: int = 1
+) -> Fit:
     shape = kv_shape(model)
     # vLLM keeps the KV cache in the activation dtype (16-bit) even when the weights are quantized.
     per_token = shape.bytes_per_token(4.0 if model.dtype == "float32" else 2.0)
@@ -196,10 +229,11 @@ def fit(model: ModelConfig, instance: catalog.GpuInstance, tensor_parallel_size:
         tensor_parallel_size=tensor_parallel_size,
         utilization=utilization,
         weights_gib=model.params_billions * 1e9 * WEIGHT_BYTES[model.dtype] / GIB,
-        runtime_gib=RUNTIME_GIB_PER_GPU * tensor_parallel_size,
+        runtime_gib=RUNTIME_GIB_PER_GPU * tensor_parallel_size * nodes,
         kv_gib_per_sequence=per_token * model.max_model_len / GIB,
         kv_bytes_per_token=per_token,
         kv_source=shape.source,
+        nodes=nodes,
     )
 
 
@@ -207,21 +241,56 @@ def _price(instance: catalog.GpuInstance) -> float:
     return instance.price.on_demand if instance.price else math.inf
 
 
+def _serves(model: ModelConfig, instance: catalog.GpuInstance) -> bool:
+    return dtype_problem(model.dtype, instance.gpu_model) is None
+
+
 def cheapest_fit(
     cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_parallel_size: int | None = None
 ) -> Fit | None:
-    """The cheapest (on-demand) catalog type of `cloud` that fits, with the smallest TP that does."""
+    """The cheapest (on-demand) catalog type of `cloud` that fits on one node, with the smallest TP that does."""
     candidates = []
-    for instance in catalog.instances(cloud).values():
+    for instance in (i for i in catalog.instances(cloud).values() if _serves(model, i)):
         sizes = [tensor_parallel_size] if tensor_parallel_size else [t for t in _TP_SIZES if t <= instance.gpus]
         fits = (f for t in sizes if t <= instance.gpus and (f := fit(model, instance, t, utilization)).fits)
         candidates.extend(f for f in [next(fits, None)] if f)
     return min(candidates, key=lambda f: (_price(f.instance), f.instance.gpus, f.tensor_parallel_size), default=None)
 
 
+def group_fit(model: ModelConfig, instance: catalog.GpuInstance, utilization: float, nodes: int | None) -> Fit | None:
+    """The smallest group of `instance` nodes (all GPUs of each, 2..PIPELINE_MAX, or exactly `nodes`) that
+    fits; only types with an inter-node fabric for collectives (catalog.FABRIC)."""
+    if not _serves(model, instance) or instance.name not in catalog.FABRIC:
+        return None
+    sizes = [nodes] if nodes else range(2, PIPELINE_MAX + 1)
+    fits = (f for n in sizes if (f := fit(model, instance, instance.gpus, utilization, n)).fits)
+    return next(fits, None)
+
+
+def cheapest_group(
+    cloud: catalog.Cloud,
+    model: ModelConfig,
+    utilization: float,
+    tensor_parallel_size: int | None = None,
+    nodes: int | None = None,
+) -> Fit | None:
+    """The cheapest group of N identical nodes of `cloud` that fits (price x N), TP = the node's GPUs."""
+    candidates = [
+        f
+        for i in catalog.instances(cloud).values()
+        if tensor_parallel_size in (None, i.gpus) and (f := group_fit(model, i, utilization, nodes))
+    ]
+    return min(candidates, key=lambda f: (f.price_per_replica, f.nodes, f.instance.gpus), default=None)
+
+
 def _offer(f: Fit) -> str:
     price = f"${f.instance.price.on_demand:g}/h" if f.instance.price else "price unknown"
     i = f.instance
+    if f.nodes > 1:
+        return (
+            f"{f.nodes} x {i.name} per replica ({i.gpus} x {i.gpu_model} each, {price} each, "
+            f"tensorParallelSize {f.tensor_parallel_size}, pipelineParallelSize {f.nodes})"
+        )
     return f"{i.name} ({i.gpus} x {i.gpu_model}, {price}, tensorParallelSize {f.tensor_parallel_size})"
 
 
@@ -230,17 +299,23 @@ def _largest(cloud: catalog.Cloud) -> catalog.GpuInstance:
 
 
 def advice(cloud: catalog.Cloud, model: ModelConfig, utilization: float, tensor_parallel_size: int | None) -> str:
-    """What would fit instead: the cheapest type on this cloud, or the quantization that makes one fit."""
+    """What would fit instead: the cheapest type (or group of nodes) on this cloud, or the quantization that does."""
     best = cheapest_fit(cloud, model, utilization, tensor_parallel_size)
     if best:
         return f"cheapest {cloud} type that fits: {_offer(best)}"
-    if tensor_parallel_size and cheapest_fit(cloud, model, utilization):
+    if tensor_parallel_size and (cheapest_fit(cloud, model, utilization) or cheapest_group(cloud, model, utilization)):
         return f"nothing fits at tensorParallelSize {tensor_parallel_size}; remove model.tensorParallelSize"
+    group = cheapest_group(cloud, model, utilization, tensor_parallel_size)
+    if group:
+        return (
+            f"no single {cloud} node fits it; cheapest group that fits: {_offer(group)} "
+            "(gpu.instanceType auto chooses it, docs/multi-node.md)"
+        )
     largest = _largest(cloud)
-    usable = fit(model, largest, largest.gpus, utilization).available_gib
+    usable = fit(model, largest, largest.gpus, utilization, PIPELINE_MAX).available_gib
     text = (
-        f"no single {cloud} node in the catalog fits it, not even {largest.name} "
-        f"({largest.gpus} x {largest.gpu_model}: {usable:.1f} GiB usable); multi-node serving is not supported here"
+        f"nothing in the {cloud} catalog fits it, not even {PIPELINE_MAX} x {largest.name} "
+        f"({largest.gpus} x {largest.gpu_model} each: {usable:.1f} GiB usable)"
     )
     for dtype in (d for d in QUANTIZED if WEIGHT_BYTES[d] < WEIGHT_BYTES[model.dtype]):
         quantized = cheapest_fit(cloud, model.model_copy(update={"dtype": dtype}), utilization)
@@ -256,29 +331,48 @@ def check(cfg: StackConfig) -> str | None:
 
 def check_instance(cfg: StackConfig, instance: catalog.GpuInstance) -> str | None:
     """`check` for one instance type (gpu.instanceType, or each of a gpu.spot list)."""
-    util, tp = cfg.serving.gpu_memory_utilization, cfg.model.tensor_parallel_size
-    f = fit(cfg.model, instance, tp, util)
+    util, tp, pp = cfg.serving.gpu_memory_utilization, cfg.model.tensor_parallel_size, cfg.model.pipeline_parallel_size
+    unsupported = dtype_problem(cfg.model.dtype, instance.gpu_model)
+    if unsupported:
+        return f"model.dtype {cfg.model.dtype}: {unsupported}"
+    f = fit(cfg.model, instance, tp, util, pp)
     if f.fits:
         return None
-    more = (g for t in _TP_SIZES if tp < t <= instance.gpus and (g := fit(cfg.model, instance, t, util)).fits)
+    more = (g for t in _TP_SIZES if tp < t <= instance.gpus and (g := fit(cfg.model, instance, t, util, pp)).fits)
     wider = next(more, None)
-    fix = (
-        f"set model.tensorParallelSize {wider.tensor_parallel_size} to use more GPUs of {instance.name}"
-        if wider
-        else advice(cfg.cloud, cfg.model, util, None)
-    )
+    group = group_fit(cfg.model, instance, util, None)
+    if wider:
+        fix = f"set model.tensorParallelSize {wider.tensor_parallel_size} to use more GPUs of {instance.name}"
+    elif group and group.nodes > pp:
+        fix = (
+            f"set model.pipelineParallelSize {group.nodes} and model.tensorParallelSize {instance.gpus} "
+            f"to serve each replica from {group.nodes} nodes of {instance.name} (docs/multi-node.md)"
+        )
+    else:
+        fix = advice(cfg.cloud, cfg.model, util, None)
     return f"{f.describe_need(cfg.model)} but {f.describe_available()}; {fix}"
 
 
 def choose(cfg: StackConfig) -> Fit | str:
-    """For `gpu.instanceType: auto`: the cheapest fitting type, or the one-line reason none fits."""
+    """For `gpu.instanceType: auto`: the cheapest fitting type — one node when any fits, else the
+    cheapest group of N identical nodes — or the one-line reason none fits."""
     explicit_tp = cfg.model.tensor_parallel_size if "tensor_parallel_size" in cfg.model.model_fields_set else None
+    explicit_pp = cfg.model.pipeline_parallel_size if "pipeline_parallel_size" in cfg.model.model_fields_set else None
     util = cfg.serving.gpu_memory_utilization
-    best = cheapest_fit(cfg.cloud, cfg.model, util, explicit_tp)
+    if explicit_pp and explicit_pp > 1:
+        best = cheapest_group(cfg.cloud, cfg.model, util, explicit_tp, explicit_pp)
+    else:
+        best = cheapest_fit(cfg.cloud, cfg.model, util, explicit_tp)
+        if best is None and explicit_pp is None:
+            best = cheapest_group(cfg.cloud, cfg.model, util, explicit_tp)
     if best:
         return best
     largest = _largest(cfg.cloud)  # the need as it would be on the biggest node (all its GPUs)
     need = fit(cfg.model, largest, explicit_tp or largest.gpus, util).describe_need(cfg.model)
+    if explicit_pp and explicit_pp > 1:
+        return (
+            f"{need}; no group of {explicit_pp} identical {cfg.cloud} nodes fits it; remove model.pipelineParallelSize"
+        )
     return f"{need}; {advice(cfg.cloud, cfg.model, util, explicit_tp)}"
 
 

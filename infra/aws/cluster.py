@@ -45,12 +45,18 @@ def split_api_cidrs(
 
 
 def node_launch_template(
-    name: str, disk_gib: int, device_name: str, opts: pulumi.ResourceOptions
+    name: str,
+    disk_gib: int,
+    device_name: str,
+    opts: pulumi.ResourceOptions,
+    placement_group: pulumi.Input[str] | None = None,
 ) -> aws.ec2.LaunchTemplate:
-    """IMDSv2 only with hop limit 1 (pods cannot reach the node role) and an encrypted gp3 disk."""
+    """IMDSv2 only with hop limit 1 (pods cannot reach the node role) and an encrypted gp3 disk; in
+    `placement_group` when given (LaunchTemplatePlacement.group_name)."""
     return aws.ec2.LaunchTemplate(
         name,
         update_default_version=True,
+        **({"placement": {"group_name": placement_group}} if placement_group is not None else {}),
         metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
         block_device_mappings=[
             {

@@ -16,6 +16,13 @@
   CA does not add a second node while the plugin starts.
 * AL2023 NVIDIA AMIs ship the driver and container toolkit but not the device plugin, so we
   run it as a typed DaemonSet (Bottlerocket NVIDIA ships it; nothing is deployed there).
+* Multi-node replicas (model.pipelineParallelSize > 1, docs/multi-node.md): the group is launched
+  into a `cluster` placement group (one rack-near set of hosts, EC2 "Placement strategies"), which
+  is one AZ, so the node group keeps only the first offered zone's subnet (a cluster placement group
+  across AZs launches once and fails on the next replacement: terraform-aws-eks#3044). EFA is not
+  attached, and the plan says why: the upstream vLLM image has no EFA userspace (libfabric,
+  aws-ofi-nccl; vllm-project/vllm#55635), so NCCL would still use TCP sockets on the primary ENI;
+  EFA interfaces + the EFA device plugin need an image that has them (EFA_MISSING).
 """
 
 from __future__ import annotations
@@ -37,6 +44,13 @@ CA_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 # Cluster Autoscaler's AWS GPU label (cloudprovider/aws/aws_cloud_provider.go: GPULabel).
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
 EPHEMERAL_STORAGE = "ephemeral-storage"
+EFA_MISSING = (
+    "multi-node GPU pool: cluster placement group in one AZ, but no EFA: the vLLM image ({image}) has no "
+    "EFA userspace (libfabric, aws-ofi-nccl: vllm-project/vllm#55635), so NCCL between the group's nodes runs "
+    "over TCP on the primary ENI; EFA needs an image with them, EFA interfaces in the launch template "
+    "(interface_type efa, one per network card) and the EFA device plugin (vpc.amazonaws.com/efa), "
+    "none of which this stack builds yet (docs/multi-node.md)"
+)
 
 
 def accelerator(gpu_model: str) -> str:
@@ -72,10 +86,13 @@ class GpuPoolArgs:
     gpu_model: str
     device_plugin_image: pulumi.Input[str]  # a cached copy in the stack's ECR, or as configured
     depends_on: Sequence[pulumi.Resource] = ()  # add-ons and role attachments nodes need
+    group_nodes: int = 1  # nodes per replica (model.pipelineParallelSize): > 1 places them together
+    server_image: str = ""  # the vLLM image, named in the plan's note on EFA
 
 
 class GpuPool(pulumi.ComponentResource):
     node_group: aws.eks.NodeGroup
+    placement_group: aws.ec2.PlacementGroup | None
     device_plugin: k8s.apps.v1.DaemonSet | None
 
     def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None):
@@ -83,12 +100,18 @@ class GpuPool(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         labels = {**args.labels, ACCELERATOR_LABEL: accelerator(args.gpu_model)}
-        template = node_launch_template(f"{name}-nodes", args.disk_gib, args.ami.data_device, child)
+        subnets, placement = list(args.subnet_ids), None
+        self.placement_group = None
+        if args.group_nodes > 1:
+            self.placement_group = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child)
+            subnets, placement = subnets[:1], self.placement_group.name
+            pulumi.log.warn(EFA_MISSING.format(image=args.server_image), self)
+        template = node_launch_template(f"{name}-nodes", args.disk_gib, args.ami.data_device, child, placement)
         self.node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=args.cluster_name,
             node_role_arn=args.node_role_arn,
-            subnet_ids=list(args.subnet_ids),
+            subnet_ids=subnets,
             ami_type=args.ami.gpu_ami_type,
             version=args.kubernetes_version,
             capacity_type="SPOT" if args.spot else "ON_DEMAND",

@@ -309,6 +309,8 @@ def build(cfg: StackConfig) -> Platform:
             gpu_model=cfg.gpu_instance.gpu_model,
             device_plugin_image=image(aws_cfg.device_plugin_image),
             depends_on=cluster.node_prerequisites,
+            group_nodes=cfg.model.pipeline_parallel_size,
+            server_image=cfg.serving.image,
         ),
         pulumi.ResourceOptions(providers=[provider, k8s_provider]),
     )

@@ -15,6 +15,10 @@ instead of the default that fails the pool. Hosts encrypt their disks; the OS di
 when the size's local disk holds it (AKS's own default for an unset osDiskType: "Ephemeral if the
 VM supports it and has a cache disk larger than the requested OSDiskSizeGB", azure-native 3.29
 AgentPool docstring), else managed.
+
+Multi-node replicas (model.pipelineParallelSize > 1, docs/multi-node.md) run on ND sizes, whose
+nodes of one pool (one scale set) share an InfiniBand fabric. Pods cannot use it yet, and the plan
+says what that needs (INFINIBAND_MISSING): NCCL between the nodes runs over TCP on the VM's NIC.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ from infra.platform import GPU_TOLERATION, Toleration
 
 SPOT_TAINT = Toleration("kubernetes.azure.com/scalesetpriority", operator="Equal", value="spot")
 POOL_LABEL = pool_labels(GPU_POOL)
+INFINIBAND_MISSING = (
+    "multi-node GPU pool: {size} has InfiniBand, but pods cannot use it: that needs the NVIDIA Network Operator "
+    "on the pool (DOCA/MOFED driver container and an RDMA device plugin that advertises the IB devices, e.g. "
+    "rdma/ib) and pods that request them with the IPC_LOCK capability, which the serving namespace's restricted "
+    "Pod Security forbids; this stack builds none of it yet, so NCCL between the group's nodes runs over TCP on "
+    "the VM's Ethernet NIC (docs/multi-node.md)"
+)
 
 
 def pool_taints(spot: bool) -> list[Toleration]:
@@ -61,6 +72,7 @@ class GpuPoolArgs:
     # The device plugin's image as the nodes pull it: its cache in the stack's registry (infra/azure/registry.py).
     device_plugin_image: pulumi.Input[str] = NVIDIA_DEVICE_PLUGIN_IMAGE
     image_ready: tuple[pulumi.Resource, ...] = ()  # what a pull from the registry waits for (its DNS, rules, grant)
+    group_nodes: int = 1  # nodes per replica (model.pipelineParallelSize)
 
 
 class GpuPool(pulumi.ComponentResource):
@@ -69,6 +81,8 @@ class GpuPool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llz:azure:GpuPool", name, None, opts)
+        if args.group_nodes > 1:
+            pulumi.log.warn(INFINIBAND_MISSING.format(size=args.vm_size), self)
         taints = pool_taints(args.spot)
         spot = (
             {"scale_set_priority": "Spot", "scale_set_eviction_policy": "Delete", "spot_max_price": -1}

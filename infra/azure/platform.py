@@ -186,6 +186,7 @@ def build(cfg: StackConfig) -> Platform:
             k8s=cluster.k8s,
             device_plugin_image=registry.images[NVIDIA_DEVICE_PLUGIN_IMAGE],
             image_ready=tuple(registry.ready),
+            group_nodes=cfg.model.pipeline_parallel_size,
         ),
     )
     storage = WeightsStorage(

@@ -44,6 +44,30 @@ def tensor_parallel_fits_a_node(cfg: StackConfig) -> None:
         )
 
 
+def pipeline_parallel_spans_whole_nodes(cfg: StackConfig) -> None:
+    """model.pipelineParallelSize > 1: each pod of the group takes a whole node (tensor parallel over
+    all its GPUs), so the stages are nodes and the pool's nodes are the group's (docs/multi-node.md)."""
+    pp = cfg.model.pipeline_parallel_size
+    if pp == 1 or cfg.gpu.instance_type == fit.AUTO:
+        return
+    gpus = cfg.gpu_instance.gpus
+    if cfg.gpu.instance_type not in catalog.FABRIC:
+        able = ", ".join(n for n in catalog.FABRIC if n in catalog.instances(cfg.cloud))
+        raise key_error(
+            "model.pipelineParallelSize",
+            pp,
+            f"{cfg.gpu.instance_type} has no inter-node fabric for GPU collectives (EFA, GPUDirect, InfiniBand); "
+            f"multi-node replicas need one of: {able}",
+        )
+    if cfg.model.tensor_parallel_size != gpus:
+        raise key_error(
+            "model.tensorParallelSize",
+            cfg.model.tensor_parallel_size,
+            f"with model.pipelineParallelSize {pp} each node of the group serves with all its GPUs; "
+            f"set tensorParallelSize {gpus} ({cfg.gpu.instance_type} has {gpus})",
+        )
+
+
 def no_insecure_switch_in_prod(cfg: StackConfig) -> None:
     insecure = cfg.insecure
     if cfg.environment == "prod" and (insecure.public_api_endpoint or insecure.public_load_balancer):
@@ -195,8 +219,8 @@ def gpu_nodes_leave_room_for_rollout(cfg: StackConfig) -> None:
     if cfg.gpu.instance_type == fit.AUTO:
         return
     per_node = max(1, cfg.gpu_instance.gpus // cfg.model.tensor_parallel_size)
-    replicas = cfg.serving.replicas.max + 1  # the surge pod
-    needed = -(-replicas // per_node)
+    replicas = cfg.serving.replicas.max + 1  # the surge pod (a multi-node replica: a surge group of nodes)
+    needed = -(-replicas // per_node) * cfg.model.pipeline_parallel_size
     if cfg.gpu.max_nodes < needed:
         raise key_error(
             "gpu.maxNodes",
@@ -214,6 +238,7 @@ RULES: tuple[Callable[[StackConfig], None], ...] = (
     only_own_cloud_section,
     known_instance_type,
     tensor_parallel_fits_a_node,
+    pipeline_parallel_spans_whole_nodes,
     no_insecure_switch_in_prod,
     api_not_open_to_internet,
     public_lb_needs_switch,

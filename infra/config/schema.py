@@ -134,6 +134,9 @@ class ModelConfig(Section):
     served_name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     max_model_len: int = Field(default=8192, ge=128, le=INT32_MAX)
     tensor_parallel_size: int = Field(default=1, ge=1)
+    # Nodes per replica (vLLM --pipeline-parallel-size across a LeaderWorkerSet group); > 1 needs
+    # tensorParallelSize = the node's GPUs. `auto` sets it when no single node fits (docs/multi-node.md).
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=fit.PIPELINE_MAX)
     max_num_seqs: int = Field(default=16, ge=1, le=INT32_MAX)  # vLLM --max-num-seqs, KV-cache sizing
     # Folder with the model's Hugging Face config.json (relative to the project): exact KV-cache shape.
     hf_config_dir: Path | None = None

@@ -196,6 +196,7 @@ def build(cfg: StackConfig) -> Platform:
             service_account=nodes.email,
             boot_disk_key=keys.node_key.id,
             key_grant=keys.node_grant,
+            group_nodes=cfg.model.pipeline_parallel_size,
         ),
         on_gcp,
     )

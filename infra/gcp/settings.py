@@ -182,6 +182,13 @@ def check(cfg: StackConfig) -> None:
     for i, zone in enumerate(cfg.gcp.node_zones):
         if not zone.startswith(f"{cfg.region}-"):
             raise key_error(f"gcp.nodeZones[{i}]", zone, f"not a zone of region {cfg.region}")
+    if cfg.model.pipeline_parallel_size > 1 and not cfg.gcp.node_zones:  # infra/gcp/gpu_pool.py: compact placement
+        raise key_error(
+            "gcp.nodeZones",
+            [],
+            f"model.pipelineParallelSize {cfg.model.pipeline_parallel_size} places the GPU pool compactly in one "
+            "zone: list the zones (the first one, which must offer the GPU type, is the GPU pool's)",
+        )
     for key, net in cfg.gcp.secondary_ranges().items():
         if net.overlaps(cfg.network.cidr):
             raise key_error(

@@ -67,8 +67,10 @@ def _money(totals: dict[str, float] | None) -> str:
 
 def _fit_text(fit: dict[str, Any]) -> str:
     chosen = " (auto)" if fit["auto"] else ""
+    nodes = fit.get("nodesPerReplica", 1)  # a multi-node replica: N nodes, pipeline parallel N
+    group = f" x {nodes} nodes per replica, pipelineParallelSize {nodes}" if nodes > 1 else ""
     return (
-        f"{fit['instanceType']}{chosen} {fit['gpu']}, tensorParallelSize {fit['tensorParallelSize']}: "
+        f"{fit['instanceType']}{chosen} {fit['gpu']}{group}, tensorParallelSize {fit['tensorParallelSize']}: "
         f"needs {fit['neededGiB']:.1f} of {fit['availableGiB']:.1f} GiB (weights {fit['weightsGiB']:.1f}, "
         f"KV {fit['kvCacheGiBPerSequence']:.1f} per full-length sequence, runtime {fit['runtimeGiB']:.1f}); "
         f"KV cache {fit['kvCacheTokens']} tokens = {fit['fullLengthSequences']} full-length sequence(s) "

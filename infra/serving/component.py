@@ -17,7 +17,7 @@ import pulumi_random as random
 from infra.config.schema import ModelConfig, ObservabilityConfig, ServingConfig
 from infra.observability import alerts
 from infra.platform import Platform
-from infra.serving import network, scaling, timings
+from infra.serving import group, network, scaling, timings
 from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template
 from infra.serving.staging import staging_job, with_source_annotation
 
@@ -120,33 +120,41 @@ class ModelServing(pulumi.ComponentResource):
         cold_start = timings.cold_start_seconds(model.weights_gb, pulls)
         wait = f"{math.ceil(cold_start / 60) + 10}m"
         replicas = serving.replicas.min if weights_there else 0
-        deployment = k8s.apps.v1.Deployment(
-            name,
-            metadata=meta(name),
-            spec={
-                # Autoscaled, the replica count is the HPA's field; setting it here would fight it on every up.
-                **({} if autoscale else {"replicas": replicas}),
-                "selector": {"matchLabels": selector},
-                "revisionHistoryLimit": 3,
-                # Longer than a cold start, or a rollout onto a fresh GPU node is reported as failed.
-                "progressDeadlineSeconds": cold_start + 300,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                "template": with_source_annotation(
-                    pod_template(platform, model, serving, labels, account.metadata.name, api_key_secret.metadata.name),
-                    model,
-                ),
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[*platform.ready, *staging],  # the staging Job: the weights are in the bucket
-                custom_timeouts=pulumi.CustomTimeouts(create=wait, update=wait),
-            ),
+        template = with_source_annotation(
+            pod_template(platform, model, serving, labels, account.metadata.name, api_key_secret.metadata.name),
+            model,
         )
+        ready = [*platform.ready, *staging]  # the staging Job: the weights are in the bucket
+        timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
+        multi_node = model.pipeline_parallel_size > 1
+        if multi_node:  # one replica = a group of nodes: a LeaderWorkerSet (infra/serving/group.py)
+            workload = group.leader_worker_set(
+                name, self, platform, model, template, meta(name),
+                replicas=None if autoscale else replicas, depends_on=ready, timeouts=timeouts,
+            )  # fmt: skip
+            served, target_name = group.leader_selector(selector), group.set_name(name)
+        else:
+            workload = k8s.apps.v1.Deployment(
+                name,
+                metadata=meta(name),
+                spec={
+                    # Autoscaled, the replica count is the HPA's field; setting it here would fight it on every up.
+                    **({} if autoscale else {"replicas": replicas}),
+                    "selector": {"matchLabels": selector},
+                    "revisionHistoryLimit": 3,
+                    # Longer than a cold start, or a rollout onto a fresh GPU node is reported as failed.
+                    "progressDeadlineSeconds": cold_start + 300,
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                    "template": template,
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready, custom_timeouts=timeouts),
+            )
+            served, target_name = selector, workload.metadata.name
 
         service = k8s.core.v1.Service(
             f"{name}-svc",
             metadata=meta(name, annotations=network.service_annotations(serving, platform.internal_lb_annotations)),
-            spec=network.service_spec(serving, selector),
+            spec=network.service_spec(serving, served),
             opts=child,
         )
 
@@ -161,7 +169,7 @@ class ModelServing(pulumi.ComponentResource):
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-ingress",
                 metadata=meta(f"{name}-ingress"),
-                spec=network.ingress_spec(selector, peers),
+                spec=network.ingress_spec(served, peers),
                 opts=child,
             )
         if not platform.egress:
@@ -179,12 +187,10 @@ class ModelServing(pulumi.ComponentResource):
 
         window = timings.scale_down_window_seconds(model.weights_gb, pulls)
         if autoscale and scaler is None:
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa",
-                metadata=meta(name),
-                spec=scaling.hpa_spec(serving, deployment.metadata.name, window),
-                opts=child,
-            )
+            hpa = scaling.hpa_spec(serving, target_name, window)
+            if multi_node:  # the set's scale subresource: whole groups
+                hpa["scaleTargetRef"] = group.scale_target_ref(target_name)
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-hpa", metadata=meta(name), spec=hpa, opts=child)
         if autoscale and scaler is not None:
             auth = k8s.apiextensions.CustomResource(
                 f"{name}-queue-auth",
@@ -195,20 +201,20 @@ class ModelServing(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(scaler.ready)),
             )
             query = scaling.queue_query(serving, identity.namespace, model.served_name, scaler)
+            scaled = scaling.scaled_object_spec(serving, target_name, name, window, scaler, query, f"{name}-queue")
+            if multi_node:  # the set's scale subresource: whole groups
+                scaled["scaleTargetRef"] = group.scale_target_ref(target_name)
             k8s.apiextensions.CustomResource(
                 f"{name}-scaler",
                 api_version="keda.sh/v1alpha1",
                 kind="ScaledObject",
                 # KEDA adopts the HPA the stack created before it scaled through KEDA (same name).
                 metadata=meta(name, annotations={"scaledobject.keda.sh/transfer-hpa-ownership": "true"}),
-                spec=scaling.scaled_object_spec(
-                    serving, deployment.metadata.name, name, window, scaler, query, f"{name}-queue"
-                ),
+                spec=scaled,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[auth, *scaler.ready]),
             )
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-pdb", metadata=meta(name), spec=scaling.pdb_spec(serving, selector), opts=child
-        )
+        pdb = group.pdb_spec(selector) if multi_node else scaling.pdb_spec(serving, selector)
+        k8s.policy.v1.PodDisruptionBudget(f"{name}-pdb", metadata=meta(name), spec=pdb, opts=child)
         if serving.metrics.service_monitor:
             k8s.apiextensions.CustomResource(
                 f"{name}-monitor",
@@ -216,7 +222,7 @@ class ModelServing(pulumi.ComponentResource):
                 kind="ServiceMonitor",
                 metadata=meta(name),
                 spec={
-                    "selector": {"matchLabels": selector},
+                    "selector": {"matchLabels": served},
                     "namespaceSelector": {"matchNames": [identity.namespace]},
                     "endpoints": [{"port": "http", "path": "/metrics", "interval": "15s"}],
                 },
@@ -230,7 +236,7 @@ class ModelServing(pulumi.ComponentResource):
                 kind=metrics.monitor.kind,
                 metadata=meta(name),
                 spec={
-                    "selector": {"matchLabels": selector},
+                    "selector": {"matchLabels": served},
                     metrics.monitor_endpoints_field: [{"port": "http", "path": "/metrics", "interval": "15s"}],
                 },
                 opts=child,
