@@ -74,9 +74,13 @@ NVIDIA_DEVICE_PLUGIN_TAG = "nvcr.io/nvidia/k8s-device-plugin:v0.17.4"
 VLLM_IMAGE = pinned(VLLM_TAG)
 PULLER_IMAGE = pinned(PULLER_TAG)
 NVIDIA_DEVICE_PLUGIN_IMAGE = pinned(NVIDIA_DEVICE_PLUGIN_TAG)
-# GPU metrics where the cloud gives none the rules can use (EKS, AKS): NVIDIA's DCGM exporter, DCGM 4.4.1 / exporter 4.6.0.
+# GPU metrics where the cloud gives none the rules can use (EKS, AKS): NVIDIA's DCGM exporter
+# (DCGM 4.4.1, exporter 4.6.0).
 DCGM_EXPORTER_TAG = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"
 DCGM_EXPORTER_IMAGE = pinned(DCGM_EXPORTER_TAG)
+DCGM_NAMESPACE = "kube-system"
+DCGM_PORT = 9400
+DCGM_LABELS = {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/part-of": "llm-landing-zone"}
 # KEDA (infra/keda.py): the Helm chart's version is its app version; the images are the chart's own.
 KEDA_VERSION = "2.20.2"
 KEDA_TAGS = {

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.conventions import NVIDIA_DEVICE_PLUGIN_IMAGE
+from infra.conventions import DCGM_LABELS, DCGM_NAMESPACE, DCGM_PORT, NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.platform import Toleration
 
 _DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
@@ -108,6 +108,70 @@ def nvidia_device_plugin(
                         }
                     ],
                     "volumes": [{"name": "device-plugin", "host_path": {"path": _DEVICE_PLUGIN_DIR}}],
+                },
+            },
+        },
+        opts=opts,
+    )
+
+
+def dcgm_exporter(
+    name: str,
+    node_selector: Mapping[str, str],
+    tolerations: Sequence[Toleration],
+    image: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apps.v1.DaemonSet:
+    """NVIDIA's DCGM exporter (its Helm chart's DaemonSet, typed) on the GPU pool, where the cloud
+    gives no GPU series the rules can use (EKS, AKS): utilisation and frame-buffer use per GPU from
+    the default counters, `Hostname` the node (NODE_NAME; dcgm-exporter internal/pkg/hostname), pod
+    attribution through the kubelet's pod-resources socket, read only. No SYS_ADMIN: that is for the
+    profiling (DCP) counters, which the exporter skips without it and nothing here reads."""
+    pod_resources = "/var/lib/kubelet/pod-resources"
+    return k8s.apps.v1.DaemonSet(
+        name,
+        metadata={"name": "dcgm-exporter", "namespace": DCGM_NAMESPACE, "labels": DCGM_LABELS},
+        spec={
+            "selector": {"match_labels": DCGM_LABELS},
+            "update_strategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": DCGM_LABELS},
+                "spec": {
+                    "priority_class_name": "system-node-critical",
+                    "node_selector": dict(node_selector),
+                    "tolerations": [t.as_k8s() for t in tolerations],
+                    "automount_service_account_token": False,
+                    "containers": [
+                        {
+                            "name": "dcgm-exporter",
+                            "image": image,
+                            "args": ["-f", "/etc/dcgm-exporter/default-counters.csv"],
+                            "env": [
+                                {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
+                                {"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_PORT}"},
+                                # Every GPU of the node, without requesting one (the NVIDIA runtime's switch).
+                                {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
+                                {"name": "NODE_NAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}},
+                            ],
+                            "ports": [{"name": "metrics", "container_port": DCGM_PORT, "protocol": "TCP"}],
+                            # A named system DaemonSet of the policy pack: root for the GPU device files
+                            # and the pod-resources socket, nothing else.
+                            "security_context": {
+                                "run_as_user": 0,
+                                "allow_privilege_escalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "seccomp_profile": {"type": "RuntimeDefault"},
+                            },
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "256Mi"},
+                                "limits": {"memory": "512Mi"},
+                            },
+                            "volume_mounts": [
+                                {"name": "pod-resources", "mount_path": pod_resources, "read_only": True}
+                            ],
+                        }
+                    ],
+                    "volumes": [{"name": "pod-resources", "host_path": {"path": pod_resources}}],
                 },
             },
         },

@@ -38,6 +38,7 @@ SCALER = QueueScaler(
 )
 # Weights pushed by hand (the synthetic Platform has no staging identity).
 PUSHED = {"source": None, "weightsStaged": True}
+FIXED = {"model": PUSHED, "serving": {"replicas": {"min": 2, "max": 2}}}
 RANGE = {"model": PUSHED, "serving": {"replicas": {"min": 1, "max": 2}, "autoscaling": {"targetPerReplica": 4}}}
 
 
@@ -137,11 +138,25 @@ def test_an_autoscaled_deployment_leaves_the_replica_count_to_the_hpa(scaled):
 
 
 def test_a_fixed_replica_count_needs_no_scaler():
-    served = Serving.of(
-        _run(ManagedMetrics(scaler=SCALER), {"model": PUSHED, "serving": {"replicas": {"min": 2, "max": 2}}})
-    )
+    served = Serving.of(_run(ManagedMetrics(scaler=SCALER), FIXED))
     assert served.kind("ScaledObject") == [] and served.kind("TriggerAuthentication") == []
     assert served.one("Deployment", "llm").get("spec.replicas") == 2
+
+
+def test_a_replica_range_without_a_queue_source_stays_at_the_minimum_and_says_so():
+    cfg = parse("aws-dev", RANGE)
+    expected = [r"no queue source for autoscaling; the server stays at serving.replicas.min \(1\)"]
+
+    def program() -> None:
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+        platform = _platform(provider, ManagedMetrics(), [])
+        ModelServing("llm", ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving))
+
+    with engine("aws-dev", RANGE, expect_warnings=expected) as e:
+        e.run(program)
+    served = Serving.of(e.plan())
+    assert served.kind("ScaledObject") == [] and served.kind("HorizontalPodAutoscaler") == []
+    assert served.one("Deployment", "llm").get("spec.replicas") == 1
 
 
 def test_monitor_kind_and_endpoint_field_come_from_the_platform():
@@ -151,7 +166,7 @@ def test_monitor_kind_and_endpoint_field_come_from_the_platform():
         collector_namespace="collectors",
         collector_pod_labels={"app": "agent"},
     )
-    served = Serving.of(_run(metrics))
+    served = Serving.of(_run(metrics, FIXED))
     monitor = served.one("PodScrape", "llm")
     assert monitor.get("apiVersion") == "example.com/v9"
     assert monitor.get("spec.podMetricsEndpoints") == [{"port": "http", "path": "/metrics", "interval": "15s"}]
@@ -166,7 +181,7 @@ def test_monitor_kind_and_endpoint_field_come_from_the_platform():
 
 def test_an_agentless_scraper_is_admitted_by_its_ranges_only():
     def peers(metrics: ManagedMetrics) -> list[dict[str, Any]]:
-        policy = Serving.of(_run(metrics)).one("NetworkPolicy", "llm-ingress")
+        policy = Serving.of(_run(metrics, FIXED)).one("NetworkPolicy", "llm-ingress")
         return policy.get("spec.ingress.0.from")
 
     scraper = ["10.0.16.0/20", "10.0.32.0/20"]

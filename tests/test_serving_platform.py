@@ -18,7 +18,8 @@ from tests.serving_support import Serving, env_of, flags
 
 
 def _run(serving_overrides: dict[str, Any] | None = None) -> tuple[Plan, dict[str, Any]]:
-    overrides = {"serving": serving_overrides} if serving_overrides else None
+    # A fixed replica count: this Platform has no metrics, so nothing could scale it (test_serving_keda).
+    overrides = {"serving": {"replicas": {"min": 1, "max": 1}, **(serving_overrides or {})}}
     cfg = parse("aws-dev", overrides)
     outputs: dict[str, Any] = {}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -234,8 +235,8 @@ def test_pre_stop_waits_for_the_running_generation(running):
     )
 
 
-def test_the_alert_dashboard_and_hpa_series_exist_in_a_real_scrape(running):
-    """What infra/observability and the HPA query is what this vLLM exports, with the labels they use."""
+def test_the_alert_dashboard_and_scaler_series_exist_in_a_real_scrape(running):
+    """What infra/observability and the KEDA scaler query is what this vLLM exports, with the labels they use."""
     from prometheus_client.parser import text_string_to_metric_families
 
     running.complete(4)
@@ -244,8 +245,14 @@ def test_the_alert_dashboard_and_hpa_series_exist_in_a_real_scrape(running):
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels.setdefault(sample.name, []).append(sample.labels)
-    hpa_metric = Serving.of(dev_plan("aws-dev")).one("HorizontalPodAutoscaler").get("spec.metrics")[0]["pods"]
-    for name in [s.name for s in signals.VLLM] + [hpa_metric["metric"]["name"]]:
+    # The autoscaler's query, as planned: the metric and the labels vLLM itself sets (namespace and
+    # cluster come from the scraper, not from /metrics).
+    query = Serving.of(dev_plan("aws-dev")).one("ScaledObject").get("spec.triggers")[0]["metadata"]["query"]
+    matched = re.fullmatch(r"sum\(([a-z_:]+)\{(.*)\}\)", query)
+    assert matched, query
+    queue_metric, matchers = matched.group(1), dict(re.findall(r'(\w+)="([^"]*)"', matched.group(2)))
+    assert set(matchers) - {"namespace", "cluster"} == {"model_name"}, matchers
+    for name in [s.name for s in signals.VLLM] + [queue_metric]:
         mine = [lab for lab in labels.get(name, []) if lab.get("model_name") == running.served]
         assert mine, f"{name} with model_name={running.served} is not in vLLM's /metrics"
     assert all("le" in lab for lab in labels[signals.TTFT.name] + labels[signals.LATENCY.name])

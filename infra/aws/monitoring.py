@@ -34,18 +34,16 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 import yaml
 
+from infra import kube
 from infra.aws.audit import Account
 from infra.aws.iam import key_policy, key_use
 from infra.aws.identity import bind_service_account, workload_trust
+from infra.conventions import DCGM_LABELS, DCGM_NAMESPACE, DCGM_PORT
 from infra.platform import Toleration
 
 SCRAPE_INTERVAL = "30s"  # the managed collector's minimum (AMP user guide, "Scraper configuration")
-DCGM_NAMESPACE = "kube-system"
-DCGM_LABELS = {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/part-of": "llm-landing-zone"}
-DCGM_PORT = 9400
 # The EKS community add-on (EKS user guide, community-addons: add-on and namespace `kube-state-metrics`).
 KSM_ADDON = KSM_NAMESPACE = "kube-state-metrics"
 KSM_PORT = 8080
@@ -303,7 +301,9 @@ class Monitoring(pulumi.ComponentResource):
 
         self.collector_cidrs = list(args.collector_cidrs)
         # The DCGM exporter on every GPU node (the EKS GPU AMIs ship the driver, not the exporter).
-        dcgm_exporter(f"{name}-dcgm-exporter", args, child)
+        kube.dcgm_exporter(
+            f"{name}-dcgm-exporter", args.gpu_node_selector, args.gpu_tolerations, args.dcgm_image, child
+        )
         aws.eks.Addon(
             f"{name}-{KSM_ADDON}",
             cluster_name=args.cluster_name,
@@ -391,56 +391,3 @@ class Monitoring(pulumi.ComponentResource):
             args.pod_identity_agent,
             self,
         )
-
-
-def dcgm_exporter(name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> k8s.apps.v1.DaemonSet:
-    """NVIDIA's DCGM exporter on the GPU pool (dcgm-exporter's Kubernetes manifest, typed): GPU
-    utilisation and memory per GPU, `Hostname` the node (NODE_NAME), pod attribution through the
-    kubelet's pod-resources socket (read only)."""
-    pod_resources = "/var/lib/kubelet/pod-resources"
-    return k8s.apps.v1.DaemonSet(
-        name,
-        metadata={"name": "dcgm-exporter", "namespace": DCGM_NAMESPACE, "labels": DCGM_LABELS},
-        spec={
-            "selector": {"match_labels": DCGM_LABELS},
-            "update_strategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": DCGM_LABELS},
-                "spec": {
-                    "priority_class_name": "system-node-critical",
-                    "node_selector": dict(args.gpu_node_selector),
-                    "tolerations": [t.as_k8s() for t in args.gpu_tolerations],
-                    "automount_service_account_token": False,
-                    "containers": [
-                        {
-                            "name": "dcgm-exporter",
-                            "image": args.dcgm_image,
-                            "env": [
-                                {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
-                                {"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_PORT}"},
-                                {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
-                                {"name": "NODE_NAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}},
-                            ],
-                            "ports": [{"name": "metrics", "container_port": DCGM_PORT, "protocol": "TCP"}],
-                            # DCGM reads GPU counters through the driver's profiling interface.
-                            # (a named system DaemonSet of the policy pack: root, host path)
-                            "security_context": {
-                                "allow_privilege_escalation": False,
-                                "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
-                                "seccomp_profile": {"type": "RuntimeDefault"},
-                            },
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "256Mi"},
-                                "limits": {"memory": "512Mi"},
-                            },
-                            "volume_mounts": [
-                                {"name": "pod-resources", "mount_path": pod_resources, "read_only": True}
-                            ],
-                        }
-                    ],
-                    "volumes": [{"name": "pod-resources", "host_path": {"path": pod_resources}}],
-                },
-            },
-        },
-        opts=opts,
-    )

@@ -22,80 +22,18 @@ ama-metrics-podmonitor-crd.yaml); its collectors are the kube-system pods labell
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.platform import Toleration
+from infra.conventions import DCGM_LABELS, DCGM_NAMESPACE
 
 MONITOR_API_VERSION = "azmonitoring.coreos.com/v1"
 MONITOR_KIND = "PodMonitor"
 MONITOR_ENDPOINTS_FIELD = "podMetricsEndpoints"
 COLLECTOR_NAMESPACE = "kube-system"
 COLLECTOR_POD_LABELS = {"rsName": "ama-metrics"}
-DCGM_NAMESPACE = "kube-system"
-DCGM_PORT = 9400
-DCGM_LABELS = {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/part-of": "llm-landing-zone"}
-_POD_RESOURCES = "/var/lib/kubelet/pod-resources"
 # The series the minimal ingestion profile drops and the rules need (see above).
 KSM_KEEP = ("kube_pod_init_container_status_waiting_reason",)
-
-
-def dcgm_exporter(
-    name: str,
-    node_selector: Mapping[str, str],
-    tolerations: Sequence[Toleration],
-    image: pulumi.Input[str],
-    opts: pulumi.ResourceOptions,
-) -> k8s.apps.v1.DaemonSet:
-    """NVIDIA's DCGM exporter (its Helm chart's DaemonSet, typed) on the GPU pool: GPU utilisation and
-    frame-buffer use per GPU from /etc/dcgm-exporter/default-counters.csv (no profiling counters, so no
-    SYS_ADMIN), pod attribution through the kubelet's pod-resources socket, read only."""
-    return k8s.apps.v1.DaemonSet(
-        name,
-        metadata={"name": "dcgm-exporter", "namespace": DCGM_NAMESPACE, "labels": DCGM_LABELS},
-        spec={
-            "selector": {"match_labels": DCGM_LABELS},
-            "update_strategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": DCGM_LABELS},
-                "spec": {
-                    "priority_class_name": "system-node-critical",
-                    "node_selector": dict(node_selector),
-                    "tolerations": [t.as_k8s() for t in tolerations],
-                    "automount_service_account_token": False,
-                    "containers": [
-                        {
-                            "name": "dcgm-exporter",
-                            "image": image,
-                            "args": ["-f", "/etc/dcgm-exporter/default-counters.csv"],
-                            "env": [
-                                {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
-                                {"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_PORT}"},
-                                {"name": "NODE_NAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}},
-                            ],
-                            "ports": [{"name": "metrics", "container_port": DCGM_PORT, "protocol": "TCP"}],
-                            "security_context": {
-                                "run_as_user": 0,  # the GPU device files and the pod-resources socket are root's
-                                "allow_privilege_escalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "256Mi"},
-                                "limits": {"memory": "512Mi"},
-                            },
-                            "volume_mounts": [
-                                {"name": "pod-resources", "mount_path": _POD_RESOURCES, "read_only": True}
-                            ],
-                        }
-                    ],
-                    "volumes": [{"name": "pod-resources", "host_path": {"path": _POD_RESOURCES}}],
-                },
-            },
-        },
-        opts=opts,
-    )
 
 
 def dcgm_pod_monitor(name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import Provider, authorization
 
+from infra import kube
 from infra.azure import metrics
 from infra.azure.bucket import WeightsStorage, WeightsStorageArgs
 from infra.azure.cluster import Cluster, ClusterArgs
@@ -351,7 +352,7 @@ def _monitoring(
         ),
     )
     in_cluster = pulumi.ResourceOptions(parent=monitoring, provider=cluster.k8s)
-    exporter = metrics.dcgm_exporter(
+    exporter = kube.dcgm_exporter(
         "monitoring-dcgm-exporter",
         POOL_LABEL,
         taints,

@@ -116,7 +116,14 @@ class ModelServing(pulumi.ComponentResource):
 
         metrics = platform.metrics
         scaler = metrics.scaler if metrics is not None else None
-        autoscale = weights_there and serving.replicas.max > serving.replicas.min
+        wants_range = weights_there and serving.replicas.max > serving.replicas.min
+        autoscale = wants_range and scaler is not None
+        if wants_range and scaler is None:
+            pulumi.log.warn(
+                f"{name}: the Platform gives no queue source for autoscaling; the server stays at "
+                f"serving.replicas.min ({serving.replicas.min})",
+                self,
+            )
         cold_start = timings.cold_start_seconds(model.weights_gb, pulls)
         wait = f"{math.ceil(cold_start / 60) + 10}m"
         replicas = serving.replicas.min if weights_there else 0
@@ -138,7 +145,7 @@ class ModelServing(pulumi.ComponentResource):
                 name,
                 metadata=meta(name),
                 spec={
-                    # Autoscaled, the replica count is the HPA's field; setting it here would fight it on every up.
+                    # Autoscaled, the replica count is KEDA's HPA's field; setting it here would fight it on every up.
                     **({} if autoscale else {"replicas": replicas}),
                     "selector": {"matchLabels": selector},
                     "revisionHistoryLimit": 3,
@@ -185,13 +192,9 @@ class ModelServing(pulumi.ComponentResource):
             opts=child,
         )
 
-        window = timings.scale_down_window_seconds(model.weights_gb, pulls)
-        if autoscale and scaler is None:
-            hpa = scaling.hpa_spec(serving, target_name, window)
-            if multi_node:  # the set's scale subresource: whole groups
-                hpa["scaleTargetRef"] = group.scale_target_ref(target_name)
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-hpa", metadata=meta(name), spec=hpa, opts=child)
-        if autoscale and scaler is not None:
+        if autoscale:
+            assert scaler is not None
+            window = timings.scale_down_window_seconds(model.weights_gb, pulls)
             auth = k8s.apiextensions.CustomResource(
                 f"{name}-queue-auth",
                 api_version="keda.sh/v1alpha1",

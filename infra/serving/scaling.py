@@ -85,26 +85,6 @@ def scaled_object_spec(
     }
 
 
-# Interim, until every cloud gives a QueueScaler: the HPA as before, on an adapter the team runs.
-def hpa_spec(serving: ServingConfig, deployment: pulumi.Input[str], scale_down_window: int) -> dict[str, Any]:
-    scaling = serving.autoscaling
-    return {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
-        "minReplicas": serving.replicas.min,
-        "maxReplicas": serving.replicas.max,
-        "metrics": [
-            {
-                "type": "Pods",
-                "pods": {
-                    "metric": {"name": scaling.metric},
-                    "target": {"type": "AverageValue", "averageValue": str(scaling.target_per_replica)},
-                },
-            }
-        ],
-        "behavior": behavior(scale_down_window),
-    }
-
-
 def pdb_spec(serving: ServingConfig, selector: Mapping[str, str]) -> dict[str, Any]:
     """Drains, upgrades and the autoscaler may take one replica at a time, never more.
 
