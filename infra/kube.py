@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -81,38 +82,17 @@ def nvidia_device_plugin(
     Helm release, so the plan, `--manifests` and the policy pack see the object.
     """
     labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/part-of": "llm-landing-zone"}
-    return k8s.apps.v1.DaemonSet(
-        name,
-        metadata={"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels},
-        spec={
-            "selector": {"match_labels": labels},
-            "update_strategy": {"type": "RollingUpdate"},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "priority_class_name": "system-node-critical",
-                    "node_selector": dict(node_selector),
-                    "tolerations": [t.as_k8s() for t in tolerations],
-                    "automount_service_account_token": False,
-                    "containers": [
-                        {
-                            "name": "nvidia-device-plugin",
-                            "image": image,
-                            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
-                            "security_context": {
-                                "allow_privilege_escalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                            },
-                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
-                            "volume_mounts": [{"name": "device-plugin", "mount_path": _DEVICE_PLUGIN_DIR}],
-                        }
-                    ],
-                    "volumes": [{"name": "device-plugin", "host_path": {"path": _DEVICE_PLUGIN_DIR}}],
-                },
-            },
-        },
-        opts=opts,
-    )
+    container = {
+        "name": "nvidia-device-plugin",
+        "image": image,
+        "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+        "security_context": {"allow_privilege_escalation": False, "capabilities": {"drop": ["ALL"]}},
+        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+        "volume_mounts": [{"name": "device-plugin", "mount_path": _DEVICE_PLUGIN_DIR}],
+    }
+    volume = {"name": "device-plugin", "host_path": {"path": _DEVICE_PLUGIN_DIR}}
+    meta = {"name": "nvidia-device-plugin", "namespace": "kube-system", "labels": labels}
+    return _gpu_daemonset(name, meta, node_selector, tolerations, container, volume, opts)
 
 
 def dcgm_exporter(
@@ -128,50 +108,60 @@ def dcgm_exporter(
     attribution through the kubelet's pod-resources socket, read only. No SYS_ADMIN: that is for the
     profiling (DCP) counters, which the exporter skips without it and nothing here reads."""
     pod_resources = "/var/lib/kubelet/pod-resources"
+    container = {
+        "name": "dcgm-exporter",
+        "image": image,
+        "args": ["-f", "/etc/dcgm-exporter/default-counters.csv"],
+        "env": [
+            {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
+            {"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_PORT}"},
+            # Every GPU of the node, without requesting one (the NVIDIA runtime's switch).
+            {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
+            {"name": "NODE_NAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}},
+        ],
+        "ports": [{"name": "metrics", "container_port": DCGM_PORT, "protocol": "TCP"}],
+        # A named system DaemonSet of the policy pack: root for the GPU device files and the
+        # pod-resources socket, nothing else.
+        "security_context": {
+            "run_as_user": 0,
+            "allow_privilege_escalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccomp_profile": {"type": "RuntimeDefault"},
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "volume_mounts": [{"name": "pod-resources", "mount_path": pod_resources, "read_only": True}],
+    }
+    volume = {"name": "pod-resources", "host_path": {"path": pod_resources}}
+    meta = {"name": "dcgm-exporter", "namespace": DCGM_NAMESPACE, "labels": DCGM_LABELS}
+    return _gpu_daemonset(name, meta, node_selector, tolerations, container, volume, opts)
+
+
+def _gpu_daemonset(
+    name: str,
+    metadata: Mapping[str, Any],
+    node_selector: Mapping[str, str],
+    tolerations: Sequence[Toleration],
+    container: Mapping[str, Any],
+    volume: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> k8s.apps.v1.DaemonSet:
+    """A node agent on every GPU node only: node-critical, no API token, one container and one host path."""
+    labels = metadata["labels"]
     return k8s.apps.v1.DaemonSet(
         name,
-        metadata={"name": "dcgm-exporter", "namespace": DCGM_NAMESPACE, "labels": DCGM_LABELS},
+        metadata=dict(metadata),
         spec={
-            "selector": {"match_labels": DCGM_LABELS},
+            "selector": {"match_labels": labels},
             "update_strategy": {"type": "RollingUpdate"},
             "template": {
-                "metadata": {"labels": DCGM_LABELS},
+                "metadata": {"labels": labels},
                 "spec": {
                     "priority_class_name": "system-node-critical",
                     "node_selector": dict(node_selector),
                     "tolerations": [t.as_k8s() for t in tolerations],
                     "automount_service_account_token": False,
-                    "containers": [
-                        {
-                            "name": "dcgm-exporter",
-                            "image": image,
-                            "args": ["-f", "/etc/dcgm-exporter/default-counters.csv"],
-                            "env": [
-                                {"name": "DCGM_EXPORTER_KUBERNETES", "value": "true"},
-                                {"name": "DCGM_EXPORTER_LISTEN", "value": f":{DCGM_PORT}"},
-                                # Every GPU of the node, without requesting one (the NVIDIA runtime's switch).
-                                {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"},
-                                {"name": "NODE_NAME", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}},
-                            ],
-                            "ports": [{"name": "metrics", "container_port": DCGM_PORT, "protocol": "TCP"}],
-                            # A named system DaemonSet of the policy pack: root for the GPU device files
-                            # and the pod-resources socket, nothing else.
-                            "security_context": {
-                                "run_as_user": 0,
-                                "allow_privilege_escalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                                "seccomp_profile": {"type": "RuntimeDefault"},
-                            },
-                            "resources": {
-                                "requests": {"cpu": "100m", "memory": "256Mi"},
-                                "limits": {"memory": "512Mi"},
-                            },
-                            "volume_mounts": [
-                                {"name": "pod-resources", "mount_path": pod_resources, "read_only": True}
-                            ],
-                        }
-                    ],
-                    "volumes": [{"name": "pod-resources", "host_path": {"path": pod_resources}}],
+                    "containers": [dict(container)],
+                    "volumes": [dict(volume)],
                 },
             },
         },
