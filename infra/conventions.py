@@ -78,6 +78,10 @@ NVIDIA_DEVICE_PLUGIN_IMAGE = pinned(NVIDIA_DEVICE_PLUGIN_TAG)
 # (DCGM 4.4.1, exporter 4.6.0).
 DCGM_EXPORTER_TAG = "nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04"
 DCGM_EXPORTER_IMAGE = pinned(DCGM_EXPORTER_TAG)
+# The LeaderWorkerSet controller (infra/lws.py), installed only for a model that spans nodes.
+LWS_VERSION = "v0.10.0"  # kubernetes-sigs/lws release (2026-08-11); api leaderworkerset.x-k8s.io/v1
+LWS_TAG = f"registry.k8s.io/lws/lws:{LWS_VERSION}"
+LWS_IMAGE = pinned(LWS_TAG)
 DCGM_NAMESPACE = "kube-system"
 DCGM_PORT = 9400
 DCGM_LABELS = {"app.kubernetes.io/name": "dcgm-exporter", "app.kubernetes.io/part-of": "llm-landing-zone"}

@@ -28,6 +28,7 @@ def upstream_tags() -> tuple[str, ...]:
     tags = [conventions.VLLM_TAG, conventions.PULLER_TAG, conventions.NVIDIA_DEVICE_PLUGIN_TAG]
     tags.append(conventions.DCGM_EXPORTER_TAG)  # EKS's GPU metrics (issue 18)
     tags += conventions.KEDA_TAGS.values()
+    tags.append(conventions.LWS_TAG)  # multi-node models only (infra/lws.py)
     tags += [tag for v in aws_versions.AUTOSCALER_PATCH if (tag := aws_versions.autoscaler_tag(v))]
     return tuple(tags)
 

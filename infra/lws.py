@@ -18,12 +18,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import images
-from infra.conventions import pinned
+from infra.conventions import LWS_IMAGE
+from infra.conventions import LWS_VERSION as VERSION
 
-VERSION = "v0.10.0"  # kubernetes-sigs/lws release (2026-08-11); api leaderworkerset.x-k8s.io/v1
 CHART = "oci://registry.k8s.io/lws/charts/lws"  # the chart's version is the release without the v
 NAMESPACE = "lws-system"
-IMAGE = f"registry.k8s.io/lws/lws:{VERSION}"
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 KIND = "LeaderWorkerSet"
 # Labels and env the controller puts on every pod of a set (api/leaderworkerset/v1/leaderworkerset_types.go).
@@ -45,8 +44,9 @@ def _image_values(ref: str) -> dict[str, str]:
 def chart_values(image: Callable[[str], pulumi.Input[str]]) -> dict[str, Any]:
     """Chart values (charts/lws/values.yaml): the image through the stack's registry; the rest as upstream
     (non-root, read-only root, webhook certificates managed by the controller itself)."""
-    # pinned(): by digest once conventions.DIGESTS holds one for the tag (`llz images pin`), by tag until then.
-    return {"image": {"manager": pulumi.Output.from_input(image(pinned(IMAGE))).apply(_image_values)}}
+    # By digest once conventions.DIGESTS holds one for the tag (`llz images pin`), by tag until then;
+    # through the stack's registry.k8s.io cache (each cloud lists it for a multi-node model).
+    return {"image": {"manager": pulumi.Output.from_input(image(LWS_IMAGE)).apply(_image_values)}}
 
 
 def install(

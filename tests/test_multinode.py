@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from infra import fit, lws
+from infra.conventions import LWS_IMAGE
 from infra.cost import report
 from infra.plan.render import _fit_text
 from infra.platform import ManagedMetrics
@@ -217,6 +218,10 @@ def test_the_controller_is_the_pinned_upstream_chart_and_the_group_waits_for_it(
     assert release.get("values.image.manager.tag") == "v0.10.0"
     assert release.get("values.image.manager.repository").endswith("lws/lws")
     assert release.urn in lws_of(p).dependencies
+    # Nodes pull the controller through the stack's registry.k8s.io cache, as every other upstream.
+    manager = release.get("values.image.manager")
+    mirrored = p.outputs["images"][LWS_IMAGE]
+    assert not mirrored.startswith("registry.k8s.io/") and f"{manager['repository']}:{manager['tag']}" == mirrored
 
 
 @pytest.mark.parametrize("stack", list(H100))

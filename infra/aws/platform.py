@@ -50,6 +50,7 @@ from infra.conventions import (
     GPU_POOL,
     KEDA_NAMESPACE,
     KEDA_OPERATOR_SA,
+    LWS_IMAGE,
     SYSTEM_POOL,
     pool_labels,
     stager_service_account,
@@ -460,8 +461,11 @@ def build(cfg: StackConfig) -> Platform:
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
         egress=[*_s3_egress(region, invoke), *credentials],
+        # What the serving component runs: the server, the puller and (multi-node) the LWS controller.
         images={
-            ref: registry.images[ref] for ref in (cfg.serving.image, cfg.serving.puller_image) if ref in registry.images
+            ref: registry.images[ref]
+            for ref in (cfg.serving.image, cfg.serving.puller_image, LWS_IMAGE)
+            if ref in registry.images
         },
         # Amazon Managed Prometheus: its agentless collector scrapes the serving pods from its own two
         # subnets (no pod monitor; the rules are a cloud resource), and KEDA queries it for the queue,

@@ -18,7 +18,7 @@ from infra.aws.versions import AUTOSCALER_PATCH, autoscaler_image
 from infra.config.base import PinnedImage, Section
 from infra.config.errors import key_error
 from infra.config.runner import RunnerBase
-from infra.conventions import DCGM_EXPORTER_IMAGE, KEDA_IMAGES, NVIDIA_DEVICE_PLUGIN_IMAGE
+from infra.conventions import DCGM_EXPORTER_IMAGE, KEDA_IMAGES, LWS_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE
 from infra.images import parse
 
 if TYPE_CHECKING:
@@ -209,6 +209,8 @@ def stack_images(cfg: StackConfig) -> tuple[str, ...]:
         out.append(cfg.aws.device_plugin_image)
     out.append(cfg.aws.dcgm_exporter_image)
     out.extend(KEDA_IMAGES.values())  # ghcr.io: through the stack's GHCR cache (infra/keda.py)
+    if cfg.model.pipeline_parallel_size > 1:  # the LeaderWorkerSet controller (infra/lws.py)
+        out.append(LWS_IMAGE)
     return tuple(out)
 
 

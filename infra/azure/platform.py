@@ -35,7 +35,7 @@ from infra.azure.registry import Registry, RegistryArgs
 from infra.azure.runner import RunnerAccess, RunnerAccessArgs, api_ranges, from_bootstrap
 from infra.azure.settings import docker_hub_vault_fits, kubelogin_mode, subnet_plan
 from infra.config.schema import StackConfig
-from infra.conventions import DCGM_EXPORTER_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE, stager_service_account
+from infra.conventions import DCGM_EXPORTER_IMAGE, LWS_IMAGE, NVIDIA_DEVICE_PLUGIN_IMAGE, stager_service_account
 from infra.conventions import tags as project_tags
 from infra.fit import gpu_node_disk_gb
 from infra.observability import alerts
@@ -162,7 +162,13 @@ def build(cfg: StackConfig) -> Platform:
             kubelet_object_id=cluster.kubelet_object_id,
             vnet_id=net.vnet_id,
             subnet_id=net.endpoint_subnet_id,
-            images=(cfg.serving.image, cfg.serving.puller_image, NVIDIA_DEVICE_PLUGIN_IMAGE, DCGM_EXPORTER_IMAGE),
+            images=(
+                cfg.serving.image,
+                cfg.serving.puller_image,
+                NVIDIA_DEVICE_PLUGIN_IMAGE,
+                DCGM_EXPORTER_IMAGE,
+                *((LWS_IMAGE,) if cfg.model.pipeline_parallel_size > 1 else ()),  # infra/lws.py
+            ),
             docker_hub=az.docker_hub_credentials,
             lock=cfg.deletion_protection,
             tags=tags,

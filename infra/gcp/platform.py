@@ -28,6 +28,7 @@ from infra.conventions import (
     KEDA_IMAGES,
     KEDA_NAMESPACE,
     KEDA_OPERATOR_SA,
+    LWS_IMAGE,
     pool_labels,
     stager_service_account,
     tags,
@@ -219,7 +220,12 @@ def build(cfg: StackConfig) -> Platform:
             region=cfg.region,
             name=gcp_name("llz", stack, limit=40),
             key_ring=keys.bucket_key.key_ring,
-            images=(serving.image, serving.puller_image, *KEDA_IMAGES.values()),
+            images=(
+                serving.image,
+                serving.puller_image,
+                *KEDA_IMAGES.values(),
+                *((LWS_IMAGE,) if cfg.model.pipeline_parallel_size > 1 else ()),  # infra/lws.py
+            ),
             deletion_protection=cfg.deletion_protection,
         ),
         on_gcp,

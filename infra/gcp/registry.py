@@ -1,10 +1,12 @@
 """The stack's Artifact Registry: the images the nodes pull, in the stack's project and region.
 
-Three Docker repositories, each encrypted with the stack's own key, scanned as the project scans
+Docker repositories, each encrypted with the stack's own key, scanned as the project scans
 (`vulnerability_scanning_config: INHERITED`), and cleaned up on a schedule:
   <stack>-images     standard: a team's own images; tags are immutable.
   <stack>-dockerhub  remote: Docker Hub (the vLLM server image).
-  <stack>-ghcr       remote: ghcr.io (our weights puller, built by .github/workflows/image.yml).
+  <stack>-ghcr       remote: ghcr.io (our weights puller, built by .github/workflows/image.yml; KEDA).
+  <stack>-k8s        remote: registry.k8s.io (the LeaderWorkerSet controller of a multi-node model).
+A remote exists only when one of the stack's images comes from its upstream.
 Remote repositories fetch from the upstream on Google's side on the first pull and serve the cached
 copy after that, so nodes reach only Artifact Registry (through Private Google Access), never the
 internet: `network.egress: none` needs no hand mirroring. Nodes pull with their service account's
@@ -32,6 +34,8 @@ DAY_S = 86400
 REMOTES = {
     "docker.io": ("dockerhub", {"docker_repository": {"public_repository": "DOCKER_HUB"}}),
     "ghcr.io": ("ghcr", {"common_repository": {"uri": "https://ghcr.io"}}),
+    # The LeaderWorkerSet controller, for a multi-node model only (infra/lws.py).
+    "registry.k8s.io": ("k8s", {"common_repository": {"uri": "https://registry.k8s.io"}}),
 }
 # A cached upstream version is fetched again on demand: drop what no pull asked for in 90 days,
 # but never the newest versions of a package.
@@ -86,7 +90,10 @@ class Registry(pulumi.ComponentResource):
                 **common,
             )
         }
+        used = {parse(ref).host for ref in args.images}
         for host, (suffix, remote) in REMOTES.items():
+            if host not in used:  # a cache nothing of this stack pulls through
+                continue
             self.repositories[host] = gcp.artifactregistry.Repository(
                 f"{name}-{suffix}",
                 repository_id=f"{args.name}-{suffix}",
