@@ -22,7 +22,7 @@ else:
 
     serving = ModelServing(
         "llm",
-        ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving, observability=cfg.observability),
+        ModelServingArgs(platform=platform, model=cfg.model, serving=cfg.serving),
     )
 
     pulumi.export("cloud", cfg.cloud)

@@ -24,6 +24,11 @@ class Image:
         """The same image served from a cache at `prefix` (registry host and repository path)."""
         return f"{prefix}/{self.path}{self.suffix}"
 
+    def chart_tag(self, version: str) -> str:
+        """What a Helm chart's `image.tag` value takes for this image: charts render `repository:tag`,
+        so a digest rides on the tag, and a digest-only reference gets the chart's `version` as tag."""
+        return self.suffix[1:] if self.suffix.startswith(":") else f"{version}{self.suffix}"
+
     def by_tag(self) -> Image:
         """The image by its tag alone when it has one (`:tag@sha256:…` -> `:tag`); else unchanged."""
         tag = self.suffix.partition("@")[0]

@@ -29,8 +29,7 @@ def _image_values(ref: str) -> dict[str, str]:
     """The chart's `image.<component>` values for a full reference: it renders registry/repository:tag
     (kedacore/charts keda/templates/manager/deployment.yaml), so a digest rides on the tag."""
     image = images.parse(ref)
-    tag = image.suffix[1:] if image.suffix.startswith(":") else f"{KEDA_VERSION}{image.suffix}"
-    return {"registry": image.host, "repository": image.path, "tag": tag}
+    return {"registry": image.host, "repository": image.path, "tag": image.chart_tag(KEDA_VERSION)}
 
 
 def chart_values(

@@ -37,8 +37,7 @@ def _image_values(ref: str) -> dict[str, str]:
     """The chart's `image.manager` values: it renders "repository:tag" (charts/lws/templates/manager/
     deployment.yaml), so a digest rides on the tag."""
     image = images.parse(ref)
-    tag = image.suffix[1:] if image.suffix.startswith(":") else f"{VERSION}{image.suffix}"
-    return {"repository": f"{image.host}/{image.path}", "tag": tag, "pullPolicy": "IfNotPresent"}
+    return {"repository": f"{image.host}/{image.path}", "tag": image.chart_tag(VERSION), "pullPolicy": "IfNotPresent"}
 
 
 def chart_values(image: Callable[[str], pulumi.Input[str]]) -> dict[str, Any]:

@@ -106,15 +106,14 @@ class QueueScaler:
 class ManagedMetrics:
     """The cluster's managed Prometheus as the serving component sees it: how its collectors find the
     server (a pod monitor the component creates, or a scraper the cloud configured by pod labels),
-    where the alert rules live (a cluster object the component creates, or a cloud resource the
-    platform made from infra/observability/alerts.py), which peers the ingress NetworkPolicy admits
-    to the metrics port, and the queue source that drives autoscaling."""
+    which peers the ingress NetworkPolicy admits to the metrics port, and the queue source that
+    drives autoscaling. The alert rules are the platform's: a cloud resource made from
+    infra/observability/alerts.py, with the cloud's notification target."""
 
     monitor: Crd | None = None  # None: the cloud's scraper discovers the serving pods by their labels
     # The monitor's endpoint list: GMP's PodMonitoring calls it `endpoints`, a prometheus-operator
     # style PodMonitor (Azure's azmonitoring.coreos.com) `podMetricsEndpoints`.
     monitor_endpoints_field: str = "endpoints"
-    rules: Crd | None = None  # None: the platform created the rules as a cloud resource
     # The collectors, as pods (namespace + labels) or, for an agentless scraper, as source ranges.
     collector_namespace: str | None = None
     collector_pod_labels: Mapping[str, str] = field(default_factory=dict)

@@ -321,7 +321,7 @@ def test_platform_metrics_point_the_serving_component_at_amp():
 
     with built_platform("aws-dev") as (platform, e):
         metrics = platform.metrics
-        assert metrics is not None and metrics.monitor is None and metrics.rules is None  # cloud-side
+        assert metrics is not None and metrics.monitor is None  # cloud-side scraper
         cfg = parse("aws-dev")
         assert list(metrics.collector_cidrs) == collector_subnets(cfg.network.cidr, cfg.aws.availability_zones)
         assert metrics.collector_namespace is None and not metrics.collector_pod_labels

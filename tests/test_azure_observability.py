@@ -227,7 +227,6 @@ def test_platform_hands_serving_the_podmonitor_kind_the_collectors_and_the_scale
     m = platform_of(STACK).metrics
     assert (m.monitor.api_version, m.monitor.kind) == ("azmonitoring.coreos.com/v1", "PodMonitor")
     assert m.monitor_endpoints_field == "podMetricsEndpoints"
-    assert m.rules is None  # a PrometheusRuleGroup, not a cluster object
     assert (m.collector_namespace, dict(m.collector_pod_labels)) == ("kube-system", {"rsName": "ama-metrics"})
     assert list(m.collector_cidrs) == []
     assert set(m.scaler.pod_identity) == {"provider", "identityId"}

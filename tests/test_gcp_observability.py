@@ -286,7 +286,6 @@ def test_keda_is_installed_from_the_stacks_registry_after_the_system_pool(dev):
 def test_platform_scales_through_keda_on_managed_prometheus():
     with built_platform(STACK) as (platform, e):
         metrics = platform.metrics
-        assert metrics.rules is None  # Cloud Monitoring evaluates the rules
         assert (metrics.monitor.api_version, metrics.monitor.kind) == ("monitoring.googleapis.com/v1", "PodMonitoring")
         scaler = metrics.scaler
         assert e.resolve(scaler.server_address) == (

@@ -171,7 +171,7 @@ def test_monitor_kind_and_endpoint_field_come_from_the_platform():
     assert monitor.get("apiVersion") == "example.com/v9"
     assert monitor.get("spec.podMetricsEndpoints") == [{"port": "http", "path": "/metrics", "interval": "15s"}]
     assert "endpoints" not in monitor.get("spec")
-    assert served.kind("ClusterRules") == []  # rules=None: the cloud evaluates them
+    assert served.kind("ClusterRules") == []  # the rules are the cloud's (a cloud resource)
     peers = served.one("NetworkPolicy", "llm-ingress").get("spec.ingress.0.from")
     assert {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "collectors"}},

@@ -473,7 +473,6 @@ def build(cfg: StackConfig) -> Platform:
         # Service for Prometheus": podIdentity provider aws, awsRegion, identityOwner operator).
         metrics=ManagedMetrics(
             monitor=None,
-            rules=None,
             collector_cidrs=monitoring.collector_cidrs,
             scaler=QueueScaler(
                 server_address=monitoring.query_endpoint,

@@ -287,7 +287,6 @@ def build(cfg: StackConfig) -> Platform:
         metrics=ManagedMetrics(
             monitor=Crd(metrics.MONITOR_API_VERSION, metrics.MONITOR_KIND),
             monitor_endpoints_field=metrics.MONITOR_ENDPOINTS_FIELD,
-            rules=None,
             collector_namespace=metrics.COLLECTOR_NAMESPACE,
             collector_pod_labels=metrics.COLLECTOR_POD_LABELS,
             scaler=QueueScaler(

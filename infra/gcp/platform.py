@@ -87,7 +87,6 @@ AUTH_PLUGIN_ARGS = ["--use_application_default_credentials"]
 _GMP = "monitoring.googleapis.com/v1"
 MANAGED_PROMETHEUS = ManagedMetrics(
     monitor=Crd(_GMP, "PodMonitoring"),
-    rules=None,
     collector_namespace="gmp-system",
     collector_pod_labels={"app.kubernetes.io/name": "collector"},
 )

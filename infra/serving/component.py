@@ -8,14 +8,13 @@ object has an explicit metadata.name, so manifests and URNs are stable across ru
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra.config.schema import ModelConfig, ObservabilityConfig, ServingConfig
-from infra.observability import alerts
+from infra.config.schema import ModelConfig, ServingConfig
 from infra.platform import Platform
 from infra.serving import group, network, scaling, timings
 from infra.serving.pod import API_KEY_ENTRY, PORT, pod_template
@@ -27,7 +26,6 @@ class ModelServingArgs:
     platform: Platform
     model: ModelConfig
     serving: ServingConfig
-    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -242,19 +240,6 @@ class ModelServing(pulumi.ComponentResource):
                     "selector": {"matchLabels": served},
                     metrics.monitor_endpoints_field: [{"port": "http", "path": "/metrics", "interval": "15s"}],
                 },
-                opts=child,
-            )
-        if metrics is not None and metrics.rules is not None:
-            # Cluster-wide: the GPU (DCGM) and pod-state series are not in the serving namespace.
-            rule_list = alerts.rules_for(
-                args.observability.alerts, model.served_name, identity.namespace, pulumi.get_stack()
-            )
-            k8s.apiextensions.CustomResource(
-                f"{name}-alerts",
-                api_version=metrics.rules.api_version,
-                kind=metrics.rules.kind,
-                metadata={"name": f"{name}-{identity.namespace}-alerts", "labels": labels},
-                spec=alerts.groups(rule_list),
                 opts=child,
             )
 
