@@ -7,7 +7,9 @@ the plan's modules (pulumi, pydantic) are imported only when the command is `pla
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import NoReturn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,5 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     return plan_cli.run(args)
 
 
+def entry() -> NoReturn:
+    """The `llz` command. A `weights` command exits without tearing the interpreter down.
+
+    Its work is done when main() returns (files renamed, uploads confirmed, its lines flushed), and
+    freeing a cloud SDK's parsed service models at exit took 0.1-0.2 s of an init container's
+    start-up per pull here (botocore: `python -c "import boto3; boto3.client('s3')"` 0.38-0.53 s,
+    0.26-0.28 s with os._exit). Other commands exit normally.
+    """
+    code = main()
+    if sys.argv[1:2] == ["weights"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulators import ROOT, Emulator
+from weights import pull as weights_pull
 from weights.manifest import MANIFEST, Manifest
 from weights.progress import Reporter
 from weights.pull import PullError, pull
@@ -508,6 +509,23 @@ def test_ranges_landing_out_of_order_are_hashed_in_order(model, tmp_path):
     assert order.index(3 * CHUNK) < order.index(0), order  # the last range landed before the first
     same_tree(model, tmp_path / "weights")
     assert result.fetched_bytes == sum(p.stat().st_size for p in model.rglob("*") if p.is_file())
+
+
+def test_files_are_fetched_one_range_of_each_in_turn_and_hashed_from_memory(model, tmp_path, monkeypatch):
+    """Two ranges in flight (one worker): two files at a time, alternating; nothing is read back to hash."""
+    store = StreamingMemoryStore()
+    _pushed(model, store)
+    read_back: list[str] = []
+    real_hash = weights_pull._hash
+    monkeypatch.setattr(weights_pull, "_hash", lambda f, *a: read_back.append(f.entry.path) or real_hash(f, *a))
+    pull("s3://b/m", tmp_path / "weights", workers=1, chunk_size=CHUNK, store=store, reporter=Reporter(tty=False))
+    big, small = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+    assert [(key.removeprefix("m/"), start // CHUNK) for key, start, _ in store.requests] == [
+        ("config.json", 0), (big, 0), (big, 1), (small, 0), (big, 2), (small, 1), (big, 3), (small, 2),
+        ("tokenizer/tokenizer.json", 0),
+    ]  # fmt: skip
+    assert read_back == []
+    same_tree(model, tmp_path / "weights")
 
 
 def test_pieces_reach_the_disk_while_the_range_is_still_streaming(model, tmp_path):

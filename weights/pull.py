@@ -9,6 +9,7 @@ it recorded; a pull of the digest already in DIR does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -16,7 +17,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from tenacity import retry, retry_if_exception_type, retry_if_not_exception_type
 
 from weights.manifest import MANIFEST, FileEntry, Manifest
 from weights.progress import Reporter, rate
-from weights.stores import DEFAULT_CHUNK, MIB, MissingObject, Store, open_store
+from weights.stores import DEFAULT_CHUNK, MIB, PIECE, MissingObject, Store, open_store
 from weights.uri import WeightsUri, parse
 
 DEFAULT_WORKERS = 8
@@ -33,7 +34,6 @@ DEFAULT_POLL_S = 10.0  # how often a waiting pull looks for the manifest again
 WINDOW = 2  # ranges queued per worker: a slow range does not stall the others
 PART = ".llz-part"
 MARK = ".at"  # beside a part file: how many of its leading bytes are on disk and hashed (the resume point)
-HASH_BLOCK = 8 * MIB
 DIGEST_MARK = ".llz-digest"  # in the partial folder: which model version its bytes belong to
 
 
@@ -74,9 +74,10 @@ class _File:
     fd: int = -1
     ranges: list[_Range] = field(default_factory=list)
     head: int = 0  # the first range not fully on disk
-    written: int = 0  # bytes [0, written) are on disk: the hasher may read up to here
+    written: int = 0  # bytes [0, written) are on disk: hashing may read up to here
     hashed: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)  # guards hasher/hashed
+    marked: int = 0  # the resume point last recorded
+    lock: threading.Lock = field(default_factory=threading.Lock)  # held by the one thread hashing the file
 
     @property
     def mark(self) -> Path:
@@ -201,7 +202,7 @@ def _open_file(work: Path, entry: FileEntry) -> _File:
         with part.open("rb") as src:
             while block := src.read(min(8 * MIB, have - src.tell())):
                 f.hasher.update(block)
-    f.have = f.written = f.hashed = have
+    f.have = f.written = f.hashed = f.marked = have
     return f
 
 
@@ -218,6 +219,7 @@ def _write_mark(f: _File) -> None:
     tmp = _mark_tmp(f)
     tmp.write_text(str(f.hashed))
     os.replace(tmp, f.mark)
+    f.marked = f.hashed
 
 
 def _mark_tmp(f: _File) -> Path:
@@ -233,10 +235,10 @@ def _check_space(work: Path, needed: int) -> None:
 def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, chunk: int, reporter: Reporter) -> int:
     """Stream ranges in parallel straight to their offsets (os.pwrite) while each file is hashed in order.
 
-    Each worker writes the pieces of its range as they arrive, so the network, the disk and SHA-256
-    overlap all the way; the piece right after a file's hashed prefix is hashed from memory, the rest
-    is read back in order by the hasher threads (_Hasher). Only about workers x PIECE bytes are ever
-    held in memory.
+    Each worker writes the pieces of its range as they arrive and then moves the file's hash forward
+    itself (_hash_forward): the piece right after the hashed prefix from memory, bytes that landed
+    ahead of it from the page cache once the gap closes. The network, the disk and SHA-256 overlap
+    all the way, and only about workers x PIECE bytes are ever held in memory.
     """
     todo = []
     for f in files:
@@ -247,7 +249,7 @@ def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, c
             continue
         f.ranges = [_Range(off, min(off + chunk, f.entry.size), off) for off in range(f.have, f.entry.size, chunk)]
         todo.append(f)
-    progress = threading.Condition()
+    progress = threading.Lock()  # guards ranges, heads, `written` and the reporter
     stream = getattr(store, "stream_range", None)
 
     def sink_for(f: _File, r: _Range) -> Callable[[memoryview], None]:
@@ -256,22 +258,13 @@ def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, c
             if at + n > r.end:
                 raise OSError(f"long read of {f.entry.path} at {r.start}: more than {r.end - r.start} bytes")
             _pwrite(f, piece, at)
-            # The piece right after the hashed prefix is hashed now, from memory; any other is read
-            # back by a hasher thread once the bytes before it are on disk.
-            if f.hashed == at and f.lock.acquire(blocking=False):
-                try:
-                    if f.hashed == at:
-                        f.hasher.update(piece)
-                        f.hashed = at + n
-                finally:
-                    f.lock.release()
             with progress:
                 r.pos = at + n
                 while f.head < len(f.ranges) and f.ranges[f.head].pos == f.ranges[f.head].end:
                     f.head += 1
                 f.written = f.ranges[f.head].pos if f.head < len(f.ranges) else f.entry.size
                 reporter.advance(n)
-                progress.notify_all()
+            _hash_forward(f, piece, at, chunk, reporter, progress)
 
         return sink
 
@@ -290,32 +283,105 @@ def _download(store: Store, loc: WeightsUri, files: list[_File], workers: int, c
         if r.pos != r.end:
             raise OSError(f"short read of {f.entry.path} at {r.start}: {r.pos - r.start} of {r.end - r.start} bytes")
 
+    in_flight = WINDOW * workers  # a few ranges ahead per worker; memory stays at workers x PIECE
     window: deque[Future[None]] = deque()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="llz-pull")
-    hasher = _Hasher(todo, progress, reporter, chunk)
+    done = False
     try:
         for f in todo:
             f.fd = os.open(f.part, os.O_WRONLY | os.O_CREAT, 0o644)
-        hasher.start()
-        for f in todo:
-            for r in f.ranges:
-                window.append(pool.submit(fetch, f, r))
-                if len(window) >= WINDOW * workers:  # a few ranges ahead; memory stays at workers x PIECE
-                    window.popleft().result()
-                    hasher.check()
+        for f, r in _fetch_order(todo, in_flight):
+            window.append(pool.submit(fetch, f, r))
+            if len(window) >= in_flight:
+                window.popleft().result()
         while window:
             window.popleft().result()
-            hasher.check()
-        hasher.finish()
+        for f in todo:  # every range landed: hash whatever no worker was left holding (normally nothing)
+            _hash_forward(f, None, -1, chunk, reporter, progress)
+            if f.hasher is not None:
+                raise PullError(f"{f.entry.path}: only {f.hashed} of {f.entry.size} bytes verified")
+        done = True
     except MissingObject as e:
         raise PullError(f"missing object {e}: listed in {MANIFEST} but not in the store") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        hasher.stop()  # on a failure: hash what is on disk and record it, so the next run resumes there
+        if not done:  # hash what is on disk and record it, so the next run resumes there
+            _record_resume(todo)
         for f in todo:
             if f.fd >= 0:
                 os.close(f.fd)
     return sum(r.pos - r.start for f in todo for r in f.ranges)
+
+
+def _fetch_order(files: list[_File], lanes: int) -> Iterator[tuple[_File, _Range]]:
+    """Ranges in fetch order: up to `lanes` files at a time, one range of each in turn.
+
+    With as many lanes as ranges in flight, a file of a large model has about one range in flight,
+    so its pieces land in order and are hashed from memory as they arrive; and when the last bytes
+    land, no file has a long stretch left to read back and hash (measured: fetching one file's
+    ranges all at once left a 0.1-0.2 s hashing tail after the last byte of a 1 GB pull).
+    """
+    waiting, active = deque(files), deque[tuple[_File, Iterator[_Range]]]()
+    while waiting or active:
+        while waiting and len(active) < lanes:
+            f = waiting.popleft()
+            active.append((f, iter(f.ranges)))
+        f, ranges = active.popleft()
+        if (r := next(ranges, None)) is not None:
+            yield f, r
+            active.append((f, ranges))
+
+
+_readback = threading.local()
+
+
+def _hash_forward(
+    f: _File, piece: memoryview | None, at: int, mark_every: int, reporter: Reporter, events: threading.Lock
+) -> None:
+    """Move `f`'s hash over every byte now contiguous on disk; verify and rename it once all are.
+
+    `piece` (just written at `at`) is hashed from memory when it starts where the hash stands; other
+    bytes are read back from the page cache. One thread hashes a file at a time (SHA-256 is
+    sequential); a thread that finds the file busy leaves: the holder looks again after it lets go,
+    so no written byte is left behind. hashlib and os.preadv release the GIL. Every `mark_every`
+    bytes the resume point is recorded beside the part file.
+    """
+    while f.hasher is not None and f.hashed < f.written:
+        if not f.lock.acquire(blocking=False):
+            return
+        try:
+            if f.hasher is None:
+                return
+            if piece is not None and f.hashed == at:
+                f.hasher.update(piece)
+                f.hashed = at + len(piece)
+            piece = None
+            if f.hashed < f.written:
+                buf = getattr(_readback, "view", None)
+                if buf is None:
+                    buf = _readback.view = memoryview(bytearray(PIECE))
+                _hash(f, f.written, buf)
+            if f.hashed == f.entry.size:
+                with events:  # one file's events at a time
+                    _finish(f, reporter)
+            elif f.hashed - f.marked >= mark_every:
+                _write_mark(f)
+        finally:
+            f.lock.release()
+
+
+def _record_resume(files: list[_File]) -> None:
+    """After a failure: hash the contiguous prefix on disk of every unverified file and record it."""
+    buf = memoryview(bytearray(PIECE))
+    for f in files:
+        if f.hasher is None:
+            continue
+        with f.lock:
+            if f.hashed < f.written:
+                with contextlib.suppress(OSError):  # the disk itself failed: record what was hashed
+                    _hash(f, f.written, buf)
+            if f.hashed > f.have:
+                _write_mark(f)
 
 
 def _pwrite(f: _File, view: memoryview, offset: int) -> None:
@@ -327,87 +393,6 @@ def _pwrite(f: _File, view: memoryview, offset: int) -> None:
         if e.errno == errno.ENOSPC:
             raise PullError(f"no space left on device writing {f.part}") from None
         raise
-
-
-class _Hasher:
-    """Hashes each file in order from its part file, right behind its written prefix, then verifies it.
-
-    Most pieces are hashed by the worker that wrote them (the piece right after the hashed prefix,
-    from memory); these threads read back from the page cache what landed ahead of a gap, once the
-    gap is filled, and verify each finished file. One thread per file in flight, up to one per
-    core: a file's SHA-256 is sequential, but files are independent, and a single hasher following
-    every file in turn was the pull's critical path (measured: all bytes written at 0.3 s, the last
-    file verified at 0.6 s). hashlib and os.preadv release the GIL. Every `mark_every` bytes it
-    records the resume point (bytes on disk and hashed) next to the part file.
-    """
-
-    def __init__(self, files: list[_File], progress: threading.Condition, reporter: Reporter, mark_every: int):
-        self.files, self.progress, self.reporter, self.mark_every = files, progress, reporter, mark_every
-        self.error: BaseException | None = None
-        self.stopping = False
-        self.queue = iter(files)  # taken in manifest order, the order the ranges are fetched in
-        count = max(1, min(len(files), os.cpu_count() or 1))
-        self.threads = [threading.Thread(target=self._run, name=f"llz-hash-{i}", daemon=True) for i in range(count)]
-
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-    def finish(self) -> None:
-        """Wait until every file is hashed and verified (or the first failure)."""
-        for t in self.threads:
-            t.join()
-        self.check()
-
-    def stop(self) -> None:
-        with self.progress:
-            self.stopping = True
-            self.progress.notify_all()
-        for t in self.threads:
-            if t.is_alive():
-                t.join()
-        buf = memoryview(bytearray(HASH_BLOCK))
-        for f in self.files:  # what the workers wrote after the hashers stopped following
-            if f.hasher is not None and f.hashed < f.written and self.error is None:
-                try:
-                    with f.lock:
-                        _hash(f, f.written, buf)
-                except OSError:
-                    break
-            if f.hasher is not None and f.hashed > f.have:
-                _write_mark(f)
-
-    def _next(self) -> _File | None:
-        with self.progress:
-            return None if self.stopping or self.error is not None else next(self.queue, None)
-
-    def _run(self) -> None:
-        buf = memoryview(bytearray(HASH_BLOCK))
-        try:
-            while (f := self._next()) is not None:
-                marked = f.hashed
-                while f.hashed < f.entry.size:
-                    with self.progress:
-                        while f.written <= f.hashed < f.entry.size and not self.stopping:
-                            self.progress.wait()
-                        if self.stopping:
-                            return
-                        upto = f.written
-                    with f.lock:
-                        _hash(f, upto, buf)
-                    if f.hashed - marked >= self.mark_every and f.hashed < f.entry.size:
-                        _write_mark(f)
-                        marked = f.hashed
-                with self.progress:  # one file's events at a time
-                    _finish(f, self.reporter)
-        except BaseException as e:  # handed to the downloading thread by check() / finish()
-            with self.progress:
-                self.error = self.error or e
-                self.progress.notify_all()
 
 
 def _hash(f: _File, upto: int, buf: memoryview) -> None:
