@@ -654,3 +654,23 @@ def test_a_changed_byte_fails_the_pull_on_either_hashing_path(model, tmp_path, w
         )
     assert not (tmp_path / "weights").exists()
     assert not (tmp_path / ".weights.llz-partial" / f"{BIG}.llz-part").exists(), "a part that failed is not kept"
+
+
+@pytest.mark.parametrize(
+    ("env", "region"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, "eu-west-1"),  # what EKS pods carry; botocore alone would say us-east-1
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "ap-south-1"}, "ap-south-1"),  # botocore's own wins
+    ],
+)
+def test_the_s3_store_takes_its_region_from_aws_region_when_botocore_finds_none(monkeypatch, tmp_path, env, region):
+    from weights.stores.s3 import S3Store
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))  # no region from a config file
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = S3Store("b", workers=2, chunk_size=MIB).client
+    assert client.meta.region_name == region
+    assert client.meta.endpoint_url == f"https://s3.{region}.amazonaws.com"

@@ -1,11 +1,16 @@
-"""S3 through boto3: endpoint, region and credentials from boto3's chain (AWS_ENDPOINT_URL for moto)."""
+"""S3 through botocore: endpoint and credentials from its chain (AWS_ENDPOINT_URL for moto).
+
+A plain botocore client, not boto3's: a pull needs nothing boto3 adds, and importing it (with
+s3transfer) cost 50-60 ms of every init container's start-up here; uploads import boto3's
+transfer manager when they run.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
-import boto3
-from boto3.s3.transfer import TransferConfig
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -20,15 +25,15 @@ def _missing(e: ClientError) -> bool:
 
 class S3Store:
     def __init__(self, bucket: str, workers: int, chunk_size: int):
-        self.bucket = bucket
-        self.client = boto3.client(
-            # pool: a push runs workers/2 files x `workers` parts at once
+        self.bucket, self.workers = bucket, workers
+        session = botocore.session.get_session()
+        self.client = session.create_client(
             "s3",
+            # botocore reads the region from AWS_DEFAULT_REGION only (configprovider.py, boto/boto3#3620);
+            # AWS_REGION is what EKS pods and the other SDKs set. Without either: us-east-1.
+            region_name=session.get_config_variable("region") or os.environ.get("AWS_REGION"),
+            # pool: a push runs workers/2 files x `workers` parts at once
             config=Config(max_pool_connections=4 * workers, retries={"mode": "standard", "max_attempts": 5}),
-        )
-        # Parts of 16 MiB keep a 10 GB shard well under S3's 10,000-part limit.
-        self.transfer = TransferConfig(
-            multipart_threshold=16 * MIB, multipart_chunksize=16 * MIB, max_concurrency=workers
         )
 
     def stat(self, key: str) -> ObjectInfo | None:
@@ -73,10 +78,13 @@ class S3Store:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def upload(self, file: Upload) -> None:
-        self.client.upload_file(
-            str(file.path),
-            self.bucket,
-            file.key,
-            ExtraArgs={"Metadata": {SHA256_META: file.sha256}},
-            Config=self.transfer,
-        )
+        """boto3's multipart upload (what `client.upload_file` runs: boto3/s3/inject.py) on this client."""
+        from boto3.s3.transfer import S3Transfer, TransferConfig
+
+        # Parts of 16 MiB keep a 10 GB shard well under S3's 10,000-part limit.
+        part = 16 * MIB
+        config = TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=self.workers)
+        with S3Transfer(self.client, config) as transfer:
+            transfer.upload_file(
+                str(file.path), self.bucket, file.key, extra_args={"Metadata": {SHA256_META: file.sha256}}
+            )
