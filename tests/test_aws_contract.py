@@ -64,7 +64,7 @@ def test_weights_uri_and_exports(built):
 def test_identity_scheduling_and_lb(built):
     platform = built["platform"]
     assert platform.identity.namespace == "llm" and platform.identity.service_account == "vllm"
-    assert platform.identity.env == {"AWS_REGION": "us-east-1"}
+    assert platform.identity.env == {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
     assert built["annotations"] == {}, "Pod Identity needs no service-account annotation"
     assert platform.gpu.node_selector == {"llz.io/pool": "gpu"}
     assert [t.as_k8s() for t in platform.gpu.tolerations] == [
@@ -95,7 +95,11 @@ def test_irsa_platform_annotates_the_service_account_and_allows_sts():
     )
     assert irsa["annotations"] == {"eks.amazonaws.com/role-arn": role.outputs["arn"]}
     assert irsa["exports"]["identityMode"] == "irsa"
-    assert irsa["platform"].identity.env == {"AWS_REGION": "us-east-1", "AWS_STS_REGIONAL_ENDPOINTS": "regional"}
+    assert irsa["platform"].identity.env == {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+    }
     cidrs = {(e.cidr, tuple(e.ports)) for e in irsa["platform"].egress}
     # the STS endpoint's fixed address in each private subnet (issue 13 item 3), not the whole VPC
     assert {("10.40.31.244/32", (443,)), ("10.40.63.244/32", (443,))} <= cidrs

@@ -802,6 +802,16 @@ INTENDED_CHANGES += [
         "lives there); a NetworkPolicy updates in place",
     ),
 ]
+INTENDED_CHANGES += [
+    Intended(
+        "kubernetes:apps/v1:Deployment::llm",
+        path="inputs.spec.template.spec.initContainers[0].env",
+        stacks="aws-*",
+        why="issue 20 (found measuring the puller): boto3/botocore read the region from AWS_DEFAULT_REGION only "
+        "(boto/boto3#3620), so with AWS_REGION alone the puller's S3 client said us-east-1 and the global endpoint; "
+        "the pods now carry both. A pod-template change: the next `up` rolls the pods once",
+    ),
+]
 INTENDED_GONE += [
     Intended(
         "kubernetes:autoscaling/v2:HorizontalPodAutoscaler::llm-hpa",

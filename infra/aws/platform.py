@@ -456,7 +456,13 @@ def build(cfg: StackConfig) -> Platform:
             cfg.serving.service_account,
             service_account_annotations=identity.service_account_annotations,
             # IRSA: regional STS, which resolves to the VPC's interface endpoint (the global one would not).
-            env={"AWS_REGION": region, **({"AWS_STS_REGIONAL_ENDPOINTS": "regional"} if irsa else {})},
+            # AWS_DEFAULT_REGION too: boto3/botocore read only that one (botocore configprovider.py,
+            # boto/boto3#3620) and would otherwise send vLLM's and the stager's S3 calls to us-east-1.
+            env={
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
+                **({"AWS_STS_REGIONAL_ENDPOINTS": "regional"} if irsa else {}),
+            },
         ),
         weights_uri=pulumi.Output.concat("s3://", bucket.bucket_name, "/", cfg.model.weights_prefix),
         internal_lb_annotations=INTERNAL_LB_ANNOTATIONS,
